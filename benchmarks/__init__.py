@@ -1,0 +1,1 @@
+"""Benchmarks and the retrieval evaluation of 原文 (see docs/benchmarks.md, docs/search.md)."""

@@ -1,0 +1,85 @@
+"""The search library API used by the CLI and the app: ``search()`` and ``lookup_quote()``."""
+
+from __future__ import annotations
+
+import time
+
+from yuanwen.errors import BadQueryError, UsageError
+from yuanwen.kb import KnowledgeBase
+from yuanwen.models import Document, Filters, Hit, Passage, SearchResult
+from yuanwen.text import fold_width, is_meaningful
+
+from .cite import cite
+from .retrieve import SEARCHERS, FusionConfig, HybridSearcher, query_terms
+
+MODES = tuple(SEARCHERS)
+
+
+def check_query(query: str, max_chars: int, min_chars: int = 1) -> str:
+    """The stripped query, or BadQueryError when it is empty, punctuation only or too long."""
+    q = (query or "").strip()
+    if not q:
+        raise BadQueryError("查询内容为空，请输入要检索的词句")
+    if not is_meaningful(q):
+        raise BadQueryError("查询只有标点或符号，请输入文字")
+    if len(q) > max_chars:
+        raise BadQueryError(f"查询过长（{len(q)} 字，上限 {max_chars} 字），请缩短后再试")
+    if len(q) < min_chars:
+        raise BadQueryError(f"查询过短（{len(q)} 字），至少需要 {min_chars} 字")
+    return q
+
+
+def search(
+    kb: KnowledgeBase,
+    query: str,
+    k: int = 10,
+    mode: str = "hybrid",
+    filters: Filters | None = None,
+    fusion: FusionConfig | None = None,
+) -> SearchResult:
+    """Search ``kb``; returns up to ``k`` de-duplicated hits with citations."""
+    t0 = time.perf_counter()
+    q = check_query(query, kb.config.max_query_chars)
+    if mode not in SEARCHERS:
+        raise UsageError(f"未知的检索方式 {mode!r}，可选：{'、'.join(MODES)}")
+    if k < 1:
+        raise UsageError("结果数 k 至少为 1")
+    searcher = HybridSearcher(kb, fusion) if mode == "hybrid" else SEARCHERS[mode](kb)
+    cands = searcher.search(q, k * 3 + 5, filters)
+    hits = _to_hits(kb, q, cands, k)
+    return SearchResult(query=q, mode=mode, hits=hits, took_ms=(time.perf_counter() - t0) * 1000)
+
+
+def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> list[Hit]:
+    passages = kb.store.get_passages(c.passage_id for c in cands)
+    docs: dict[int, Document] = {}
+    terms = query_terms(query)
+    hits: list[Hit] = []
+    taken: list[Passage] = []
+    seen_text: set[str] = set()
+    for c in cands:
+        p = passages.get(c.passage_id)
+        if p is None:
+            continue
+        if _redundant(p, taken) or p.text in seen_text:
+            continue
+        taken.append(p)
+        seen_text.add(p.text)
+        if p.doc_id not in docs:
+            docs[p.doc_id] = kb.store.get_document(p.doc_id, with_text=False)
+        doc = docs[p.doc_id]
+        folded = fold_width(p.text)
+        matched = [t for t in terms if fold_width(t) in folded]
+        hits.append(Hit(rank=len(hits) + 1, score=c.score, passage=p, document=doc,
+                        matched_terms=matched, citation=cite(doc, p.heading_path, p.page)))
+        if len(hits) >= k:
+            break
+    return hits
+
+
+def _redundant(p: Passage, taken: list[Passage]) -> bool:
+    """A passage overlapping or next to one already listed from the same document."""
+    for t in taken:
+        if t.doc_id == p.doc_id and (abs(t.seq - p.seq) <= 1 or (p.start < t.end and t.start < p.end)):
+            return True
+    return False

@@ -1,0 +1,183 @@
+"""Retrieval: keyword (FTS5 BM25 over bigrams), semantic (FAISS) and hybrid (fused).
+
+Every searcher has the same ``search(query, k, filters) -> list[Candidate]`` signature, so
+modes swap freely. Filters are applied before ranking is cut: keyword search puts them in
+the SQL, semantic search passes the allowed ids to FAISS.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import numpy as np
+
+from yuanwen.kb import KnowledgeBase
+from yuanwen.models import Filters
+from yuanwen.text import fts_query, tokenize
+
+
+@dataclass
+class Candidate:
+    """A passage id with the score one searcher gave it (higher is better)."""
+
+    passage_id: int
+    score: float
+
+
+def _date_bound(value: str | None, upper: bool) -> str | None:
+    """``2020`` -> ``2020`` / ``2020-12-31~``; full dates pass through."""
+    if not value:
+        return None
+    v = value.strip()
+    if upper:
+        return v + "\uffff"  # inclusive: 2020 covers 2020-xx-xx, 2020-05 covers 2020-05-xx
+    return v
+
+
+def filter_sql(filters: Filters | None) -> tuple[str, list]:
+    """A WHERE fragment over ``documents d`` for ``filters`` (``1`` when there are none)."""
+    if filters is None or filters.is_empty():
+        return "1", []
+    clauses, args = [], []
+    if filters.doc_types:
+        clauses.append(f"d.doc_type IN ({','.join('?' * len(filters.doc_types))})")
+        args += filters.doc_types
+    if filters.issuers:
+        sub = []
+        for iss in filters.issuers:
+            sub.append("(d.issuer LIKE ? OR d.extra LIKE ?)")
+            args += [f"%{iss}%", f'%"speaker": "%{iss}%"%']
+        clauses.append("(" + " OR ".join(sub) + ")")
+    lo, hi = _date_bound(filters.since, False), _date_bound(filters.until, True)
+    if lo:
+        clauses.append("d.date >= ?")
+        args.append(lo)
+    if hi:
+        clauses.append("d.date <= ?")
+        args.append(hi)
+    if filters.doc_ids:
+        clauses.append(f"d.id IN ({','.join('?' * len(filters.doc_ids))})")
+        args += list(filters.doc_ids)
+    return " AND ".join(clauses), args
+
+
+def allowed_passage_ids(kb: KnowledgeBase, filters: Filters | None) -> np.ndarray | None:
+    """Passage ids that pass ``filters``, or None when nothing is filtered."""
+    if filters is None or filters.is_empty():
+        return None
+    where, args = filter_sql(filters)
+    rows = kb.store.db.execute(
+        f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.doc_id WHERE {where}", args
+    ).fetchall()
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+class KeywordSearcher:
+    """BM25 over CJK character bigrams and ASCII words (SQLite FTS5)."""
+
+    mode = "keyword"
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+
+    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
+        match = fts_query(query)
+        if not match:
+            return []
+        where, args = filter_sql(filters)
+        join = "" if where == "1" else " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc_id"
+        sql = (
+            f"SELECT f.rowid, bm25(passages_fts) AS s FROM passages_fts f{join} "
+            f"WHERE passages_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
+        )
+        try:
+            rows = self.kb.store.db.execute(sql, [match, *args, k]).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        # FTS5's bm25() is lower-is-better and negative; flip it.
+        return [Candidate(int(r[0]), -float(r[1])) for r in rows]
+
+
+class SemanticSearcher:
+    """Dense retrieval: the query encoded with the embedder's query role, searched in FAISS."""
+
+    mode = "semantic"
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+
+    def search(self, query: str, k: int, filters: Filters | None = None,
+               qvec: np.ndarray | None = None) -> list[Candidate]:
+        index = self.kb.vector_index()
+        if index is None or index.size == 0:
+            return []
+        if qvec is None:
+            qvec = self.kb.encode_query(query)
+        allowed = allowed_passage_ids(self.kb, filters)
+        ids, scores = index.search(qvec, k, allowed)
+        return [Candidate(int(i), float(s)) for i, s in zip(ids, scores)]
+
+
+@dataclass
+class FusionConfig:
+    """How hybrid mode mixes its two lists (tuned on benchmarks/eval; see docs/search.md)."""
+
+    dense_weight: float = 0.6
+    depth: int = 50  # candidates taken from each side
+
+
+def _minmax(cands: list[Candidate]) -> dict[int, float]:
+    if not cands:
+        return {}
+    vals = np.array([c.score for c in cands], dtype=np.float64)
+    lo, hi = float(vals.min()), float(vals.max())
+    span = hi - lo
+    if span <= 1e-12:
+        return {c.passage_id: 1.0 for c in cands}
+    return {c.passage_id: (c.score - lo) / span for c in cands}
+
+
+def fuse(dense: list[Candidate], sparse: list[Candidate], dense_weight: float) -> list[Candidate]:
+    """Min-max normalise each list and mix: ``w * dense + (1 - w) * keyword``.
+
+    A passage missing from one list gets 0 from that side.
+    """
+    d, s = _minmax(dense), _minmax(sparse)
+    ids = set(d) | set(s)
+    fused = [Candidate(i, dense_weight * d.get(i, 0.0) + (1 - dense_weight) * s.get(i, 0.0)) for i in ids]
+    fused.sort(key=lambda c: (-c.score, c.passage_id))
+    return fused
+
+
+class HybridSearcher:
+    """Dense and keyword candidates fused into one ranking."""
+
+    mode = "hybrid"
+
+    def __init__(self, kb: KnowledgeBase, fusion: FusionConfig | None = None) -> None:
+        self.kb = kb
+        self.fusion = fusion or FusionConfig()
+        self.keyword = KeywordSearcher(kb)
+        self.semantic = SemanticSearcher(kb)
+
+    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
+        depth = max(self.fusion.depth, k)
+        sparse = self.keyword.search(query, depth, filters)
+        dense = self.semantic.search(query, depth, filters)
+        if not dense:
+            return sparse[:k]
+        return fuse(dense, sparse, self.fusion.dense_weight)[:k]
+
+
+SEARCHERS = {"hybrid": HybridSearcher, "semantic": SemanticSearcher, "keyword": KeywordSearcher}
+
+
+def query_terms(query: str) -> list[str]:
+    """Terms to highlight: jieba words of the query (2+ chars), longest first."""
+    import jieba
+
+    jieba.setLogLevel(60)
+    words = {w.strip() for w in jieba.cut_for_search(query) if len(w.strip()) >= 2}
+    words = {w for w in words if tokenize(w)}
+    return sorted(words, key=lambda w: (-len(w), w))

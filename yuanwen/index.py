@@ -1,0 +1,116 @@
+"""The FAISS index of passage vectors, saved beside the database and describing itself.
+
+FAISS ids are ``passages.id``. ``index.json`` records the embedder, dimension, index type and
+which embedded rows the file holds (count, sum and max of ids); on open the record is compared
+with SQLite, and a stale or missing file is rebuilt from the vectors stored in SQLite, so the
+two never disagree.
+
+Small collections use an exact inner-product index (``IndexFlatIP``); past
+``Config.exact_index_max`` vectors an HNSW graph keeps queries fast (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .store import Store
+
+INDEX_FILE = "vectors.faiss"
+INDEX_META = "index.json"
+
+
+class VectorIndex:
+    """Passage vectors searchable by inner product (cosine, as vectors are unit length)."""
+
+    def __init__(self, index: faiss.Index, dim: int, kind: str, state: dict[str, int], embedder: str):
+        self.index = index
+        self.dim = dim
+        self.kind = kind
+        self.state = state
+        self.embedder = embedder
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    # -- building ------------------------------------------------------------------------
+    @classmethod
+    def build(cls, store: Store, dim: int, embedder: str, exact_max: int = 200_000) -> "VectorIndex":
+        """Build from every vector stored in ``store``."""
+        state = store.embedded_state()
+        kind = "flat" if state["count"] <= exact_max else "hnsw"
+        if kind == "flat":
+            inner = faiss.IndexFlatIP(dim)
+        else:
+            inner = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = 80
+            inner.hnsw.efSearch = 96
+        index = faiss.IndexIDMap2(inner)
+        for ids, vecs in store.iter_passage_vectors(dim):
+            index.add_with_ids(np.ascontiguousarray(vecs), ids)
+        return cls(index, dim, kind, state, embedder)
+
+    def save(self, kb_dir: Path) -> None:
+        """Write the index and its description atomically (temp file, then rename)."""
+        kb_dir = Path(kb_dir)
+        tmp = kb_dir / (INDEX_FILE + ".tmp")
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, kb_dir / INDEX_FILE)
+        meta = {
+            "embedder": self.embedder, "dim": self.dim, "kind": self.kind,
+            "state": self.state, "faiss_version": faiss.__version__,
+        }
+        tmpm = kb_dir / (INDEX_META + ".tmp")
+        tmpm.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmpm, kb_dir / INDEX_META)
+
+    @classmethod
+    def load(cls, kb_dir: Path, store: Store, dim: int, embedder: str,
+             exact_max: int = 200_000, save_if_rebuilt: bool = False) -> "VectorIndex":
+        """The saved index if it matches ``store``, else one rebuilt from stored vectors."""
+        kb_dir = Path(kb_dir)
+        meta_path, path = kb_dir / INDEX_META, kb_dir / INDEX_FILE
+        state = store.embedded_state()
+        if meta_path.exists() and path.exists():
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                if (meta.get("state") == state and meta.get("dim") == dim
+                        and meta.get("embedder") == embedder):
+                    index = faiss.read_index(str(path))
+                    if index.ntotal == state["count"]:
+                        return cls(index, dim, meta.get("kind", "flat"), state, embedder)
+            except (ValueError, RuntimeError, OSError):
+                pass  # unreadable or damaged: rebuild below
+        built = cls.build(store, dim, embedder, exact_max)
+        if save_if_rebuilt:
+            built.save(kb_dir)
+        return built
+
+    # -- searching -----------------------------------------------------------------------
+    def search(self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (ids, scores) for one query vector, optionally only among ``allowed_ids``."""
+        if self.size == 0 or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        params = None
+        if allowed_ids is not None:
+            if len(allowed_ids) == 0:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(96, k)) if self.kind == "hnsw" \
+                else faiss.SearchParameters(sel=sel)
+            k = min(k, len(allowed_ids))
+        k = min(k, self.size)
+        scores, ids = self.index.search(q, k, params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def disk_bytes(self, kb_dir: Path) -> int:
+        p = Path(kb_dir) / INDEX_FILE
+        return p.stat().st_size if p.exists() else 0

@@ -1,0 +1,182 @@
+"""A knowledge base on disk: the store, the embedder that built it, and its vector index.
+
+``KnowledgeBase`` is what ingest and search both open. The embedder is loaded only when
+vectors are needed, so keyword search and quote lookup start without the model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .embed import Embedder, default_embedder_name, get_embedder
+from .errors import EmbedderMismatchError
+from .index import INDEX_FILE, INDEX_META, VectorIndex
+from .store import Store
+
+
+class KnowledgeBase:
+    """One knowledge base folder, opened for reading or writing."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        embedder: str | Embedder | None = None,
+        create: bool = False,
+        readonly: bool = False,
+    ) -> None:
+        self.config = config or Config()
+        self.kb_dir = Path(self.config.kb_dir)
+        self.readonly = readonly
+        self.store = Store(self.kb_dir, create=create, readonly=readonly)
+        self._requested = embedder if embedder is not None else self.config.embedder
+        self._embedder: Embedder | None = None
+        self._index: VectorIndex | None = None
+        self._lock = threading.Lock()
+        if isinstance(self._requested, Embedder):
+            self._embedder = self._requested
+        self.check_embedder()
+
+    # -- embedder ------------------------------------------------------------------------
+    @property
+    def built_with(self) -> str | None:
+        """The model_id of the embedder whose vectors this knowledge base holds."""
+        return self.store.get_meta("embedder")
+
+    def check_embedder(self) -> None:
+        """Raise EmbedderMismatchError if the requested embedder did not build the vectors."""
+        stored = self.built_with
+        req = self._requested
+        if stored is None or req is None:
+            return
+        req_id = req.model_id if isinstance(req, Embedder) else _id_of_name(req)
+        if req_id is not None and req_id != stored and self.store.counts()["embedded"] > 0:
+            raise EmbedderMismatchError(
+                f"知识库 {self.kb_dir} 的向量由模型 {stored} 生成，当前指定的是 {req_id}。"
+                f"请不指定 --embedder（沿用 {stored}），或运行 "
+                f"yuanwen ingest <文件夹> --kb {self.kb_dir} --embedder {req} --reembed 用新模型重建向量"
+            )
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder for this knowledge base, loaded on first use."""
+        with self._lock:
+            if self._embedder is None:
+                name = self._requested or _name_of_id(self.built_with) or default_embedder_name()
+                emb = get_embedder(name)
+                stored = self.built_with
+                if stored and emb.model_id != stored and self.store.counts()["embedded"] > 0:
+                    raise EmbedderMismatchError(
+                        f"知识库 {self.kb_dir} 的向量由模型 {stored} 生成，当前加载的是 {emb.model_id}。"
+                        f"请用 --embedder 指定生成它的模型，或用 --reembed 重建向量"
+                    )
+                self._embedder = emb
+            return self._embedder
+
+    def claim_embedder(self) -> Embedder:
+        """Record the embedder in the knowledge base (before the first vector is written)."""
+        emb = self.embedder
+        with self.store.db.conn:
+            self.store.set_meta("embedder", emb.model_id)
+            self.store.set_meta("dim", str(emb.dim))
+        return emb
+
+    @property
+    def dim(self) -> int | None:
+        d = self.store.get_meta("dim")
+        return int(d) if d else None
+
+    # -- vector index --------------------------------------------------------------------
+    def vector_index(self, refresh: bool = False) -> VectorIndex | None:
+        """The FAISS index, or None when nothing is embedded yet. Rebuilt if stale."""
+        with self._lock:
+            dim, built = self.dim, self.built_with
+            if dim is None or built is None:
+                return None
+            if self._index is not None and not refresh:
+                if self._index.state == self.store.embedded_state():
+                    return self._index
+            self._index = VectorIndex.load(
+                self.kb_dir, self.store, dim, built, self.config.exact_index_max,
+                save_if_rebuilt=False,
+            )
+            return self._index
+
+    def rebuild_index(self) -> VectorIndex | None:
+        """Rebuild the FAISS file from stored vectors and save it (writers only)."""
+        dim, built = self.dim, self.built_with
+        if dim is None or built is None:
+            return None
+        idx = VectorIndex.build(self.store, dim, built, self.config.exact_index_max)
+        idx.save(self.kb_dir)
+        with self._lock:
+            self._index = idx
+        return idx
+
+    def stats(self) -> dict:
+        """What is in the knowledge base: counts, embedder, groupings, sizes on disk."""
+        st = self.store
+        out: dict = dict(st.counts())
+        out["pending"] = out["passages"] - out["embedded"]
+        out["embedder"] = self.built_with
+        out["dim"] = self.dim
+        out["by_type"] = st.group_counts("doc_type")
+        out["by_issuer"] = st.group_counts("issuer")
+        out["by_year"] = st.group_counts("year")
+        meta = self.kb_dir / INDEX_META
+        kind = None
+        if meta.exists():
+            try:
+                kind = json.loads(meta.read_text(encoding="utf-8")).get("kind")
+            except ValueError:
+                kind = None
+        out["index_type"] = kind
+        out["index_bytes"] = (self.kb_dir / INDEX_FILE).stat().st_size if (self.kb_dir / INDEX_FILE).exists() else 0
+        db = st.path
+        out["db_bytes"] = sum(
+            p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists()
+        )
+        out["schema_version"] = st.schema_version()
+        out["kb_dir"] = str(self.kb_dir)
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.embedder.encode_queries([text])[0]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _id_of_name(name: str) -> str | None:
+    """The model_id an embedder name will produce, without loading it where possible."""
+    from .embed import _REGISTRY, _parse_st_id, default_prompts
+
+    if name in _REGISTRY:
+        return getattr(_REGISTRY[name], "model_id", None) or None
+    if name.startswith(("st:", "st/")):
+        model, q, p = _parse_st_id(name[3:])
+        dq, dp = default_prompts(model)
+        q = dq if q is None else q
+        p = dp if p is None else p
+        base = Path(model).expanduser()
+        mid = f"st/{base.resolve().name if base.exists() else model}"
+        return mid + (f"|q={q}|p={p}" if q or p else "")
+    return name
+
+
+def _name_of_id(model_id: str | None) -> str | None:
+    """The embedder name to load for a stored model_id."""
+    if not model_id:
+        return None
+    from .embed import _REGISTRY
+
+    for name, factory in _REGISTRY.items():
+        if getattr(factory, "model_id", None) == model_id:
+            return name
+    if model_id.startswith("st/"):
+        return "st:" + model_id[3:]
+    return model_id

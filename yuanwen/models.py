@@ -1,0 +1,283 @@
+"""The data model: one dataclass per concept, defined here once.
+
+Offsets (``start``/``end``) are character offsets into ``Document.text``, the verbatim
+text as stored (after format repair such as PDF line joining, never after normalisation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Heading:
+    """A heading found in a document's text: ``text[start:end]`` at nesting ``level`` (1 = top)."""
+
+    start: int
+    end: int
+    level: int
+    text: str
+
+
+@dataclass
+class ReadResult:
+    """What a reader gets out of one file, before segmentation.
+
+    ``text`` is verbatim (PDF text is repaired: lines joined, page-number lines dropped).
+    ``pages`` holds the offset at which each page starts (PDF only; page N starts at
+    ``pages[N-1]``). ``headings`` are headings the format itself marks (Markdown ``#``,
+    DOCX heading styles); the segmenter also finds headings from Chinese conventions.
+    ``meta`` holds metadata the format carries (HTML info table, front matter, PDF info).
+    """
+
+    text: str
+    format: str
+    pages: list[int] = field(default_factory=list)
+    headings: list[Heading] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+
+
+@dataclass
+class Document:
+    """One stored document and its metadata."""
+
+    path: str
+    title: str
+    text: str
+    content_hash: str
+    issuer: str | None = None
+    date: str | None = None  # ISO: YYYY-MM-DD, YYYY-MM or YYYY
+    doc_number: str | None = None  # 文号, verbatim
+    doc_number_masked: bool = False  # 文号 contains masked characters (*, ×)
+    doc_type: str | None = None
+    pages: list[int] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # 版记, publication, aliases, ...
+    id: int | None = None
+
+    @property
+    def year(self) -> int | None:
+        """The year of ``date``, if known."""
+        return int(self.date[:4]) if self.date and self.date[:4].isdigit() else None
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding character ``offset`` (PDF only)."""
+        if not self.pages:
+            return None
+        page = 1
+        for i, start in enumerate(self.pages):
+            if start <= offset:
+                page = i + 1
+            else:
+                break
+        return page
+
+
+@dataclass
+class Sentence:
+    """A sentence of a document, with its offsets, for quote lookup."""
+
+    start: int
+    end: int
+    text: str
+    passage_seq: int = 0
+
+
+@dataclass
+class Passage:
+    """A retrieval unit: consecutive whole sentences under one heading path."""
+
+    seq: int  # order within the document, from 0
+    start: int
+    end: int
+    text: str
+    heading_path: list[str] = field(default_factory=list)
+    para: int = 0  # 1-based number of the paragraph the passage starts in
+    page: int | None = None
+    id: int | None = None  # SQLite rowid, also the FAISS id
+    doc_id: int | None = None
+
+
+@dataclass
+class Citation:
+    """A formatted reference to a passage's source, in both supported styles."""
+
+    gbt7714: str
+    footnote: str
+
+    def format(self, style: str = "footnote") -> str:
+        """The citation in ``style``: ``gbt7714`` or ``footnote``."""
+        if style in ("gbt7714", "gb", "gbt"):
+            return self.gbt7714
+        if style == "footnote":
+            return self.footnote
+        raise ValueError(f"unknown citation style {style!r}: use gbt7714 or footnote")
+
+
+@dataclass
+class Hit:
+    """One search result: a passage with its document and the evidence for it."""
+
+    rank: int
+    score: float
+    passage: Passage
+    document: Document
+    matched_terms: list[str] = field(default_factory=list)
+    citation: Citation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view with flat keys, as the CLI prints it."""
+        d = self.document
+        p = self.passage
+        return {
+            "rank": self.rank,
+            "score": round(float(self.score), 6),
+            "text": p.text,
+            "heading_path": list(p.heading_path),
+            "title": d.title,
+            "issuer": d.issuer,
+            "date": d.date,
+            "doc_type": d.doc_type,
+            "doc_number": d.doc_number,
+            "page": p.page,
+            "start": p.start,
+            "end": p.end,
+            "passage_id": p.id,
+            "doc_id": d.id,
+            "path": d.path,
+            "matched_terms": list(self.matched_terms),
+            "citation": self.citation.footnote if self.citation else None,
+            "citation_gbt7714": self.citation.gbt7714 if self.citation else None,
+        }
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one input file during an ingest."""
+
+    path: str
+    status: str  # added | updated | unchanged | duplicate | failed | pruned
+    reason: str = ""
+    doc_id: int | None = None
+    passages: int = 0
+
+
+@dataclass
+class IngestReport:
+    """The summary of one ingest run."""
+
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    passages_stored: int = 0
+    passages_embedded: int = 0
+    store_seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        """How many files ended with ``status``."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        """The files that could not be ingested."""
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return asdict(self)
+
+
+@dataclass
+class Filters:
+    """Restrictions applied before ranking: document type, issuer, date range, documents."""
+
+    doc_types: list[str] = field(default_factory=list)
+    issuers: list[str] = field(default_factory=list)  # substring match on issuer/speaker
+    since: str | None = None  # ISO date or year, inclusive
+    until: str | None = None  # ISO date or year, inclusive
+    doc_ids: list[int] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        """True when nothing is restricted."""
+        return not (self.doc_types or self.issuers or self.since or self.until or self.doc_ids)
+
+
+@dataclass
+class SearchResult:
+    """The answer to one search."""
+
+    query: str
+    mode: str
+    hits: list[Hit]
+    took_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view, as ``yuanwen search --json`` prints it."""
+        return {
+            "query": self.query, "mode": self.mode, "took_ms": round(self.took_ms, 1),
+            "hits": [h.to_dict() for h in self.hits],
+        }
+
+
+@dataclass
+class DiffOp:
+    """One step of a character diff from a quote to the original text.
+
+    ``kind`` is ``equal``, ``missing`` (in the original, dropped from the quote), ``added``
+    (in the quote, not in the original) or ``changed`` (``quote`` replaced ``original``).
+    """
+
+    kind: str
+    quote: str
+    original: str
+
+
+@dataclass
+class QuoteMatch:
+    """One source of a quote: where it is, how close, what differs, how to cite it."""
+
+    document: Document
+    start: int  # offsets of the original sentence(s) in the document
+    end: int
+    text: str  # the original sentence(s), verbatim
+    match_start: int  # offsets of the aligned span itself
+    match_end: int
+    similarity: float  # 0..100
+    exact: bool
+    diff: list[DiffOp] = field(default_factory=list)
+    heading_path: list[str] = field(default_factory=list)
+    page: int | None = None
+    citation: Citation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.document
+        return {
+            "text": self.text, "matched_text": d.text[self.match_start : self.match_end],
+            "title": d.title, "issuer": d.issuer, "date": d.date, "doc_type": d.doc_type,
+            "doc_number": d.doc_number, "doc_id": d.id, "path": d.path,
+            "start": self.start, "end": self.end,
+            "match_start": self.match_start, "match_end": self.match_end,
+            "similarity": round(self.similarity, 2), "exact": self.exact,
+            "heading_path": list(self.heading_path), "page": self.page,
+            "diff": [asdict(op) for op in self.diff],
+            "citation": self.citation.footnote if self.citation else None,
+            "citation_gbt7714": self.citation.gbt7714 if self.citation else None,
+        }
+
+
+@dataclass
+class QuoteResult:
+    """The verdict on a quote: ``exact``, ``close`` or ``not_found``, with every source."""
+
+    query: str
+    verdict: str
+    similarity: float
+    matches: list[QuoteMatch]
+    took_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query, "verdict": self.verdict,
+            "similarity": round(self.similarity, 2), "took_ms": round(self.took_ms, 1),
+            "matches": [m.to_dict() for m in self.matches],
+        }

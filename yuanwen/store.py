@@ -1,0 +1,427 @@
+"""The SQLite store (through sqlite-utils): documents, passages, sentences, vectors, FTS.
+
+Layout of a knowledge base folder::
+
+    yuanwen.db      SQLite: every table below (WAL mode, so searches run during an ingest)
+    vectors.faiss   FAISS index of passage vectors; FAISS ids are ``passages.id``
+    index.json      describes the FAISS file (embedder, dim, type, which rows it holds)
+    ingest.lock     held by the one ingest that may write at a time
+
+Vectors live in SQLite too (``embeddings``, keyed by the passage text's hash, so unchanged
+text is never embedded twice); the FAISS file is derived from them and can always be rebuilt.
+Schema changes are numbered migrations; ``meta.schema_version`` records the last one applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from .errors import KnowledgeBaseError
+from .models import Document, Passage, Sentence
+from .text import fts_document
+
+DB_NAME = "yuanwen.db"
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 (hex, 32 chars) of ``text`` as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+    db["documents"].create(
+        {
+            "id": int, "path": str, "title": str, "issuer": str, "date": str, "year": int,
+            "doc_number": str, "doc_number_masked": int, "doc_type": str,
+            "content_hash": str, "file_hash": str, "text": str, "pages": str, "extra": str,
+            "format": str, "encoding": str, "size_bytes": int, "mtime": float,
+            "ingested_at": str,
+        },
+        pk="id", not_null={"path", "content_hash"}, if_not_exists=True,
+    )
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_documents_path ON documents(path)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_documents_hash ON documents(content_hash)")
+    # AUTOINCREMENT: a passage id is never reused, so a stale FAISS id can never point at
+    # another passage's text.
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS passages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            seq INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+            page INTEGER, para INTEGER, heading_path TEXT NOT NULL, text TEXT NOT NULL,
+            content_hash TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS idx_passages_doc ON passages(doc_id, seq)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_passages_hash ON passages(content_hash)")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS sentences (
+            id INTEGER PRIMARY KEY,
+            doc_id INTEGER NOT NULL REFERENCES documents(id),
+            passage_id INTEGER NOT NULL REFERENCES passages(id),
+            start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS idx_sentences_doc ON sentences(doc_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_sentences_passage ON sentences(passage_id)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS embeddings (content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL)"
+    )
+    # rowid = passages.id; terms are CJK bigrams and ASCII words from yuanwen.text.tokenize.
+    db.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(terms, "
+        "tokenize = 'unicode61 remove_diacritics 0')"
+    )
+    db.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS sentences_fts USING fts5(terms, "
+        "tokenize = 'unicode61 remove_diacritics 0')"
+    )
+
+
+MIGRATIONS = [_m001_initial]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Store:
+    """The knowledge base's SQLite database. One instance per process and thread."""
+
+    def __init__(self, kb_dir: Path, create: bool = False, readonly: bool = False) -> None:
+        self.kb_dir = Path(kb_dir)
+        self.path = self.kb_dir / DB_NAME
+        if not self.path.exists():
+            if not create:
+                raise KnowledgeBaseError(
+                    f"知识库不存在：{self.kb_dir}。请先运行 yuanwen ingest <文件夹> --kb {self.kb_dir}"
+                )
+            self.kb_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if readonly:
+                conn = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=30
+                )
+            else:
+                conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self.db = sqlite_utils.Database(conn)
+            if not readonly:
+                self._migrate()
+            self.check_schema()
+        except sqlite3.DatabaseError as exc:
+            raise KnowledgeBaseError(
+                f"知识库数据库无法打开：{self.path}（{exc}）。可运行 yuanwen verify --repair，"
+                "或删除该文件夹后重新导入"
+            ) from exc
+
+    # -- schema -------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise KnowledgeBaseError(
+                f"知识库 {self.kb_dir} 的格式版本 {version} 比本程序支持的 {SCHEMA_VERSION} 新；请升级 yuanwen"
+            )
+        for i in range(version, SCHEMA_VERSION):
+            with self.db.conn:
+                MIGRATIONS[i](self.db)
+                self.set_meta("schema_version", str(i + 1))
+
+    def schema_version(self) -> int:
+        """The number of migrations applied (0 for a new database)."""
+        if "meta" not in self.db.table_names():
+            return 0
+        v = self.get_meta("schema_version")
+        return int(v) if v else 0
+
+    def check_schema(self) -> None:
+        """Raise if the database is not at this program's schema version."""
+        v = self.schema_version()
+        if v != SCHEMA_VERSION:
+            raise KnowledgeBaseError(
+                f"知识库 {self.kb_dir} 的格式版本为 {v}，本程序需要 {SCHEMA_VERSION}；"
+                "请用可写方式打开一次（例如运行 yuanwen ingest）以升级"
+            )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM meta WHERE key = ?", [key])
+        else:
+            self.db.execute(
+                "INSERT INTO meta(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- documents -----------------------------------------------------------------------
+    def document_by_path(self, path: str) -> dict[str, Any] | None:
+        """The stored row for ``path`` (without its text), or None."""
+        row = self.db.execute(
+            "SELECT id, path, content_hash, file_hash, size_bytes, mtime, extra "
+            "FROM documents WHERE path = ?", [path]
+        ).fetchone()
+        if not row:
+            return None
+        keys = ["id", "path", "content_hash", "file_hash", "size_bytes", "mtime", "extra"]
+        return dict(zip(keys, row))
+
+    def document_by_hash(self, chash: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT id, path FROM documents WHERE content_hash = ? ORDER BY id LIMIT 1", [chash]
+        ).fetchone()
+        return {"id": row[0], "path": row[1]} if row else None
+
+    def get_document(self, doc_id: int, with_text: bool = True) -> Document:
+        """The document with ``doc_id``."""
+        row = self.db.execute(
+            "SELECT id, path, title, issuer, date, doc_number, doc_number_masked, doc_type, "
+            f"content_hash, pages, extra, {'text' if with_text else 'NULL'} "
+            "FROM documents WHERE id = ?", [doc_id]
+        ).fetchone()
+        if not row:
+            raise KnowledgeBaseError(f"知识库中没有编号为 {doc_id} 的文档")
+        return _document_from_row(row)
+
+    def documents(self, with_text: bool = False) -> list[Document]:
+        """All documents, ordered by date then title."""
+        rows = self.db.execute(
+            "SELECT id, path, title, issuer, date, doc_number, doc_number_masked, doc_type, "
+            f"content_hash, pages, extra, {'text' if with_text else 'NULL'} "
+            "FROM documents ORDER BY date, title"
+        ).fetchall()
+        return [_document_from_row(r) for r in rows]
+
+    def save_document(
+        self,
+        doc: Document,
+        passages: Sequence[Passage],
+        sentences: Sequence[Sentence],
+        file_info: dict[str, Any],
+    ) -> int:
+        """Insert or replace ``doc`` with its passages and sentences, in one transaction.
+
+        Returns the document id. The old passages, sentences and FTS rows of a replaced
+        document go in the same transaction, so a crash leaves either the old or the new one.
+        """
+        with self.db.conn:
+            old = self.db.execute("SELECT id FROM documents WHERE path = ?", [doc.path]).fetchone()
+            if old:
+                self._delete_document_rows(old[0])
+            row = {
+                "path": doc.path, "title": doc.title, "issuer": doc.issuer, "date": doc.date,
+                "year": doc.year, "doc_number": doc.doc_number,
+                "doc_number_masked": int(doc.doc_number_masked), "doc_type": doc.doc_type,
+                "content_hash": doc.content_hash, "text": doc.text,
+                "pages": json.dumps(doc.pages), "extra": json.dumps(doc.extra, ensure_ascii=False),
+                **file_info,
+            }
+            if old:
+                row["id"] = old[0]
+            doc_id = self.db["documents"].insert(row).last_pk
+            doc.id = doc_id
+            self._insert_passages(doc_id, passages, sentences)
+        return doc_id
+
+    def _insert_passages(
+        self, doc_id: int, passages: Sequence[Passage], sentences: Sequence[Sentence]
+    ) -> None:
+        cur = self.db.conn.cursor()
+        ids: dict[int, int] = {}
+        for p in passages:
+            cur.execute(
+                'INSERT INTO passages(doc_id, seq, start, "end", page, para, heading_path, text, '
+                "content_hash) VALUES (?,?,?,?,?,?,?,?,?)",
+                (doc_id, p.seq, p.start, p.end, p.page, p.para,
+                 json.dumps(p.heading_path, ensure_ascii=False), p.text, content_hash(p.text)),
+            )
+            pid = cur.lastrowid
+            p.id, p.doc_id = pid, doc_id
+            ids[p.seq] = pid
+            cur.execute(
+                "INSERT INTO passages_fts(rowid, terms) VALUES (?, ?)",
+                (pid, fts_document(_passage_key_text(p))),
+            )
+        for s in sentences:
+            pid = ids.get(s.passage_seq)
+            if pid is None:
+                continue
+            cur.execute(
+                'INSERT INTO sentences(doc_id, passage_id, start, "end", text) VALUES (?,?,?,?,?)',
+                (doc_id, pid, s.start, s.end, s.text),
+            )
+            cur.execute(
+                "INSERT INTO sentences_fts(rowid, terms) VALUES (?, ?)",
+                (cur.lastrowid, fts_document(s.text)),
+            )
+
+    def _delete_document_rows(self, doc_id: int) -> None:
+        c = self.db.conn
+        c.execute(
+            "DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)",
+            [doc_id],
+        )
+        c.execute(
+            "DELETE FROM sentences_fts WHERE rowid IN (SELECT id FROM sentences WHERE doc_id = ?)",
+            [doc_id],
+        )
+        c.execute("DELETE FROM sentences WHERE doc_id = ?", [doc_id])
+        c.execute("DELETE FROM passages WHERE doc_id = ?", [doc_id])
+        c.execute("DELETE FROM documents WHERE id = ?", [doc_id])
+
+    def delete_document(self, doc_id: int) -> None:
+        """Remove a document with its passages, sentences and FTS rows."""
+        with self.db.conn:
+            self._delete_document_rows(doc_id)
+
+    def update_document_extra(self, doc_id: int, extra: dict[str, Any]) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "UPDATE documents SET extra = ? WHERE id = ?",
+                [json.dumps(extra, ensure_ascii=False), doc_id],
+            )
+
+    def all_paths(self) -> list[tuple[int, str]]:
+        return [tuple(r) for r in self.db.execute("SELECT id, path FROM documents").fetchall()]
+
+    # -- passages ------------------------------------------------------------------------
+    def get_passages(self, ids: Iterable[int]) -> dict[int, Passage]:
+        """Passages by id (missing ids are left out)."""
+        ids = list(ids)
+        out: dict[int, Passage] = {}
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            q = ",".join("?" * len(chunk))
+            for r in self.db.execute(
+                f'SELECT id, doc_id, seq, start, "end", page, para, heading_path, text '
+                f"FROM passages WHERE id IN ({q})", chunk
+            ):
+                out[r[0]] = _passage_from_row(r)
+        return out
+
+    def document_passages(self, doc_id: int) -> list[Passage]:
+        """The passages of one document, in order."""
+        rows = self.db.execute(
+            'SELECT id, doc_id, seq, start, "end", page, para, heading_path, text '
+            "FROM passages WHERE doc_id = ? ORDER BY seq", [doc_id]
+        ).fetchall()
+        return [_passage_from_row(r) for r in rows]
+
+    # -- embeddings ----------------------------------------------------------------------
+    def pending_passages(self, limit: int | None = None) -> list[tuple[str, str]]:
+        """(content_hash, text) of passages that have no vector yet, one row per distinct text."""
+        sql = (
+            "SELECT p.content_hash, MIN(p.text) FROM passages p "
+            "LEFT JOIN embeddings e ON e.content_hash = p.content_hash "
+            "WHERE e.content_hash IS NULL GROUP BY p.content_hash ORDER BY MIN(p.id)"
+        )
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [(r[0], r[1]) for r in self.db.execute(sql).fetchall()]
+
+    def count_pending(self) -> int:
+        return self.db.execute(
+            "SELECT COUNT(DISTINCT p.content_hash) FROM passages p "
+            "LEFT JOIN embeddings e ON e.content_hash = p.content_hash "
+            "WHERE e.content_hash IS NULL"
+        ).fetchone()[0]
+
+    def save_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Store one batch of vectors (committed at once, so an interrupted embed resumes)."""
+        vecs = np.asarray(vectors, dtype=np.float32)
+        with self.db.conn:
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings(content_hash, vector) VALUES (?, ?)",
+                [(h, vecs[i].tobytes()) for i, h in enumerate(hashes)],
+            )
+
+    def iter_passage_vectors(self, dim: int, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of every embedded passage, in id order, in batches."""
+        last = -1
+        while True:
+            rows = self.db.execute(
+                "SELECT p.id, e.vector FROM passages p JOIN embeddings e "
+                "ON e.content_hash = p.content_hash WHERE p.id > ? ORDER BY p.id LIMIT ?",
+                [last, batch],
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
+            yield ids, vecs
+            last = int(ids[-1])
+
+    def embedded_state(self) -> dict[str, int]:
+        """Count, id sum and max id of embedded passages: what the FAISS file must hold."""
+        n, s, m = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(p.id), 0), COALESCE(MAX(p.id), 0) FROM passages p "
+            "JOIN embeddings e ON e.content_hash = p.content_hash"
+        ).fetchone()
+        return {"count": int(n), "id_sum": int(s), "max_id": int(m)}
+
+    def drop_vectors(self) -> None:
+        """Forget every stored vector (used when re-embedding with another model)."""
+        with self.db.conn:
+            self.db.execute("DELETE FROM embeddings")
+
+    def prune_orphan_vectors(self) -> int:
+        """Delete vectors whose text no passage has any more; returns how many."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "DELETE FROM embeddings WHERE content_hash NOT IN (SELECT content_hash FROM passages)"
+            )
+        return cur.rowcount
+
+    # -- counts --------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        q = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "documents": q("SELECT COUNT(*) FROM documents"),
+            "passages": q("SELECT COUNT(*) FROM passages"),
+            "sentences": q("SELECT COUNT(*) FROM sentences"),
+            "embedded": q(
+                "SELECT COUNT(*) FROM passages p JOIN embeddings e ON e.content_hash = p.content_hash"
+            ),
+        }
+
+    def group_counts(self, column: str) -> dict[str, int]:
+        """Documents per value of ``column`` (doc_type, issuer or year)."""
+        if column not in ("doc_type", "issuer", "year"):
+            raise ValueError(column)
+        rows = self.db.execute(
+            f"SELECT COALESCE({column}, '未知'), COUNT(*) FROM documents GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+        return {str(k): int(v) for k, v in rows}
+
+
+def _passage_key_text(p: Passage) -> str:
+    """What keyword search sees of a passage: its text (headings are in the text already)."""
+    return p.text
+
+
+def _document_from_row(row: Sequence[Any]) -> Document:
+    (doc_id, path, title, issuer, date, doc_number, masked, doc_type, chash, pages, extra, text) = row
+    return Document(
+        id=doc_id, path=path, title=title, issuer=issuer, date=date, doc_number=doc_number,
+        doc_number_masked=bool(masked), doc_type=doc_type, content_hash=chash,
+        pages=json.loads(pages or "[]"), extra=json.loads(extra or "{}"), text=text or "",
+    )
+
+
+def _passage_from_row(r: Sequence[Any]) -> Passage:
+    return Passage(
+        id=r[0], doc_id=r[1], seq=r[2], start=r[3], end=r[4], page=r[5], para=r[6] or 0,
+        heading_path=json.loads(r[7]), text=r[8],
+    )
