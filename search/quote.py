@@ -79,8 +79,9 @@ def _keyword_candidates(kb: KnowledgeBase, q: str, n: int) -> list[int]:
         return []
     try:
         rows = kb.store.db.execute(
-            "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?",
-            [match, n],
+            "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? "
+            "ORDER BY bm25(passages_fts, 1, 0, 0) LIMIT ?",
+            [f"terms : ({match})", n],
         ).fetchall()
     except sqlite3.OperationalError:
         return []

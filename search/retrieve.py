@@ -77,18 +77,23 @@ class KeywordSearcher:
     """BM25 over CJK character bigrams and ASCII words (SQLite FTS5)."""
 
     mode = "keyword"
+    # bm25() column weights: passage text, heading path, document title.
+    weights: tuple[float, float, float] = (1.0, 0.5, 0.3)
 
-    def __init__(self, kb: KnowledgeBase) -> None:
+    def __init__(self, kb: KnowledgeBase, weights: tuple[float, float, float] | None = None) -> None:
         self.kb = kb
+        if weights is not None:
+            self.weights = weights
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
         match = fts_query(query)
         if not match:
             return []
         where, args = filter_sql(filters)
+        w = ", ".join(f"{x:g}" for x in self.weights)
         join = "" if where == "1" else " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc_id"
         sql = (
-            f"SELECT f.rowid, bm25(passages_fts) AS s FROM passages_fts f{join} "
+            f"SELECT f.rowid, bm25(passages_fts, {w}) AS s FROM passages_fts f{join} "
             f"WHERE passages_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
         )
         try:

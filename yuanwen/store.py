@@ -74,9 +74,10 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db.execute(
         "CREATE TABLE IF NOT EXISTS embeddings (content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL)"
     )
-    # rowid = passages.id; terms are CJK bigrams and ASCII words from yuanwen.text.tokenize.
+    # rowid = passages.id; columns hold CJK bigrams and ASCII words (yuanwen.text.tokenize)
+    # of the passage text, its heading path and its document's title, weighted in bm25().
     db.execute(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(terms, "
+        "CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(terms, heads, title, "
         "tokenize = 'unicode61 remove_diacritics 0')"
     )
     db.execute(
@@ -240,6 +241,8 @@ class Store:
     ) -> None:
         cur = self.db.conn.cursor()
         ids: dict[int, int] = {}
+        row = cur.execute("SELECT title FROM documents WHERE id = ?", [doc_id]).fetchone()
+        title_terms = fts_document(row[0] or "") if row else ""
         for p in passages:
             cur.execute(
                 'INSERT INTO passages(doc_id, seq, start, "end", page, para, heading_path, text, '
@@ -251,8 +254,8 @@ class Store:
             p.id, p.doc_id = pid, doc_id
             ids[p.seq] = pid
             cur.execute(
-                "INSERT INTO passages_fts(rowid, terms) VALUES (?, ?)",
-                (pid, fts_document(_passage_key_text(p))),
+                "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)",
+                (pid, fts_document(p.text), fts_document(" ".join(p.heading_path)), title_terms),
             )
         for s in sentences:
             pid = ids.get(s.passage_seq)
@@ -404,11 +407,6 @@ class Store:
             f"SELECT COALESCE({column}, '未知'), COUNT(*) FROM documents GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
         return {str(k): int(v) for k, v in rows}
-
-
-def _passage_key_text(p: Passage) -> str:
-    """What keyword search sees of a passage: its text (headings are in the text already)."""
-    return p.text
 
 
 def _document_from_row(row: Sequence[Any]) -> Document:
