@@ -46,8 +46,8 @@ def filter_sql(filters: Filters | None) -> tuple[str, list]:
     if filters.issuers:
         sub = []
         for iss in filters.issuers:
-            sub.append("(d.issuer LIKE ? OR d.extra LIKE ?)")
-            args += [f"%{iss}%", f'%"speaker": "%{iss}%"%']
+            sub.append("(d.issuer LIKE ? OR json_extract(d.extra, '$.speaker') LIKE ?)")
+            args += [f"%{iss}%", f"%{iss}%"]
         clauses.append("(" + " OR ".join(sub) + ")")
     lo, hi = _date_bound(filters.since, False), _date_bound(filters.until, True)
     if lo:

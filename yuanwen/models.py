@@ -281,3 +281,47 @@ class QuoteResult:
             "similarity": round(self.similarity, 2), "took_ms": round(self.took_ms, 1),
             "matches": [m.to_dict() for m in self.matches],
         }
+
+
+@dataclass
+class PackItem:
+    """A passage collected into a study pack, with the trainer's note."""
+
+    text: str
+    title: str
+    citation: str
+    heading_path: list[str] = field(default_factory=list)
+    note: str = ""
+    passage_id: int | None = None
+    doc_id: int | None = None
+    date: str | None = None
+
+
+@dataclass
+class PackSection:
+    """A group of pack items under the trainer's own section title."""
+
+    title: str
+    items: list[PackItem] = field(default_factory=list)
+
+
+@dataclass
+class StudyPack:
+    """A study-session pack (学习材料汇编): a title and ordered sections of passages."""
+
+    title: str = "学习材料汇编"
+    subtitle: str = ""
+    sections: list[PackSection] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StudyPack":
+        """Rebuild a pack from :meth:`to_dict` output (e.g. a saved JSON file)."""
+        sections = [
+            PackSection(s.get("title", ""), [PackItem(**i) for i in s.get("items", [])])
+            for s in data.get("sections", [])
+        ]
+        return cls(title=data.get("title", "学习材料汇编"), subtitle=data.get("subtitle", ""),
+                   sections=sections)

@@ -1,0 +1,200 @@
+"""Search over a small Chinese fixture corpus: modes, fusion, filters, de-duplication, quotes, citations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import ingest
+from search.api import search
+from search.cite import cite
+from search.quote import lookup_quote
+from search.retrieve import Candidate, fuse
+from yuanwen.config import Config
+from yuanwen.errors import BadQueryError, UsageError
+from yuanwen.kb import KnowledgeBase
+from yuanwen.models import Document, Filters
+
+MINI = Path(__file__).parent / "fixtures" / "mini"
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory):
+    cfg = Config(kb_dir=tmp_path_factory.mktemp("kb"))
+    report = ingest([MINI], cfg, embedder="fake", progress=False)
+    assert not report.failed
+    base = KnowledgeBase(cfg, readonly=True)
+    yield base
+    base.close()
+
+
+def titles(res) -> list[str]:
+    return [h.document.title for h in res.hits]
+
+
+def test_manifest_metadata_applies(kb):
+    docs = {d.title: d for d in kb.store.documents()}
+    assert docs["在全市安全生产工作会议上的讲话"].issuer == "张三"
+    assert docs["某市安全生产条例"].doc_type == "地方性法规"
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_each_mode_finds_the_obvious_passage(kb, mode):
+    res = search(kb, "企业主要负责人的安全生产责任", k=5, mode=mode)
+    assert res.mode == mode and res.hits
+    assert any("主要负责人" in h.passage.text for h in res.hits[:3])
+    assert [h.rank for h in res.hits] == list(range(1, len(res.hits) + 1))
+
+
+def test_fusion_mixes_minmax_scores():
+    dense = [Candidate(1, 0.9), Candidate(2, 0.5), Candidate(3, 0.1)]
+    sparse = [Candidate(3, 12.0), Candidate(4, 2.0)]
+    fused = fuse(dense, sparse, dense_weight=0.6)
+    scores = {c.passage_id: round(c.score, 3) for c in fused}
+    assert scores == {1: 0.6, 2: 0.3, 3: 0.4, 4: 0.0}
+    assert [c.passage_id for c in fused] == [1, 3, 2, 4]
+    # only one side: its order is kept
+    assert [c.passage_id for c in fuse([], sparse, 0.6)] == [3, 4]
+
+
+def test_filter_by_type(kb):
+    res = search(kb, "安全生产", k=10, filters=Filters(doc_types=["地方性法规"]))
+    assert res.hits and set(titles(res)) == {"某市安全生产条例"}
+
+
+def test_filter_by_issuer_substring(kb):
+    res = search(kb, "防汛", k=10, filters=Filters(issuers=["应急管理局"]))
+    assert res.hits and {h.document.issuer for h in res.hits} == {"区应急管理局"}
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_filter_by_dates(kb, mode):
+    res = search(kb, "安全", k=10, mode=mode, filters=Filters(since="2022", until="2022-06-05"))
+    assert res.hits and {h.document.date for h in res.hits} == {"2022-06-01"}
+    res = search(kb, "安全", k=10, mode=mode, filters=Filters(until="2019"))
+    assert res.hits and {h.document.date[:4] for h in res.hits} == {"2019"}
+
+
+def test_filter_by_documents(kb):
+    law = next(d for d in kb.store.documents() if d.doc_type == "地方性法规")
+    res = search(kb, "防汛 安全", k=10, filters=Filters(doc_ids=[law.id]))
+    assert res.hits and {h.document.id for h in res.hits} == {law.id}
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_filter_matching_nothing_returns_nothing(kb, mode):
+    res = search(kb, "安全生产", k=10, mode=mode, filters=Filters(doc_types=["公报"]))
+    assert res.hits == []
+
+
+def test_filters_apply_before_the_cut(kb):
+    """-k with a filter returns k matching hits when there are that many, not fewer."""
+    unfiltered = search(kb, "安全生产", k=2, mode="keyword")
+    assert all(h.document.doc_type != "地方性法规" for h in unfiltered.hits[:1]) or True
+    res = search(kb, "安全生产", k=2, mode="keyword", filters=Filters(doc_types=["地方性法规"]))
+    assert len(res.hits) == 2
+
+
+def test_adjacent_passages_are_not_listed_twice(kb):
+    res = search(kb, "安全生产 责任 防汛 预警", k=20, mode="hybrid")
+    seen = {}
+    for h in res.hits:
+        for seq in seen.get(h.document.id, []):
+            assert abs(seq - h.passage.seq) > 1
+        seen.setdefault(h.document.id, []).append(h.passage.seq)
+    texts = [h.passage.text for h in res.hits]
+    assert len(texts) == len(set(texts))
+
+
+def test_hits_carry_source_and_highlights(kb):
+    res = search(kb, "防汛责任人", k=3)
+    h = res.hits[0]
+    assert h.document.title and h.citation and h.citation.footnote.endswith("。")
+    assert h.passage.start < h.passage.end
+    assert any(t in h.passage.text for t in h.matched_terms)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "。，！？…", "安" * 3000])
+def test_bad_queries(kb, query):
+    with pytest.raises(BadQueryError):
+        search(kb, query)
+
+
+def test_bad_mode(kb):
+    with pytest.raises(UsageError):
+        search(kb, "安全", mode="fuzzy")
+
+
+# -- quotes --------------------------------------------------------------------------------
+def test_quote_exact_ignores_width_and_spaces(kb):
+    res = lookup_quote(kb, "企业主要负责人是本单位安全生产第一责任人， 对本单位的安全生产工作全面负责")
+    assert res.verdict == "exact" and res.similarity == 100
+    m = res.matches[0]
+    assert "第一责任人" in m.text and m.diff == []
+    doc = kb.store.get_document(m.document.id)
+    assert doc.text[m.start:m.end] == m.text
+
+
+def test_quote_close_with_diff(kb):
+    # dropped 切实, changed 职责 -> 责任, added 认真
+    res = lookup_quote(kb, "各行业主管部门要按照管行业必须管安全的要求，认真履行监管责任")
+    assert res.verdict == "close" and 60 <= res.similarity < 100
+    kinds = {op.kind for op in res.matches[0].diff}
+    assert {"equal", "missing", "changed"} <= kinds or {"equal", "missing", "added"} <= kinds
+    missing = "".join(op.original for op in res.matches[0].diff if op.kind in ("missing", "changed"))
+    assert "切实" in missing
+
+
+def test_quote_not_found(kb):
+    res = lookup_quote(kb, "要把青年干部派到信访接待一线蹲点锻炼，每人每年不少于三十天")
+    assert res.verdict == "not_found" and res.matches == []
+
+
+def test_quote_in_several_documents_earliest_first(kb):
+    res = lookup_quote(kb, "遇有强降雨时，要提前转移危险区域群众")
+    assert res.verdict == "exact"
+    dates = [m.document.date for m in res.matches]
+    assert dates == ["2022-06-01", "2022-06-10"]
+
+
+def test_quote_too_short(kb):
+    with pytest.raises(BadQueryError, match="至少"):
+        lookup_quote(kb, "安全生产")
+
+
+# -- citations -----------------------------------------------------------------------------
+def _doc(**kw) -> Document:
+    base = dict(path="x", title="t", text="", content_hash="h")
+    base.update(kw)
+    return Document(**base)
+
+
+def test_citation_official_document_both_styles():
+    d = _doc(title="国务院办公厅关于推进政务新媒体健康有序发展的意见", issuer="国务院办公厅",
+             date="2018-12-07", doc_number="国办发〔2018〕123号", doc_type="意见")
+    c = cite(d)
+    assert c.footnote == "《国务院办公厅关于推进政务新媒体健康有序发展的意见》（国办发〔2018〕123号），2018年12月7日。"
+    assert c.gbt7714 == "国务院办公厅. 国务院办公厅关于推进政务新媒体健康有序发展的意见: 国办发〔2018〕123号[Z]. 2018-12-07."
+
+
+def test_citation_speech_in_newspaper():
+    d = _doc(title="高举中国特色社会主义伟大旗帜 为全面建设社会主义现代化国家而团结奋斗", issuer="习近平",
+             date="2022-10-16", doc_type="讲话",
+             extra={"publication": {"name": "人民日报", "date": "2022-10-26", "page": "1"}})
+    c = cite(d)
+    assert c.footnote == ("习近平：《高举中国特色社会主义伟大旗帜 为全面建设社会主义现代化国家而团结奋斗》，"
+                          "《人民日报》2022年10月26日，第1版。")
+    assert c.gbt7714.endswith("[N]. 人民日报, 2022-10-26(1).")
+
+
+def test_citation_with_missing_fields_prints_only_what_is_known():
+    c = cite(_doc(title="学习笔记"))
+    assert c.footnote == "《学习笔记》。" and c.gbt7714 == "学习笔记[Z]."
+    c = cite(_doc(title="在科学家座谈会上的讲话", issuer="习近平", doc_type="讲话", date="2020-09-11"))
+    assert c.footnote == "习近平：《在科学家座谈会上的讲话》（2020年9月11日）。"
+    c = cite(_doc(title="中华人民共和国安全生产法", doc_type="法律", date="2021-06-10",
+                  issuer="全国人民代表大会常务委员会"), heading_path=["第一章 总则", "第三条"])
+    assert c.footnote == "《中华人民共和国安全生产法》第三条，2021年6月10日。"
+    c = cite(_doc(title="某通知", date="2024"), page=3)
+    assert c.footnote == "《某通知》，2024年，第3页。" and c.gbt7714 == "某通知[Z]. 2024: 3."
