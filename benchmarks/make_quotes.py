@@ -85,10 +85,21 @@ def perturb(s: str, kind: str, rng: random.Random) -> str | None:
     raise ValueError(kind)
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
 def main() -> None:
     rng = random.Random(20261129)
     files = sorted(p for p in SHARED.rglob("*") if p.suffix in (".txt", ".md") and p.name != "CORPUS.md")
     files.append(ROOT / "corpus" / "000_dc0b083f46e91fc1.txt")
+    texts = [_squash(f.read_text(encoding="utf-8", errors="replace")) for f in files]
+
+    def ambiguous(query: str, source: str) -> bool:
+        """A fragment that also occurs where its source sentence does not: no single answer."""
+        q, s = _squash(query), _squash(source)
+        return any(q in t and s not in t for t in texts)
+
     rng.shuffle(files)
     kinds = ["exact", "drop", "swap", "fragment", "paraphrase"]
     rows, used = [], set()
@@ -104,7 +115,7 @@ def main() -> None:
             break
         kind = rng.choice(todo)
         q = perturb(s, kind, rng)
-        if not q or q == s and kind != "exact":
+        if not q or q == s and kind != "exact" or ambiguous(q, s):
             continue
         used.add(s)
         counts[kind] += 1

@@ -9,6 +9,7 @@ the FAISS file from the stored vectors. Only one ingest writes to a knowledge ba
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import logging
 import time
@@ -95,7 +96,7 @@ def _reopen(kb: KnowledgeBase, config: Config, embedder: str | Embedder | None) 
 def _store_stage(store: Store, paths: list[Path], config: Config, report: IngestReport,
                  prune: bool, progress: bool) -> None:
     t0 = time.perf_counter()
-    roots = [p.resolve() for p in paths]
+    roots = [Path(os.path.abspath(p)) for p in paths]
     for p in paths:
         if not p.exists():
             report.outcomes.append(FileOutcome(str(p), "failed", "路径不存在"))
@@ -126,7 +127,7 @@ def _under(path: Path, roots: list[Path]) -> bool:
 
 def ingest_file(store: Store, path: Path, roots: list[Path], config: Config) -> FileOutcome:
     """Read, segment and store one file; never raises for a bad file."""
-    key = str(path.resolve())
+    key = os.path.abspath(path)  # absolute, without following symlinks
     try:
         return _ingest_file(store, path, key, roots, config)
     except ReadError as exc:
@@ -145,7 +146,7 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
         raise ReadError(path, f"无法访问文件（{exc.strerror or exc}）") from exc
     if st.st_size > config.max_file_bytes:
         raise ReadError(
-            path, f"文件过大（{st.st_size / 1048576:.1f} MB，上限 {config.max_file_bytes / 1048576:.0f} MB）"
+            path, f"文件过大（{_mb(st.st_size)}，上限 {_mb(config.max_file_bytes)}）"
         )
     file_hash = _file_hash(path)
     existing = store.document_by_path(key)
@@ -193,6 +194,10 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     doc_id = store.save_document(doc, passages, sentences, file_info)
     status = "updated" if existing else "added"
     return FileOutcome(key, status, doc_id=doc_id, passages=len(passages))
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1048576:.2f} MB" if n < 10 * 1048576 else f"{n / 1048576:.0f} MB"
 
 
 def _file_hash(path: Path) -> str:

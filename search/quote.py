@@ -23,7 +23,7 @@ from rapidfuzz.distance import Indel, Levenshtein
 from yuanwen.errors import BadQueryError
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import DiffOp, Document, QuoteMatch, QuoteResult
-from yuanwen.text import fold_map, fold_width, fts_query
+from yuanwen.text import fold_map, fts_query
 
 from .api import check_query
 from .cite import cite
@@ -158,10 +158,11 @@ def _trim_span(qf: str, wf: str, s0: int, e0: int) -> tuple[int, int]:
 
 def char_diff(q: str, qmap: list[int], qf: str, window: str, wmap: list[int], s: int, e: int) -> list[DiffOp]:
     """Character diff from the quote to the original span, in original (unfolded) characters."""
+    wf = fold_map(window)[0]
     ops: list[DiffOp] = []
-    for op in Levenshtein.opcodes(qf, fold_width("".join(window[wmap[j]] for j in range(s, e)))):
-        qs = "".join(q[qmap[i]] for i in range(op.src_start, op.src_end))
-        os_ = "".join(window[wmap[j]] for j in range(s + op.dest_start, s + op.dest_end))
+    for op in Levenshtein.opcodes(qf, wf[s:e]):
+        qs = _originals(q, qmap, op.src_start, op.src_end)
+        os_ = _originals(window, wmap, s + op.dest_start, s + op.dest_end)
         kind = {"equal": "equal", "delete": "added", "insert": "missing", "replace": "changed"}[op.tag]
         if ops and ops[-1].kind == kind:
             ops[-1].quote += qs
@@ -169,6 +170,17 @@ def char_diff(q: str, qmap: list[int], qf: str, window: str, wmap: list[int], s:
         else:
             ops.append(DiffOp(kind, qs, os_))
     return ops
+
+
+def _originals(text: str, offsets: list[int], a: int, b: int) -> str:
+    """The original characters behind folded positions ``a..b`` (each original char once)."""
+    out, last = [], -1
+    for i in range(a, b):
+        o = offsets[i]
+        if o != last:
+            out.append(text[o])
+            last = o
+    return "".join(out)
 
 
 def _sentences_around(kb: KnowledgeBase, doc_id: int, ms: int, me: int) -> tuple[int, int, str]:

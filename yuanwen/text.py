@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Characters that take part in keyword matching: CJK ideographs (BMP + ext A) and alphanumerics.
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -33,19 +34,6 @@ def fold_width(text: str) -> str:
     return text.translate(_FOLD)
 
 
-def fold_map(text: str) -> tuple[str, list[int]]:
-    """``fold_width(text)`` without whitespace, and for each kept character its offset in ``text``.
-
-    This is the matching form for quotes: "verbatim" ignores only whitespace and
-    full/half-width differences.
-    """
-    folded = fold_width(text)
-    parts: list[str] = []
-    offsets: list[int] = []
-    for m in _NON_SPACE.finditer(folded):
-        parts.append(m.group())
-        offsets.extend(range(m.start(), m.end()))
-    return "".join(parts), offsets
 
 
 def tokenize(text: str) -> list[str]:
@@ -79,3 +67,106 @@ def fts_query(text: str, operator: str = "OR") -> str:
 def is_meaningful(text: str) -> bool:
     """True if ``text`` has at least one letter, digit or ideograph."""
     return any(unicodedata.category(c)[0] in "LN" for c in text)
+
+
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+
+# ---------------------------------------------------------------------------------------------
+# Matching form
+# ---------------------------------------------------------------------------------------------
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold_one(ch: str) -> str:
+    if ch.isspace() or ch in ZERO_WIDTH:
+        return ""
+    out = unicodedata.normalize("NFKC", ch).translate(_ASCII_LOWER)
+    return "".join(c for c in out if not c.isspace() and c not in ZERO_WIDTH)
+
+
+def _fold_char(ch: str) -> str:
+    """The folded form of one character, applied until it no longer changes (idempotence)."""
+    s = ch
+    for _ in range(4):
+        t = "".join(_fold_one(c) for c in s)
+        if t == s:
+            break
+        s = t
+    return s
+
+
+class _FoldTable(dict):
+    """code point -> folded string; filled on demand (astral characters), usable by translate."""
+
+    def __missing__(self, cp: int) -> str:
+        value = self[cp] = _fold_char(chr(cp))
+        return value
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[_FoldTable, re.Pattern[str]]:
+    """The BMP fold table and a pattern of the characters that do not fold one to one."""
+    table = _FoldTable()
+    odd: list[int] = []
+    for cp in range(0x10000):
+        if 0xD800 <= cp <= 0xDFFF:
+            table[cp] = chr(cp)
+            continue
+        ch = chr(cp)
+        folded = _fold_char(ch)
+        table[cp] = folded
+        if len(folded) != 1:
+            odd.append(cp)
+    ranges: list[str] = []
+    i = 0
+    while i < len(odd):
+        j = i
+        while j + 1 < len(odd) and odd[j + 1] == odd[j] + 1:
+            j += 1
+        a, b = odd[i], odd[j]
+        ranges.append(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}")
+        i = j + 1
+    pattern = re.compile("[" + "".join(ranges) + "\U00010000-\U0010ffff]")
+    return table, pattern
+
+
+def fold(text: str) -> str:
+    """The matching form: NFKC width folding (Ａ１，→ a1,), ASCII lower case, no whitespace.
+
+    Chinese punctuation NFKC leaves alone (。、“”《》〔〕) stays as it is. Never stored.
+    """
+    return text.translate(_tables()[0])
+
+
+def fold_with_map(text: str) -> tuple[str, list[int]]:
+    """:func:`fold` of ``text`` and, for each folded character, the offset of its source in ``text``.
+
+    A character NFKC expands (``㈠`` -> ``(一)``) maps all its parts to its own offset.
+    """
+    table, odd = _tables()
+    parts: list[str] = []
+    index: list[int] = []
+    pos = 0
+    for m in odd.finditer(text):
+        i = m.start()
+        if i > pos:
+            parts.append(text[pos:i].translate(table))
+            index.extend(range(pos, i))
+        folded = table[ord(text[i])]
+        if folded:
+            parts.append(folded)
+            index.extend([i] * len(folded))
+        pos = i + 1
+    if pos < len(text):
+        parts.append(text[pos:].translate(table))
+        index.extend(range(pos, len(text)))
+    return "".join(parts), index
+
+
+
+def fold_map(text: str) -> tuple[str, list[int]]:
+    """The matching form of ``text`` with, for each folded character, its offset in ``text``.
+
+    This is what "verbatim" means for quotes: whitespace and width (NFKC) differences ignored.
+    """
+    return fold_with_map(text)
