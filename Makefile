@@ -23,9 +23,9 @@ setup-test: $(BIN)/python
 ingest-sample: setup
 	$(BIN)/yuanwen ingest corpus --kb $(KB)
 
-# Until the app lands (issue 4), the main job is: ingest the sample, then search it.
+# The main job: ingest the sample (skipped when unchanged), then open the app on it.
 run: ingest-sample
-	$(BIN)/yuanwen search "怎么落实巡视整改" --kb $(KB) -k 3
+	$(BIN)/python -m streamlit run app.py --server.headless true --browser.gatherUsageStats false -- --kb $(KB)
 
 test: setup-test
 	$(BIN)/python -m pytest -q

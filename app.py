@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import re
 import sys
 import threading
@@ -25,7 +26,8 @@ from typing import Any
 import streamlit as st
 
 from yuanwen.config import Config, resolve_kb_dir
-from yuanwen.errors import KnowledgeBaseError, UsageError, YuanwenError
+from yuanwen.errors import UsageError, YuanwenError
+from search.api import highlight_spans
 from yuanwen.models import Document, Filters, Passage, QuoteMatch, StudyPack
 
 # -- constants -------------------------------------------------------------------------------
@@ -102,6 +104,15 @@ def upload_target(folder: Path, name: str) -> Path:
     return target
 
 
+_MD_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$<>&])")
+
+
+def md_literal(text: str | None) -> str:
+    """``text`` with every Markdown-significant ASCII character backslash-escaped, for the
+    places that always render Markdown (st.error, st.info, ...): shown exactly as written."""
+    return _MD_PUNCT.sub(r"\\\1", text or "")
+
+
 def esc(text: str | None) -> str:
     """HTML-escaped text (quotes too)."""
     return html.escape(text or "", quote=True)
@@ -113,17 +124,11 @@ def highlight(text: str, terms: list[str]) -> str:
     Matches are found on the raw text; each piece is escaped on its own and only then is
     markup put between the pieces, so no term can match inside an entity.
     """
-    from yuanwen.text import fold_width
-
-    terms = sorted({fold_width(t) for t in terms if t and t.strip()}, key=len, reverse=True)
-    if not terms:
-        return esc(text)
-    pattern = re.compile("|".join(re.escape(t) for t in terms))
     out, pos = [], 0
-    for m in pattern.finditer(fold_width(text)):  # fold_width keeps offsets
-        out.append(esc(text[pos : m.start()]))
-        out.append(f"<mark>{esc(text[m.start() : m.end()])}</mark>")
-        pos = m.end()
+    for s, e in highlight_spans(text, terms):
+        out.append(esc(text[pos:s]))
+        out.append(f"<mark>{esc(text[s:e])}</mark>")
+        pos = e
     out.append(esc(text[pos:]))
     return "".join(out)
 
@@ -174,7 +179,6 @@ def outline(passages: list[Passage]) -> list[tuple[int, str, int]]:
     return out
 
 
-DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
 def split_issuers(text: str) -> list[str]:
@@ -215,13 +219,13 @@ def get_kb(kb_dir: Path, quiet: bool = False) -> KBHandle | None:
         return open_kb(str(kb_dir.resolve()))
     except YuanwenError as exc:
         if not quiet:
-            st.error(str(exc))
+            st.error(md_literal(str(exc)))
         return None
 
 
 def show_missing_kb(kb_dir: Path) -> None:
     st.info(
-        f"还没有知识库：{kb_dir}\n\n"
+        f"还没有知识库：{md_literal(str(kb_dir))}\n\n"
         "建立知识库有两种方式：\n"
         f"1. 在命令行运行 `yuanwen ingest <文件夹> --kb {kb_dir}`，导入一个文件夹（含子文件夹）里的文件；\n"
         "2. 打开左侧的「知识库」页面，用上传框上传文件并导入。\n\n"
@@ -381,29 +385,23 @@ def page_search(kb_dir: Path) -> dict[str, Any]:
     if req and s.get("search_pending"):
         s["search_pending"] = False
         s["search_res"], s["search_err"] = None, None
-        bad = [f"{label}格式不对：{v}。请写年份（如 2018）、年月（2018-03）或日期（2018-03-01）"
-               for label, v in (("起始日期", req["since"]), ("截止日期", req["until"]))
-               if v and not DATE_RE.match(v)]
-        if bad:
-            s["search_err"] = "；".join(bad)
-        else:
-            from search.api import search
+        from search.api import search
 
-            filters = Filters(doc_types=req["types"], issuers=split_issuers(req["issuer"]),
-                              since=req["since"] or None, until=req["until"] or None)
-            first = not s.get("searched_once")
-            msg = "正在检索…（首次检索需要加载向量模型，请稍候）" if first else "正在检索…"
-            with st.spinner(msg):
-                try:
-                    with h.lock:
-                        s["search_res"] = search(h.kb, req["q"], k=req["k"], mode=req["mode"],
-                                                 filters=filters)
-                    s["searched_once"] = True
-                except YuanwenError as exc:
-                    s["search_err"] = str(exc)
+        filters = Filters(doc_types=req["types"], issuers=split_issuers(req["issuer"]),
+                          since=req["since"] or None, until=req["until"] or None)
+        first = not s.get("searched_once")
+        msg = "正在检索…（首次检索需要加载向量模型，请稍候）" if first else "正在检索…"
+        with st.spinner(msg):
+            try:
+                with h.lock:
+                    s["search_res"] = search(h.kb, req["q"], k=req["k"], mode=req["mode"],
+                                             filters=filters)
+                s["searched_once"] = True
+            except YuanwenError as exc:
+                s["search_err"] = str(exc)
 
     if s.get("search_err"):
-        st.error(s["search_err"])
+        st.error(md_literal(s["search_err"]))
     res = s.get("search_res")
     if res is not None:
         if not res.hits:
@@ -465,7 +463,7 @@ def page_quote(kb_dir: Path) -> dict[str, Any]:
             except YuanwenError as exc:
                 ss()["quote_err"] = str(exc)
     if ss().get("quote_err"):
-        st.error(ss()["quote_err"])
+        st.error(md_literal(ss()["quote_err"]))
     res = ss().get("quote_res")
     if res is None:
         return {"page": "quote"}
@@ -542,7 +540,7 @@ def page_docs(kb_dir: Path) -> dict[str, Any]:
             doc = h.kb.store.get_document(doc_id)
             passages = h.kb.store.document_passages(doc_id)
     except YuanwenError as exc:
-        st.error(str(exc))
+        st.error(md_literal(str(exc)))
         return {"page": "docs"}
     render_document(doc, passages)
     return {"page": "docs", "doc": str(doc_id)}
@@ -559,7 +557,7 @@ def render_document(doc: Document, passages: list[Passage]) -> None:
         st.text(meta)
     with st.expander("引用本文"):
         st.code(cite(doc).format(style()), language=None, wrap_lines=True)
-        st.caption(f"文件：{doc.path}")
+        st.text(f"文件：{doc.path}")
     focus = s.get("doc_focus")
     fs, fe = (focus[1], focus[2]) if focus and focus[0] == doc.id else (None, None)
     focus_pid = next((p.id for p in passages if fs is not None and p.start <= fs < p.end), None)
@@ -631,7 +629,7 @@ def page_pack() -> dict[str, Any]:
     s = ss()
     pack: StudyPack = s["pack"]
     if s.get("pack_error"):
-        st.error(s.pop("pack_error"))
+        st.error(md_literal(s.pop("pack_error")))
     s.setdefault("pk_title", pack.title)
     s.setdefault("pk_subtitle", pack.subtitle)
     c1, c2 = st.columns(2)
@@ -673,8 +671,6 @@ def page_pack() -> dict[str, Any]:
                        key="pk_docx", disabled=n == 0, type="primary")
     e2.download_button("导出 Markdown（.md）", data=to_markdown(pack).encode("utf-8"),
                        file_name=f"{fname}.md", mime="text/markdown", key="pk_md", disabled=n == 0)
-    import json
-
     e3.download_button("保存汇编（.json，可再载入）",
                        data=json.dumps(pack.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"),
                        file_name=f"{fname}.json", mime="application/json", key="pk_json",
@@ -684,7 +680,7 @@ def page_pack() -> dict[str, Any]:
         try:
             s["pack"] = StudyPack.from_dict(json.loads(loaded.getvalue().decode("utf-8")))
         except (ValueError, TypeError, AttributeError) as exc:
-            st.error(f"无法载入汇编文件 {loaded.name}：文件内容不是保存的汇编（{exc}）")
+            st.error(md_literal(f"无法载入汇编文件 {loaded.name}：文件内容不是保存的汇编（{exc}）"))
         else:
             s["pk_gen"] = s.get("pk_gen", 0) + 1
             for k in ("pk_title", "pk_subtitle"):
@@ -735,7 +731,7 @@ def page_kb(kb_dir: Path) -> dict[str, Any]:
         c4.metric("向量模型", stats["embedder"] or "尚未向量化")
         if stats["pending"]:
             st.warning(f"有 {stats['pending']} 段尚未向量化，语义检索暂时找不到它们；"
-                       f"可运行 yuanwen ingest <文件夹> --kb {kb_dir} 补完。")
+                       f"可运行 yuanwen ingest <文件夹> --kb {md_literal(str(kb_dir))} 补完。")
         t1, t2, t3 = st.columns(3)
         for col, label, key in ((t1, "文种", "by_type"), (t2, "年份", "by_year"),
                                 (t3, "发文机关/讲话人", "by_issuer")):
@@ -832,12 +828,12 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
 def render_ingest_result(result: dict[str, Any]) -> None:
     st.markdown("**上次导入的结果**")
     if result.get("error"):
-        st.error(result["error"])
+        st.error(md_literal(result["error"]))
     if result.get("summary"):
         st.success(result["summary"])
     for row in result["rows"]:
         if row["结果"] == "失败":
-            st.error(f"失败：{row['文件']}：{row['说明']}")
+            st.error(md_literal(f"失败：{row['文件']}：{row['说明']}"))
     if result["rows"]:
         st.dataframe({k: [r[k] for r in result["rows"]] for k in ("文件", "结果", "段落", "说明")},
                      hide_index=True)
@@ -855,7 +851,7 @@ def sidebar(kb_dir: Path) -> str:
         st.selectbox("引文格式", list(STYLES), key="style",
                      help="复制引文和加入汇编时使用的引文格式")
         st.caption(f"汇编中已有 {packops.item_count(ss()['pack'])} 段")
-        st.caption(f"知识库：{kb_dir}")
+        st.caption(f"知识库：{md_literal(str(kb_dir))}")
     return page
 
 

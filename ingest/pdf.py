@@ -3,9 +3,11 @@
 :func:`read_pdf` opens a PDF with pypdf, extracts each page's text and hands the pages to
 :func:`repair_pdf_pages`, which undoes what PDF layout does to Chinese text:
 
-* hard line breaks inside sentences are joined; a line break stays where a paragraph ends
-  (a short line, a next line that is indented, or a heading such as ``一、`` ``（一）`` ``1.``
-  ``第一条`` ``附件`` after sentence-final punctuation), also across page boundaries;
+* hard line breaks inside sentences are joined, also across page boundaries; a line break
+  stays where a paragraph ends: before an indented line (pages are extracted in pypdf's layout
+  mode, which keeps the first-line indent), after a short line that ends a sentence, before a
+  heading such as ``一、`` ``（一）`` ``1.`` ``第一条`` ``附件`` after sentence-final
+  punctuation, before the next item of a numbered list, around a date line;
 * spaces that extraction puts between Chinese characters (and between Chinese and digits) go;
   spaces between Latin words stay;
 * page-number lines (``— 1 —``, ``- 1 -``, ``－1－``, ``第 1 页``, a bare number at the top or
@@ -21,6 +23,7 @@ are separated by one ``\\n``; page N's text starts at ``pages[N-1]``.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import re
 import time
@@ -39,7 +42,7 @@ __all__ = ["read_pdf", "repair_pdf_pages"]
 # ---------------------------------------------------------------------------------------------
 # Limits against hostile files
 # ---------------------------------------------------------------------------------------------
-#: A page whose extracted text is longer than this is skipped (a real A4 page holds ~3,000).
+#: A page with more extracted characters (spaces aside) is skipped; a real A4 page holds ~3,000.
 MAX_PAGE_CHARS = 100_000
 #: Reading stops with a ReadError once extraction has taken this long (checked between pages).
 TIME_BUDGET_S = 300.0
@@ -56,6 +59,7 @@ _PYPDF_LIMITS = {
 
 _ENCRYPTED = "PDF 已加密，无法读取；请先解除密码保护后再导入"
 _ENCRYPTED_UNSUPPORTED = "PDF 已加密（加密方式无法处理）；请先解除密码保护后再导入"
+_NOT_PDF = "不是有效的 PDF 文件（缺少 %PDF 文件头）；请确认文件格式，或另存为 PDF 后再导入"
 _CORRUPT = "PDF 文件已损坏或不完整，无法解析；请重新获取完整的文件后再导入"
 _NO_TEXT = "PDF 没有文字层（可能是扫描件），需要先做 OCR"
 _NO_PAGES = "PDF 没有任何页面；请检查文件是否完整"
@@ -82,9 +86,22 @@ def read_pdf(path: Path, max_pages: int = 2000) -> ReadResult:
     except ImportError as exc:  # pragma: no cover - pypdf is a dependency
         raise ReadError(path, "读取 PDF 需要 pypdf；请先安装：pip install pypdf") from exc
 
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ReadError(path, "文件不存在；请检查路径") from exc
+    except PermissionError as exc:
+        raise ReadError(path, "没有读取该文件的权限；请检查文件权限") from exc
+    except OSError as exc:
+        raise ReadError(path, f"无法读取文件（{exc.strerror or exc}）；请检查文件后再试") from exc
+    if not data:
+        raise ReadError(path, "文件为空")
+    if b"%PDF-" not in data[:1024]:
+        raise ReadError(path, _NOT_PDF)
+
     with _limits():
         try:
-            reader = PdfReader(path, strict=False)
+            reader = PdfReader(io.BytesIO(data), strict=False)
             if reader.is_encrypted:
                 try:
                     decrypted = reader.decrypt("")
@@ -119,13 +136,9 @@ def read_pdf(path: Path, max_pages: int = 2000) -> ReadResult:
                 text = _page_text(reader, i)
             except FileNotDecryptedError as exc:
                 raise ReadError(path, _ENCRYPTED) from exc
-            except MemoryError:
+            except Exception:  # pypdf errors and limits, MemoryError, RecursionError, ...
                 text = None
-            except RecursionError:
-                text = None
-            except Exception:
-                text = None
-            if text is None or len(text) > MAX_PAGE_CHARS:
+            if text is None or len(text) - text.count(" ") > MAX_PAGE_CHARS:
                 skipped.append(i + 1)
                 text = ""
             raw_pages.append(text)
@@ -153,15 +166,33 @@ def _limits() -> Iterator[None]:
         yield
 
 
+_WIDE_GAP = re.compile(r"\S {4,}\S")
+
+
 def _page_text(reader, index: int) -> str:
-    """One page's text: layout mode (keeps indentation, a paragraph cue), else plain mode."""
+    """One page's text: layout mode (keeps indentation, a paragraph cue), else plain mode.
+
+    Plain mode (content-stream order) is used when layout mode fails, finds no text, or the
+    page looks like several columns side by side, which layout mode would interleave.
+    """
     page = reader.pages[index]
     try:
-        return page.extract_text(extraction_mode="layout", layout_mode_space_vertically=False)
+        text = page.extract_text(extraction_mode="layout", layout_mode_space_vertically=False,
+                                 layout_mode_strip_rotated=False)
     except MemoryError:
         raise
     except Exception:
-        return page.extract_text()
+        text = None
+    if text is not None and text.strip() and not _looks_multi_column(text):
+        return text
+    return page.extract_text()
+
+
+def _looks_multi_column(text: str) -> bool:
+    """True when many lines of a layout-mode page hold a wide gap (columns side by side)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    gapped = sum(1 for ln in lines if _WIDE_GAP.search(ln) and not _TOC_END.search(ln))
+    return gapped >= 5 and gapped >= 0.3 * len(lines)
 
 
 #: Values PDF producers put in the info dictionary when the author typed nothing.
@@ -203,7 +234,7 @@ def _info_str(value) -> str | None:
 
 
 _PDF_DATE = re.compile(
-    r"D:(?P<y>\d{4})(?P<mo>\d{2})?(?P<d>\d{2})?(?P<h>\d{2})?(?P<mi>\d{2})?(?P<s>\d{2})?"
+    r"[(\s]*(?:D:)?(?P<y>\d{4})(?P<mo>\d{2})?(?P<d>\d{2})?(?P<h>\d{2})?(?P<mi>\d{2})?(?P<s>\d{2})?"
     r"(?:(?P<z>Z)|(?P<sign>[+-])(?P<th>\d{2})'?(?P<tm>\d{2})?'?)?"
 )
 
@@ -212,7 +243,7 @@ def _pdf_date(value: str | None) -> str | None:
     """A PDF date (``D:20240122082428+08'00'``, also wrapped in parentheses) as ISO 8601."""
     if not value:
         return None
-    m = _PDF_DATE.search(value)
+    m = _PDF_DATE.match(value)
     if not m:
         return None
     g = m.groupdict()
@@ -377,41 +408,45 @@ def _furniture_key(s: str) -> str:
 
 def _drop_page_furniture(pages: list[list[tuple[int, str]]]) -> None:
     """Remove page-number lines and running headers/footers, in place."""
-    edge = 2  # lines at the top and bottom of a page where page furniture sits
-    # Page-number lines: decorated ones anywhere, bare numbers at the top or bottom of a page
-    # when their value follows the page index with one fixed offset.
-    bare: list[tuple[int, int, int]] = []  # (page, line index, value - page number)
-    for p, page in enumerate(pages):
-        n = len(page)
-        for i, (_, s) in enumerate(page):
-            kind = _page_number_key(s)
-            if kind == "bare" and (i < edge or i >= n - edge):
-                value = int(s.strip(_WS_ALL).translate(_FULLWIDTH_DIGITS))
-                bare.append((p, i, value - (p + 1)))
     drop: set[tuple[int, int]] = set()
-    if bare:
-        shift, count = Counter(d for _, _, d in bare).most_common(1)[0]
-        if count >= 2 or len(pages) <= 2:
-            drop |= {(p, i) for p, i, d in bare if d == shift}
+    # Decorated page numbers (``— 1 —``, ``第 1 页``) wherever they stand on their own line.
     for p, page in enumerate(pages):
         for i, (_, s) in enumerate(page):
             if _page_number_key(s) == "decorated":
                 drop.add((p, i))
-    # Running headers/footers: the same line (numbers aside) at the edge of many pages.
+    # Bare numbers as the first or last line of a page, when their values follow the page
+    # numbers with one fixed shift on several pages (or equal the page number in a short file).
+    bare: list[tuple[int, int, int]] = []  # (page, line index, value - page number)
+    for p, page in enumerate(pages):
+        rest = [i for i in range(len(page)) if (p, i) not in drop]
+        for i in {rest[0], rest[-1]} if rest else ():
+            if len(rest) > 1 and _page_number_key(page[i][1]) == "bare":
+                value = int(page[i][1].translate(_FULLWIDTH_DIGITS))
+                bare.append((p, i, value - (p + 1)))
+    if bare:
+        shift, count = Counter(d for _, _, d in bare).most_common(1)[0]
+        if count >= max(2, math.ceil(0.3 * len(pages))) or (len(pages) <= 2 and shift == 0):
+            drop |= {(p, i) for p, i, d in bare if d == shift}
+    # Running headers/footers: the same short line (numbers aside) first or last on many pages.
     if len(pages) >= 3:
-        seen: Counter[str] = Counter()
-        for p, page in enumerate(pages):
-            rest = [(i, s) for i, (_, s) in enumerate(page) if (p, i) not in drop]
-            keys = {_furniture_key(s) for i, s in rest[:edge] + rest[-edge:]}
-            seen.update(k for k in keys if 2 <= len(k) <= 60)
         need = max(3, math.ceil(0.5 * len(pages)))
-        furniture = {k for k, c in seen.items() if c >= need}
-        if furniture:
+        for _ in range(2):  # a two-line header: its second line is an edge once the first goes
+            seen: Counter[str] = Counter()
+            edges: list[tuple[int, int]] = []
             for p, page in enumerate(pages):
-                rest = [i for i, _ in enumerate(page) if (p, i) not in drop]
-                for i in rest[:edge] + rest[-edge:]:
-                    if _furniture_key(page[i][1]) in furniture:
-                        drop.add((p, i))
+                rest = [i for i in range(len(page)) if (p, i) not in drop]
+                if len(rest) < 2:
+                    continue
+                for i in {rest[0], rest[-1]}:
+                    edges.append((p, i))
+                seen.update({_furniture_key(page[i][1]) for i in {rest[0], rest[-1]}})
+            furniture = {
+                k for k, c in seen.items()
+                if c >= need and 2 <= len(k) <= 40 and not re.search("[。！？；]", k)
+            }
+            if not furniture:
+                break
+            drop |= {(p, i) for p, i in edges if _furniture_key(pages[p][i][1]) in furniture}
     for p, page in enumerate(pages):
         page[:] = [ln for i, ln in enumerate(page) if (p, i) not in drop]
 
@@ -498,7 +533,7 @@ def _full_width(lines: list[_Line], fallback: float | None = None) -> float:
     if fallback is not None and len(widths) < 4:
         return fallback
     if not widths:
-        return max((ln.width for ln in lines), default=0.0)
+        return math.inf  # no line long enough to have been wrapped: every line stands alone
     counts = Counter(widths)
     top = max(widths)
     candidates = [w for w in counts if w >= 0.6 * top]  # ignore short title/signature lines
@@ -582,7 +617,8 @@ def _ends_sentence(p: str) -> bool:
 
 def _separator(prev: _Line, ln: _Line, para: _Paragraph, full: float, margin: int,
                head: bool = False) -> str:
-    """``\n`` when ``ln`` starts a new paragraph, else what joins it to ``prev`` (``''``/``' '``)."""
+    """What goes between ``prev`` and ``ln``: a line break when ``ln`` starts a paragraph,
+    else ``''`` (or ``' '`` between Latin words)."""
     p, s = prev.text, ln.text
     if p[-1] in "《“‘（(〔【「『" or s[0] in "，。、；：！？）》〕】」』”’,.;:!?)":
         return _glue(p, s)  # a line never ends on an opening or starts on a closing mark

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import json
 import logging
 import time
@@ -108,8 +109,8 @@ def _store_stage(store: Store, paths: list[Path], config: Config, report: Ingest
         seen.add(outcome.path)
         report.outcomes.append(outcome)
         report.passages_stored += outcome.passages
-        if outcome.status == "failed":
-            bar.write(f"失败 {outcome.path}：{outcome.reason}")
+        if outcome.status == "failed" and progress:
+            bar.write(f"失败 {outcome.path}：{outcome.reason}", file=sys.stderr)
     if prune:
         for doc_id, path in store.all_paths():
             if path in seen or not _under(Path(path), roots):

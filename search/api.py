@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from yuanwen.errors import BadQueryError, UsageError
 from yuanwen.kb import KnowledgeBase
@@ -44,6 +45,7 @@ def search(
         raise UsageError(f"未知的检索方式 {mode!r}，可选：{'、'.join(MODES)}")
     if k < 1:
         raise UsageError("结果数 k 至少为 1")
+    filters = normalise_filters(filters)
     searcher = HybridSearcher(kb, fusion) if mode == "hybrid" else SEARCHERS[mode](kb)
     cands = searcher.search(q, k * 3 + 5, filters)
     hits = _to_hits(kb, q, cands, k)
@@ -75,6 +77,53 @@ def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> list[Hit]:
         if len(hits) >= k:
             break
     return hits
+
+
+def highlight_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    """Where ``terms`` occur in ``text`` (width-insensitive), as merged (start, end) spans.
+
+    Longest terms win; touching spans are merged, so 安全 + 生产 marks 安全生产 once.
+    """
+    import re
+
+    wanted = sorted({fold_width(t) for t in terms if t and t.strip()}, key=len, reverse=True)
+    if not wanted:
+        return []
+    pattern = re.compile("|".join(re.escape(t) for t in wanted))
+    spans: list[tuple[int, int]] = []
+    for m in pattern.finditer(fold_width(text)):  # fold_width keeps offsets
+        if spans and m.start() <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], m.end()))
+        else:
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+def parse_date_bound(value: str | None) -> str | None:
+    """A --since/--until value as ISO ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``.
+
+    Accepts ``2018``, ``2018-3``, ``2018-03-01``, ``2018/3/1``, ``2018.3.1`` and ``2018年3月1日``;
+    anything else is a UsageError (dates are compared as text, so the form matters).
+    """
+    import re
+
+    if value is None or not str(value).strip():
+        return None
+    v = str(value).strip()
+    m = re.fullmatch(r"(\d{4})(?:[-/.年](\d{1,2})(?:[-/.月](\d{1,2})日?)?月?)?年?", v)
+    if not m:
+        raise UsageError(f"日期格式不对：{value!r}；请写成 2018、2018-03 或 2018-03-01")
+    y, mo, d = m.groups()
+    if mo and not 1 <= int(mo) <= 12 or d and not 1 <= int(d) <= 31:
+        raise UsageError(f"日期不存在：{value!r}")
+    return y + (f"-{int(mo):02d}" if mo else "") + (f"-{int(d):02d}" if d else "")
+
+
+def normalise_filters(filters: Filters | None) -> Filters | None:
+    """``filters`` with dates in ISO form (UsageError on a bad date)."""
+    if filters is None:
+        return None
+    return replace(filters, since=parse_date_bound(filters.since), until=parse_date_bound(filters.until))
 
 
 def _redundant(p: Passage, taken: list[Passage]) -> bool:

@@ -29,7 +29,7 @@ def _section(pack: StudyPack, sec: int) -> PackSection:
     return pack.sections[sec]
 
 
-def _item_index(pack: StudyPack, sec: int, idx: int) -> PackSection:
+def _item_section(pack: StudyPack, sec: int, idx: int) -> PackSection:
     s = _section(pack, sec)
     if not 0 <= idx < len(s.items):
         raise UsageError(f"分组“{s.title}”中没有第 {idx + 1} 段（共 {len(s.items)} 段）")
@@ -125,14 +125,14 @@ def add_item(pack: StudyPack, item: PackItem, sec: int | None = None) -> StudyPa
 def remove_item(pack: StudyPack, sec: int, idx: int) -> StudyPack:
     """The pack without item ``idx`` of section ``sec``."""
     out = _copy(pack)
-    del _item_index(out, sec, idx).items[idx]
+    del _item_section(out, sec, idx).items[idx]
     return out
 
 
 def set_note(pack: StudyPack, sec: int, idx: int, note: str) -> StudyPack:
     """The pack with the trainer's note (按语) on item ``idx`` of section ``sec`` set."""
     out = _copy(pack)
-    _item_index(out, sec, idx).items[idx].note = note.strip()
+    _item_section(out, sec, idx).items[idx].note = note.strip()
     return out
 
 
@@ -145,7 +145,7 @@ def move_item(pack: StudyPack, sec: int, idx: int, delta: int) -> StudyPack:
     if delta not in (-1, 1):
         raise UsageError("只能上移或下移一位")
     out = _copy(pack)
-    items = _item_index(out, sec, idx).items
+    items = _item_section(out, sec, idx).items
     new = idx + delta
     if 0 <= new < len(items):
         items.insert(new, items.pop(idx))
@@ -159,7 +159,7 @@ def move_item(pack: StudyPack, sec: int, idx: int, delta: int) -> StudyPack:
 def move_to_section(pack: StudyPack, sec: int, idx: int, target: int) -> StudyPack:
     """The pack with item ``idx`` of section ``sec`` moved to the end of section ``target``."""
     out = _copy(pack)
-    items = _item_index(out, sec, idx).items
+    items = _item_section(out, sec, idx).items
     dest = _section(out, target)
     if target == sec:
         return out

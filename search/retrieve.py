@@ -130,6 +130,7 @@ class FusionConfig:
 
     dense_weight: float = 0.6
     depth: int = 50  # candidates taken from each side
+    doc_weight: float = 0.0  # weight of document-level evidence (other strong passages of the doc)
 
 
 def _minmax(cands: list[Candidate]) -> dict[int, float]:
@@ -155,6 +156,31 @@ def fuse(dense: list[Candidate], sparse: list[Candidate], dense_weight: float) -
     return fused
 
 
+def fuse_ranked(kb: KnowledgeBase, dense: list[Candidate], sparse: list[Candidate],
+                fusion: FusionConfig) -> list[Candidate]:
+    """The hybrid ranking: :func:`fuse`, then document-level evidence if configured.
+
+    Document evidence lets a passage from the document that many strong candidates come from
+    outrank a lone, equally scored passage of a topical neighbour.
+    """
+    fused = fuse(dense, sparse, fusion.dense_weight)
+    if fusion.doc_weight <= 0 or not fused:
+        return fused
+    docs = kb.store.db.execute(
+        f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(fused))})",
+        [c.passage_id for c in fused],
+    ).fetchall()
+    doc_of = dict(docs)
+    per_doc: dict[int, list[float]] = {}
+    for c in fused:
+        per_doc.setdefault(doc_of.get(c.passage_id, -1), []).append(c.score)
+    evidence = {d: sum(sorted(v, reverse=True)[1:4]) / 3 for d, v in per_doc.items()}
+    out = [Candidate(c.passage_id, c.score + fusion.doc_weight * evidence[doc_of.get(c.passage_id, -1)])
+           for c in fused]
+    out.sort(key=lambda c: (-c.score, c.passage_id))
+    return out
+
+
 class HybridSearcher:
     """Dense and keyword candidates fused into one ranking."""
 
@@ -172,7 +198,7 @@ class HybridSearcher:
         dense = self.semantic.search(query, depth, filters)
         if not dense:
             return sparse[:k]
-        return fuse(dense, sparse, self.fusion.dense_weight)[:k]
+        return fuse_ranked(self.kb, dense, sparse, self.fusion)[:k]
 
 
 SEARCHERS = {"hybrid": HybridSearcher, "semantic": SemanticSearcher, "keyword": KeywordSearcher}

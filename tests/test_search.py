@@ -198,3 +198,26 @@ def test_citation_with_missing_fields_prints_only_what_is_known():
     assert c.footnote == "《中华人民共和国安全生产法》第三条，2021年6月10日。"
     c = cite(_doc(title="某通知", date="2024"), page=3)
     assert c.footnote == "《某通知》，2024年，第3页。" and c.gbt7714 == "某通知[Z]. 2024: 3."
+
+
+@pytest.mark.parametrize("raw,iso", [("2018", "2018"), ("2018-3", "2018-03"), ("2018-03-01", "2018-03-01"),
+                                     ("2018/3/1", "2018-03-01"), ("2018年3月1日", "2018-03-01"), ("2018年", "2018"),
+                                     (None, None), ("", None)])
+def test_date_bounds_are_normalised(raw, iso):
+    from search.api import parse_date_bound
+
+    assert parse_date_bound(raw) == iso
+
+
+@pytest.mark.parametrize("raw", ["去年", "2018-13", "18-03-01", "2018-02-40"])
+def test_bad_date_bounds_are_usage_errors(kb, raw):
+    with pytest.raises(UsageError, match="日期"):
+        search(kb, "安全", filters=Filters(since=raw))
+
+
+def test_highlight_spans_merge_touching_terms():
+    from search.api import highlight_spans
+
+    text = "坚持安全生产，ＡＢＣ安全"
+    assert highlight_spans(text, ["安全", "生产", "abc"]) == [(2, 6), (7, 12)]
+    assert highlight_spans(text, []) == []

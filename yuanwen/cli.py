@@ -185,13 +185,14 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
 
 
 def _mark(text: str, terms: list[str]) -> str:
-    """Bracket matched terms with 【】 (longest first), for terminals without colour."""
-    import re
+    """Bracket matched terms with 【】, for terminals without colour."""
+    from search.api import highlight_spans
 
-    if not terms:
-        return text
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)))
-    return pattern.sub(lambda m: f"【{m.group()}】", text)
+    out, pos = [], 0
+    for s, e in highlight_spans(text, terms):
+        out.append(text[pos:s] + f"【{text[s:e]}】")
+        pos = e
+    return "".join(out) + text[pos:]
 
 
 VERDICTS = {"exact": "原文一致", "close": "有出入", "not_found": "未找到"}

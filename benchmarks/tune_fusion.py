@@ -1,0 +1,70 @@
+"""Tune hybrid fusion on the evaluation questions (candidate lists cached, so variants are cheap).
+
+    python -m benchmarks.tune_fusion --kb KB
+
+Prints Recall@1/@5 and MRR@10 for keyword, semantic and each fusion setting tried, so the
+default in ``search.retrieve.FusionConfig`` is chosen by measurement, not intuition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+from benchmarks.evaluate import Judge, load
+from search.retrieve import Candidate, FusionConfig, KeywordSearcher, SemanticSearcher, fuse_ranked
+from yuanwen.config import Config
+from yuanwen.kb import KnowledgeBase
+
+
+def score(ranked_ids: list[int], judge: Judge, kb: KnowledgeBase, rel: list[dict]) -> int | None:
+    ps = kb.store.get_passages(ranked_ids[:10])
+    seen: list = []
+    rank = 0
+    for pid in ranked_ids:
+        p = ps.get(pid)
+        if p is None:
+            continue
+        if any(t.doc_id == p.doc_id and abs(t.seq - p.seq) <= 1 for t in seen):
+            continue
+        seen.append(p)
+        rank += 1
+        if rank > 10:
+            return None
+        if judge.relevant(p.doc_id, p.start, p.end, rel):
+            return rank
+    return None
+
+
+def metrics(ranks: list[int | None]) -> tuple[float, float, float]:
+    n = len(ranks)
+    return (sum(r == 1 for r in ranks) / n, sum(bool(r) and r <= 5 for r in ranks) / n,
+            sum(1 / r for r in ranks if r) / n)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kb", required=True)
+    args = ap.parse_args()
+    kb = KnowledgeBase(Config(kb_dir=Path(args.kb)), readonly=True)
+    judge = Judge(kb)
+    qs = load("questions.jsonl")
+    kw, se = KeywordSearcher(kb), SemanticSearcher(kb)
+    cache = []
+    for q in qs:
+        cache.append((q, kw.search(q["query"], 100), se.search(q["query"], 100)))
+    def report(name, fn):
+        ranks = [score(fn(s, d), judge, kb, q["relevant"]) for q, s, d in cache]
+        r1, r5, mrr = metrics(ranks)
+        print(f"{name:40s} R@1 {r1:.3f}  R@5 {r5:.3f}  MRR@10 {mrr:.3f}")
+    report("keyword", lambda s, d: [c.passage_id for c in s])
+    report("semantic", lambda s, d: [c.passage_id for c in d])
+    for w, depth, dw in itertools.product([0.4, 0.5, 0.6, 0.7, 0.8], [20, 50, 100], [0.0, 0.3, 0.6]):
+        cfg = FusionConfig(dense_weight=w, depth=depth, doc_weight=dw)
+        report(f"minmax w={w} depth={depth} doc={dw}",
+               lambda s, d, cfg=cfg: [c.passage_id for c in fuse_ranked(kb, d[:cfg.depth], s[:cfg.depth], cfg)])
+
+
+if __name__ == "__main__":
+    main()
