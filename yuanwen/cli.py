@@ -257,6 +257,9 @@ def _render_diff(diff) -> str:
 
 def main() -> None:
     """Entry point of the ``yuanwen`` command."""
+    import logging
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # English parser chatter; we report per file
     cli(prog_name="yuanwen")
 
 
