@@ -856,6 +856,9 @@ def sidebar(kb_dir: Path) -> str:
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     st.set_page_config(page_title="原文 · 政策文件知识库", page_icon="📜", layout="wide")
     kb_dir = kb_dir_from_argv(sys.argv[1:])
     init_state()
