@@ -265,6 +265,8 @@ def init_state() -> None:
         s["s_k"] = DEFAULT_K
     if s["s_q"].strip():
         _submit_search()
+    s["q_text"] = qp.get("text", "")
+    s["quote_pending"] = bool(s["q_text"].strip())
     if qp.get("doc", "").isdigit():
         _goto_doc(int(qp["doc"]), None, None, switch=False)
 
@@ -452,7 +454,8 @@ def page_quote(kb_dir: Path) -> dict[str, Any]:
         return {"page": "quote"}
     st.text_area("引文", key="q_text", height=120,
                  placeholder="如：坚持人民至上、生命至上，把保护人民生命安全摆在首位")
-    if st.button("核对", type="primary", key="q_go"):
+    clicked = st.button("核对", type="primary", key="q_go")
+    if clicked or ss().pop("quote_pending", False):
         from search.quote import lookup_quote
 
         ss()["quote_res"], ss()["quote_err"] = None, None
