@@ -86,14 +86,9 @@ def read_pdf(path: Path, max_pages: int = 2000) -> ReadResult:
     except ImportError as exc:  # pragma: no cover - pypdf is a dependency
         raise ReadError(path, "读取 PDF 需要 pypdf；请先安装：pip install pypdf") from exc
 
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ReadError(path, "文件不存在；请检查路径") from exc
-    except PermissionError as exc:
-        raise ReadError(path, "没有读取该文件的权限；请检查文件权限") from exc
-    except OSError as exc:
-        raise ReadError(path, f"无法读取文件（{exc.strerror or exc}）；请检查文件后再试") from exc
+    from .read import read_bytes
+
+    data = read_bytes(path)
     if not data:
         raise ReadError(path, "文件为空")
     if b"%PDF-" not in data[:1024]:

@@ -29,7 +29,7 @@ from yuanwen.models import Document, FileOutcome, IngestReport
 from yuanwen.store import Store, content_hash
 
 from .metadata import apply_overrides, extract_metadata, find_manifest_entry
-from .read import iter_files, read_file
+from .read import check_file, iter_files, read_file
 from .segment import segment
 
 log = logging.getLogger(__name__)
@@ -141,14 +141,7 @@ def ingest_file(store: Store, path: Path, roots: list[Path], config: Config) -> 
 
 
 def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: Config) -> FileOutcome:
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise ReadError(path, f"无法访问文件（{exc.strerror or exc}）") from exc
-    if st.st_size > config.max_file_bytes:
-        raise ReadError(
-            path, f"文件过大（{_mb(st.st_size)}，上限 {_mb(config.max_file_bytes)}）"
-        )
+    st = check_file(path, config.max_file_bytes)
     file_hash = _file_hash(path)
     existing = store.document_by_path(key)
     if existing and existing["file_hash"] == file_hash:
@@ -195,10 +188,6 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     doc_id = store.save_document(doc, passages, sentences, file_info)
     status = "updated" if existing else "added"
     return FileOutcome(key, status, doc_id=doc_id, passages=len(passages))
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1048576:.2f} MB" if n < 10 * 1048576 else f"{n / 1048576:.0f} MB"
 
 
 def _file_hash(path: Path) -> str:

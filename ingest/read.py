@@ -42,8 +42,8 @@ _DOCX_CORRUPT = "DOCX 文件已损坏或不是 DOCX 格式"
 # ---------------------------------------------------------------------------------------------
 # Dispatch
 # ---------------------------------------------------------------------------------------------
-def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
-    """Read one file by its suffix; :class:`ReadError` if it is missing, too large or unreadable."""
+def check_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> os.stat_result:
+    """The file's stat if it exists, is a file of a supported type and not too large; else ReadError."""
     path = Path(path)
     try:
         st = path.stat()
@@ -60,13 +60,21 @@ def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
         raise ReadError(
             path, f"文件过大（{_mb(st.st_size)} MB，上限 {_mb(max_bytes)} MB）；请拆分后再导入"
         )
+    return st
+
+
+def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
+    """Read one file by its suffix; :class:`ReadError` if it is missing, too large or unreadable."""
+    path = Path(path)
+    check_file(path, max_bytes)
+    suffix = path.suffix.lower()
     if suffix == ".pdf":
         try:
             from .pdf import read_pdf  # imported only when a PDF comes
         except ImportError as exc:
             raise ReadError(path, f"无法读取 PDF：PDF 读取组件不可用（{exc}）") from exc
         return _finish_pdf(read_pdf(path), path)
-    data = _read_bytes(path)
+    data = read_bytes(path)
     if len(data) > max_bytes:  # grew since stat
         raise ReadError(path, f"文件过大（{_mb(len(data))} MB，上限 {_mb(max_bytes)} MB）")
     if suffix == ".txt":
@@ -116,7 +124,8 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
                     yield f
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; ReadError naming the reason when it cannot be read."""
     try:
         return path.read_bytes()
     except PermissionError as exc:

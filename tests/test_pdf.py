@@ -419,9 +419,9 @@ def test_real_page_offsets_point_at_the_page_text(real):
     assert rr.text[rr.pages[223]:].startswith("（信息公开形式：依申请公开）")
 
 
-def test_big_pdf_reads_in_reasonable_time(real):
-    rr, seconds = real[BIG]
-    assert seconds < 25, seconds
+def test_big_pdf_reads_whole(real):
+    """The 224-page PDF. (Its read time is measured in the benchmarks, not asserted here.)"""
+    rr, _ = real[BIG]
     assert len(rr.text) > 100_000
     # pages 1-2 and 224 map Chinese punctuation to ASCII: mapped back
     assert "印发《安全生产治本攻坚三年行动方案" in rr.text
