@@ -28,6 +28,7 @@ import streamlit as st
 from yuanwen.config import Config, resolve_kb_dir
 from yuanwen.errors import UsageError, YuanwenError
 from search.api import highlight_spans
+from search.documents import list_documents, outline
 from yuanwen.models import Document, Filters, Passage, QuoteMatch, StudyPack
 
 # -- constants -------------------------------------------------------------------------------
@@ -161,24 +162,6 @@ def diff_html(match: QuoteMatch) -> str:
                 )
     parts.append(esc(text[b:]))
     return "".join(parts)
-
-
-def outline(passages: list[Passage]) -> list[tuple[int, str, int]]:
-    """The heading tree of a document as (level, heading, passage id) in reading order:
-    each heading once, pointing at the first passage under it."""
-    out: list[tuple[int, str, int]] = []
-    prev: list[str] = []
-    for p in passages:
-        path = list(p.heading_path)
-        same = 0
-        while same < min(len(prev), len(path)) and prev[same] == path[same]:
-            same += 1
-        for level in range(same, len(path)):
-            out.append((level + 1, path[level], p.id))
-        prev = path
-    return out
-
-
 
 
 def split_issuers(text: str) -> list[str]:
@@ -522,13 +505,11 @@ def page_docs(kb_dir: Path) -> dict[str, Any]:
     c1.multiselect("文种", types, key="d_types", placeholder="全部文种")
     c2.text_input("发文机关/讲话人", key="d_issuer", placeholder="包含即可")
     c3.selectbox("年份", [ALL_YEARS, *years], key="d_year")
-    issuers = split_issuers(s.get("d_issuer", ""))
-    shown = [
-        d for d in docs
-        if (not s["d_types"] or d.doc_type in s["d_types"])
-        and (not issuers or any(i in (d.issuer or "") for i in issuers))
-        and (s["d_year"] == ALL_YEARS or str(d.year) == s["d_year"])
-    ]
+    year = None if s["d_year"] == ALL_YEARS else s["d_year"]
+    with h.lock:
+        shown = list_documents(h.kb, Filters(doc_types=s["d_types"],
+                                             issuers=split_issuers(s.get("d_issuer", "")),
+                                             since=year, until=year))
     if not shown:
         st.info("没有符合条件的文档。")
         return {"page": "docs"}

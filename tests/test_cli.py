@@ -25,12 +25,24 @@ def kb_dir(tmp_path):
     return kb
 
 
+def _commands(group, prefix=()):
+    import click
+
+    for name, cmd in group.commands.items():
+        yield (*prefix, name), cmd
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, (*prefix, name))
+
+
 def test_every_command_has_help():
     runner = CliRunner()
-    for name, cmd in cli.commands.items():
-        assert cmd.help, f"{name} has no help"
-        r = runner.invoke(cli, [name, "--help"])
-        assert r.exit_code == 0 and "--kb" in r.output or name == "--version"
+    names = []
+    for path, cmd in _commands(cli):
+        names.append(" ".join(path))
+        assert cmd.help, f"{path} has no help"
+        r = runner.invoke(cli, [*path, "--help"])
+        assert r.exit_code == 0 and cmd.help.split("\n")[0][:10] in r.output
+    assert {"ingest", "stats", "search", "quote", "docs", "show", "pack add", "pack export"} <= set(names)
 
 
 def test_stats_json(kb_dir):
@@ -105,3 +117,39 @@ def test_batch_mode(tmp_path, kb_dir):
     r = CliRunner().invoke(cli, ["search", "--batch", str(f), "--kb", str(kb_dir), "-k", "2"])
     lines = [json.loads(x) for x in r.output.strip().splitlines()]
     assert r.exit_code == 0 and [x["query"] for x in lines] == ["巡视整改", "安全生产"]
+
+
+def test_docs_and_show(kb_dir):
+    r = CliRunner().invoke(cli, ["docs", "--kb", str(kb_dir), "--json", "--type", "报告"])
+    assert r.exit_code == 0, r.output
+    listed = json.loads(r.output)
+    assert len(listed) == 1 and listed[0]["title"].startswith("市应急管理局党委2022年")
+    r = CliRunner().invoke(cli, ["docs", "--kb", str(kb_dir), "--json", "--type", "通知"])
+    assert json.loads(r.output) == []
+    r = CliRunner().invoke(cli, ["show", str(listed[0]["id"]), "--kb", str(kb_dir), "--json"])
+    doc = json.loads(r.output)
+    heads = [o["heading"] for o in doc["outline"] if o["level"] == 1]
+    assert heads[0] == "一、着力提高政治站位，加强党对应急管理工作的全面领导" and len(heads) == 6
+    r = CliRunner().invoke(cli, ["show", "999", "--kb", str(kb_dir)])
+    assert r.exit_code == 1 and "没有编号为 999" in r.output
+
+
+def test_pack_add_and_export(tmp_path, kb_dir):
+    import docx
+
+    hits = json.loads(CliRunner().invoke(cli, ["search", "巡视整改", "--kb", str(kb_dir), "--json", "-k", "2"]).output)
+    ids = [str(h["passage_id"]) for h in hits["hits"]]
+    pack_file = tmp_path / "pack.json"
+    r = CliRunner().invoke(cli, ["pack", "add", str(pack_file), *ids, "--kb", str(kb_dir),
+                                 "--section", "巡视整改", "--title", "专题学习", "--note", "重点学习"])
+    assert r.exit_code == 0, r.output and "共 2 段" in r.output
+    out = tmp_path / "pack.docx"
+    r = CliRunner().invoke(cli, ["pack", "export", str(pack_file), str(out)])
+    assert r.exit_code == 0, r.output
+    text = "\n".join(p.text for p in docx.Document(str(out)).paragraphs)
+    assert "专题学习" in text and "一、巡视整改" in text and "按：重点学习" in text
+    assert hits["hits"][0]["citation"] in text
+    r = CliRunner().invoke(cli, ["pack", "export", str(pack_file), str(tmp_path / "pack.pdf")])
+    assert r.exit_code == 2 and "docx" in r.output
+    r = CliRunner().invoke(cli, ["pack", "add", str(pack_file), "999999", "--kb", str(kb_dir)])
+    assert r.exit_code == 2

@@ -255,6 +255,134 @@ def _render_diff(diff) -> str:
     return "".join(out)
 
 
+@cli.command()
+@click.option("--kb", help=KB_HELP)
+@click.option("--type", "doc_type", multiple=True, help="文种（可多次指定）")
+@click.option("--issuer", multiple=True, help="发文机关或讲话人（包含即可）")
+@click.option("--since", help="起始日期（含）")
+@click.option("--until", help="截止日期（含）")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def docs(kb, doc_type, issuer, since, until, as_json) -> None:
+    """列出知识库中的文档（可按文种、发文机关、日期筛选）。"""
+    from search.documents import list_documents
+
+    from .kb import KnowledgeBase
+
+    base = KnowledgeBase(_config(kb), readonly=True)
+    try:
+        found = list_documents(base, _filters(doc_type, issuer, since, until))
+    finally:
+        base.close()
+    if as_json:
+        click.echo(json.dumps([{"id": d.id, "title": d.title, "issuer": d.issuer, "date": d.date,
+                                "doc_type": d.doc_type, "doc_number": d.doc_number, "path": d.path}
+                               for d in found], ensure_ascii=False))
+        return
+    for d in found:
+        click.echo("　".join(str(x) for x in (d.id, d.date or "-", d.doc_type or "-", d.issuer or "-", d.title)))
+    click.echo(f"（共 {len(found)} 篇）")
+
+
+@cli.command()
+@click.argument("doc_id", type=int)
+@click.option("--kb", help=KB_HELP)
+@click.option("--outline", "only_outline", is_flag=True, help="只显示目录（标题层级）")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（元数据、目录、段落）")
+def show(doc_id, kb, only_outline, as_json) -> None:
+    """显示一篇文档：元数据、目录和正文段落。"""
+    from search.documents import outline
+
+    from .kb import KnowledgeBase
+
+    base = KnowledgeBase(_config(kb), readonly=True)
+    try:
+        doc = base.store.get_document(doc_id, with_text=False)
+        passages = base.store.document_passages(doc_id)
+    finally:
+        base.close()
+    heads = outline(passages)
+    if as_json:
+        click.echo(json.dumps({
+            "id": doc.id, "title": doc.title, "issuer": doc.issuer, "date": doc.date,
+            "doc_type": doc.doc_type, "doc_number": doc.doc_number, "path": doc.path,
+            "outline": [{"level": lv, "heading": h, "passage_id": pid} for lv, h, pid in heads],
+            "passages": [{"id": p.id, "seq": p.seq, "heading_path": p.heading_path, "page": p.page,
+                          "start": p.start, "end": p.end, "text": p.text} for p in passages],
+        }, ensure_ascii=False))
+        return
+    click.secho(doc.title, bold=True)
+    click.echo("　".join(x for x in (doc.issuer, doc.date, doc.doc_type, doc.doc_number) if x))
+    click.echo("目录：")
+    for level, head, _ in heads:
+        click.echo("  " * level + head)
+    if not only_outline:
+        for p in passages:
+            click.echo(f"\n[{p.id}]" + (f" 第{p.page}页" if p.page else ""))
+            click.echo(p.text)
+
+
+@cli.group()
+def pack() -> None:
+    """学习材料汇编：把段落收进汇编文件（JSON），导出为 Word 或 Markdown。"""
+
+
+@pack.command("add")
+@click.argument("pack_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("passage_ids", type=int, nargs=-1, required=True)
+@click.option("--kb", help=KB_HELP)
+@click.option("--section", default=None, help="放入的分组标题（没有则新建）")
+@click.option("--note", default="", help="按语")
+@click.option("--title", default=None, help="汇编标题（新建汇编时）")
+@click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote", show_default=True)
+def pack_add(pack_file, passage_ids, kb, section, note, title, style) -> None:
+    """把段落（按编号）加入汇编文件；文件不存在则新建。"""
+    from search import pack as packops
+
+    from .kb import KnowledgeBase
+    from .models import StudyPack
+
+    data = StudyPack(title=title or "学习材料汇编")
+    if pack_file.exists():
+        data = StudyPack.from_dict(json.loads(pack_file.read_text(encoding="utf-8")))
+    base = KnowledgeBase(_config(kb), readonly=True)
+    try:
+        found = base.store.get_passages(passage_ids)
+        missing = [i for i in passage_ids if i not in found]
+        if missing:
+            raise click.UsageError(f"知识库中没有这些段落：{', '.join(map(str, missing))}")
+        sec = None
+        if section is not None:
+            titles = [s.title for s in data.sections]
+            if section not in titles:
+                data = packops.add_section(data, section)
+                titles.append(section)
+            sec = titles.index(section)
+        for pid in passage_ids:
+            p = found[pid]
+            doc = base.store.get_document(p.doc_id, with_text=False)
+            item = packops.item_from_passage(doc, p, style)
+            item.note = note
+            data = packops.add_item(data, item, sec)
+    finally:
+        base.close()
+    pack_file.write_text(json.dumps(data.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    click.echo(f"汇编 {pack_file}：共 {packops.item_count(data)} 段")
+
+
+@pack.command("export")
+@click.argument("pack_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def pack_export(pack_file, out) -> None:
+    """把汇编文件导出为 Word（.docx）或 Markdown（.md），按输出文件的扩展名。"""
+    from search.export import save_pack
+
+    from .models import StudyPack
+
+    data = StudyPack.from_dict(json.loads(pack_file.read_text(encoding="utf-8")))
+    save_pack(data, out)
+    click.echo(f"已导出：{out}")
+
+
 def main() -> None:
     """Entry point of the ``yuanwen`` command."""
     import logging

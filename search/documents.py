@@ -1,0 +1,34 @@
+"""Browsing the knowledge base: list documents by filters, and a document's outline."""
+
+from __future__ import annotations
+
+from yuanwen.kb import KnowledgeBase
+from yuanwen.models import Document, Filters, Passage
+
+from .api import normalise_filters
+from .retrieve import filter_sql
+
+
+def list_documents(kb: KnowledgeBase, filters: Filters | None = None) -> list[Document]:
+    """Documents (without their text) that pass ``filters``, by date then title."""
+    where, args = filter_sql(normalise_filters(filters))
+    ids = [r[0] for r in kb.store.db.execute(
+        f"SELECT d.id FROM documents d WHERE {where} ORDER BY d.date, d.title", args
+    ).fetchall()]
+    return [kb.store.get_document(i, with_text=False) for i in ids]
+
+
+def outline(passages: list[Passage]) -> list[tuple[int, str, int]]:
+    """The heading tree of a document as (level, heading, passage id) in reading order:
+    each heading once, pointing at the first passage under it."""
+    out: list[tuple[int, str, int]] = []
+    prev: list[str] = []
+    for p in passages:
+        path = list(p.heading_path)
+        same = 0
+        while same < min(len(prev), len(path)) and prev[same] == path[same]:
+            same += 1
+        for level in range(same, len(path)):
+            out.append((level + 1, path[level], p.id))
+        prev = path
+    return out
