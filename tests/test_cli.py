@@ -142,7 +142,7 @@ def test_pack_add_and_export(tmp_path, kb_dir):
     pack_file = tmp_path / "pack.json"
     r = CliRunner().invoke(cli, ["pack", "add", str(pack_file), *ids, "--kb", str(kb_dir),
                                  "--section", "巡视整改", "--title", "专题学习", "--note", "重点学习"])
-    assert r.exit_code == 0, r.output and "共 2 段" in r.output
+    assert r.exit_code == 0 and "共 2 段" in r.output, r.output
     out = tmp_path / "pack.docx"
     r = CliRunner().invoke(cli, ["pack", "export", str(pack_file), str(out)])
     assert r.exit_code == 0, r.output
