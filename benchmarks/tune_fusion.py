@@ -55,15 +55,15 @@ def main() -> None:
     for q in qs:
         cache.append((q, kw.search(q["query"], 100), se.search(q["query"], 100)))
     def report(name, fn):
-        ranks = [score(fn(s, d), judge, kb, q["relevant"]) for q, s, d in cache]
+        ranks = [score(fn(s, d, q["query"]), judge, kb, q["relevant"]) for q, s, d in cache]
         r1, r5, mrr = metrics(ranks)
         print(f"{name:40s} R@1 {r1:.3f}  R@5 {r5:.3f}  MRR@10 {mrr:.3f}")
-    report("keyword", lambda s, d: [c.passage_id for c in s])
-    report("semantic", lambda s, d: [c.passage_id for c in d])
-    for w, depth, dw in itertools.product([0.4, 0.5, 0.6, 0.7, 0.8], [20, 50, 100], [0.0, 0.3, 0.6]):
-        cfg = FusionConfig(dense_weight=w, depth=depth, doc_weight=dw)
-        report(f"minmax w={w} depth={depth} doc={dw}",
-               lambda s, d, cfg=cfg: [c.passage_id for c in fuse_ranked(kb, d[:cfg.depth], s[:cfg.depth], cfg)])
+    report("keyword", lambda s, d, q: [c.passage_id for c in s])
+    report("semantic", lambda s, d, q: [c.passage_id for c in d])
+    for w, depth, dw, tw in itertools.product([0.5, 0.6, 0.7], [50], [0.0, 0.3], [0.0, 0.1, 0.2, 0.3]):
+        cfg = FusionConfig(dense_weight=w, depth=depth, doc_weight=dw, title_weight=tw)
+        report(f"minmax w={w} depth={depth} doc={dw} title={tw}",
+               lambda s, d, q, cfg=cfg: [c.passage_id for c in fuse_ranked(kb, d[:cfg.depth], s[:cfg.depth], cfg, q)])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the SQL, semantic search passes the allowed ids to FAISS.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Filters
-from yuanwen.text import fts_query, tokenize
+from yuanwen.text import fold_width, fts_query, tokenize
 
 
 @dataclass
@@ -73,6 +74,23 @@ def allowed_passage_ids(kb: KnowledgeBase, filters: Filters | None) -> np.ndarra
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
+_CN_NUM = "一二三四五六七八九十"
+# Short names of the Party's and the state's meetings, as users write them, and the full
+# names the documents use (十九大 -> 第十九次全国代表大会, 十九届四中全会 -> 第十九届中央委员会第四次全体会议).
+_ABBREVIATIONS = [
+    (re.compile(rf"(?<![{_CN_NUM}第])([{_CN_NUM}]{{1,3}})大(?!会|学|力|量|幅|局|批|型|概|约|小|于|多|早|类|工|关|行|领|重|产|战|城|片)"),
+     lambda m: f"第{m.group(1)}次全国代表大会"),
+    (re.compile(rf"([{_CN_NUM}]{{1,3}})届([{_CN_NUM}]{{1,2}})中全会"),
+     lambda m: f"第{m.group(1)}届中央委员会第{m.group(2)}次全体会议"),
+]
+
+
+def expand_query(query: str) -> str:
+    """``query`` plus the full forms of the meeting abbreviations it uses (for keyword search)."""
+    extra = [fn(m) for pat, fn in _ABBREVIATIONS for m in pat.finditer(query)]
+    return query if not extra else query + " " + " ".join(extra)
+
+
 class KeywordSearcher:
     """BM25 over CJK character bigrams and ASCII words (SQLite FTS5)."""
 
@@ -86,7 +104,7 @@ class KeywordSearcher:
             self.weights = weights
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
-        match = fts_query(query)
+        match = fts_query(expand_query(query))
         if not match:
             return []
         where, args = filter_sql(filters)
@@ -131,6 +149,9 @@ class FusionConfig:
     dense_weight: float = 0.6
     depth: int = 50  # candidates taken from each side
     doc_weight: float = 0.0  # weight of document-level evidence (other strong passages of the doc)
+    title_weight: float = 0.2  # boost for passages of a document the query names (消防法, 十九大)
+    title_min_chars: int = 3  # shortest part of a title that counts as naming it
+    title_max_docs: int = 3  # a title part shared by more documents names none of them
 
 
 def _minmax(cands: list[Candidate]) -> dict[int, float]:
@@ -156,14 +177,55 @@ def fuse(dense: list[Candidate], sparse: list[Candidate], dense_weight: float) -
     return fused
 
 
+def _doc_ids(kb: KnowledgeBase, passage_ids: list[int]) -> dict[int, int]:
+    rows = kb.store.db.execute(
+        f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(passage_ids))})", passage_ids
+    ).fetchall()
+    return dict(rows)
+
+
+def named_documents(kb: KnowledgeBase, query: str, min_chars: int = 3, max_docs: int = 3) -> set[int]:
+    """Documents the query names: the longest part of the query found in a title, when that
+    part is at least ``min_chars`` long, sits where names sit in Chinese titles (at the start,
+    or ending within a few characters of the end: …消防法, …代表大会上的报告) and occurs in
+    at most ``max_docs`` titles (so 消防法 names the fire law, while 安全生产 or 政府工作报告
+    name no single document)."""
+    from difflib import SequenceMatcher
+
+    q = fold_width(expand_query(query))
+    titles = kb.store.titles()
+    best: dict[str, set[int]] = {}
+    for doc_id, title in titles:
+        t = fold_width(title)
+        m = SequenceMatcher(None, q, t, autojunk=False).find_longest_match(0, len(q), 0, len(t))
+        part = q[m.a : m.a + m.size]
+        at_name = m.b <= 2 or len(t) - (m.b + m.size) <= 6
+        if at_name and len(tokenize(part)) >= min_chars - 1 and len(part) >= min_chars:
+            best.setdefault(part, set()).add(doc_id)
+    named: set[int] = set()
+    for part in sorted(best, key=len, reverse=True):
+        holders = {i for i, t in titles if part in fold_width(t)}
+        if len(holders) <= max_docs:
+            named |= holders
+            break
+    return named
+
+
 def fuse_ranked(kb: KnowledgeBase, dense: list[Candidate], sparse: list[Candidate],
-                fusion: FusionConfig) -> list[Candidate]:
+                fusion: FusionConfig, query: str = "") -> list[Candidate]:
     """The hybrid ranking: :func:`fuse`, then document-level evidence if configured.
 
     Document evidence lets a passage from the document that many strong candidates come from
     outrank a lone, equally scored passage of a topical neighbour.
     """
     fused = fuse(dense, sparse, fusion.dense_weight)
+    if fused and fusion.title_weight > 0 and query:
+        named = named_documents(kb, query, fusion.title_min_chars, fusion.title_max_docs)
+        if named:
+            doc_of = _doc_ids(kb, [c.passage_id for c in fused])
+            fused = [Candidate(c.passage_id, c.score + fusion.title_weight * (doc_of.get(c.passage_id) in named))
+                     for c in fused]
+            fused.sort(key=lambda c: (-c.score, c.passage_id))
     if fusion.doc_weight <= 0 or not fused:
         return fused
     docs = kb.store.db.execute(
@@ -198,7 +260,7 @@ class HybridSearcher:
         dense = self.semantic.search(query, depth, filters)
         if not dense:
             return sparse[:k]
-        return fuse_ranked(self.kb, dense, sparse, self.fusion)[:k]
+        return fuse_ranked(self.kb, dense, sparse, self.fusion, query)[:k]
 
 
 SEARCHERS = {"hybrid": HybridSearcher, "semantic": SemanticSearcher, "keyword": KeywordSearcher}

@@ -221,3 +221,22 @@ def test_highlight_spans_merge_touching_terms():
     text = "坚持安全生产，ＡＢＣ安全"
     assert highlight_spans(text, ["安全", "生产", "abc"]) == [(2, 6), (7, 12)]
     assert highlight_spans(text, []) == []
+
+
+def test_meeting_abbreviations_expand_for_keyword_search():
+    from search.retrieve import expand_query
+
+    assert "第十九次全国代表大会" in expand_query("十九大对主要矛盾的判断")
+    assert "第十九届中央委员会第四次全体会议" in expand_query("十九届四中全会精神")
+    assert expand_query("扩大内需，大力推进") == "扩大内需，大力推进"
+
+
+def test_a_named_document_is_preferred(kb):
+    from search.retrieve import named_documents
+
+    titles = dict(kb.store.titles())
+    named = named_documents(kb, "安全生产条例对主要负责人有什么要求")
+    assert {titles[i] for i in named} == {"某市安全生产条例"}
+    assert named_documents(kb, "安全生产", max_docs=1) == set()  # in two titles: names neither
+    res = search(kb, "安全生产条例对主要负责人有什么要求", k=3)
+    assert res.hits[0].document.title == "某市安全生产条例"

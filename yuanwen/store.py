@@ -296,6 +296,10 @@ class Store:
                 [json.dumps(extra, ensure_ascii=False), doc_id],
             )
 
+    def titles(self) -> list[tuple[int, str]]:
+        """(id, title) of every document."""
+        return [(r[0], r[1] or "") for r in self.db.execute("SELECT id, title FROM documents")]
+
     def all_paths(self) -> list[tuple[int, str]]:
         return [tuple(r) for r in self.db.execute("SELECT id, path FROM documents").fetchall()]
 
