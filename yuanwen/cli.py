@@ -257,6 +257,29 @@ def _render_diff(diff) -> str:
 
 @cli.command()
 @click.option("--kb", help=KB_HELP)
+@click.option("--repair", is_flag=True, help="修复能修复的问题（重建关键词索引、向量索引，删除孤立记录）")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def verify(kb, repair, as_json) -> None:
+    """检查知识库是否完好（数据库、关键词索引、向量与向量索引、文档校验值），可选修复。"""
+    from .verify import verify as run_verify
+
+    rep = run_verify(_config(kb), repair=repair)
+    if as_json:
+        click.echo(json.dumps(rep.to_dict(), ensure_ascii=False))
+    else:
+        for line in rep.repaired:
+            click.echo(f"已修复：{line}")
+        for line in rep.notes:
+            click.echo(f"提示：{line}")
+        for line in rep.problems:
+            click.echo(f"问题：{line}", err=True)
+        click.echo("检查通过，知识库完好。" if rep.ok else f"发现 {len(rep.problems)} 个问题。")
+    if not rep.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--kb", help=KB_HELP)
 @click.option("--type", "doc_type", multiple=True, help="文种（可多次指定）")
 @click.option("--issuer", multiple=True, help="发文机关或讲话人（包含即可）")
 @click.option("--since", help="起始日期（含）")

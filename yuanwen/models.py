@@ -325,3 +325,20 @@ class StudyPack:
         ]
         return cls(title=data.get("title", "学习材料汇编"), subtitle=data.get("subtitle", ""),
                    sections=sections)
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` found in a knowledge base, and what it repaired."""
+
+    problems: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # facts that are not problems (pending vectors)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong (after repairs, if any were made)."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, **asdict(self)}

@@ -1,0 +1,97 @@
+"""yuanwen verify: each kind of damage is found, and the repairable ones are repaired."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ingest.pipeline import ingest
+from yuanwen.cli import cli
+from yuanwen.config import Config
+from yuanwen.index import INDEX_FILE
+from yuanwen.store import Store
+from yuanwen.verify import verify
+
+from .conftest import SAMPLE
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    shutil.copy(SAMPLE, d / "report.txt")
+    (d / "note.md").write_text("# 学习笔记\n\n坚持人民至上、生命至上。统筹发展和安全。\n", encoding="utf-8")
+    c = Config(kb_dir=tmp_path / "kb")
+    ingest([d], c, embedder="fake", progress=False)
+    return c
+
+
+def test_a_fresh_kb_verifies_clean(cfg):
+    rep = verify(cfg)
+    assert rep.ok and not rep.problems and not rep.repaired
+    r = CliRunner().invoke(cli, ["verify", "--kb", str(cfg.kb_dir)])
+    assert r.exit_code == 0 and "检查通过" in r.output
+
+
+def _db(cfg):
+    return Store(cfg.kb_dir).db
+
+
+def test_fts_out_of_sync_is_found_and_rebuilt(cfg):
+    db = _db(cfg)
+    with db.conn:
+        db.execute("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages LIMIT 3)")
+        db.execute("DELETE FROM sentences_fts WHERE rowid IN (SELECT id FROM sentences LIMIT 2)")
+    rep = verify(cfg)
+    assert not rep.ok and any("关键词索引与段落不同步（缺 3 条" in p for p in rep.problems)
+    rep = verify(cfg, repair=True)
+    assert rep.ok and len(rep.repaired) == 2
+    assert verify(cfg).ok
+
+
+def test_missing_or_stale_faiss_is_rebuilt(cfg):
+    (cfg.kb_dir / INDEX_FILE).unlink()
+    rep = verify(cfg)
+    assert any("向量索引文件缺失" in p for p in rep.problems)
+    r = CliRunner().invoke(cli, ["verify", "--kb", str(cfg.kb_dir)])
+    assert r.exit_code == 1
+    assert verify(cfg, repair=True).ok and verify(cfg).ok
+    # a vector added behind the index's back (e.g. an ingest killed before the index was saved)
+    db = _db(cfg)
+    with db.conn:
+        db.execute("DELETE FROM embeddings WHERE content_hash = (SELECT content_hash FROM passages LIMIT 1)")
+    rep = verify(cfg)
+    assert any("不一致" in p for p in rep.problems) and any("尚未向量化" in n for n in rep.notes)
+    assert verify(cfg, repair=True).ok
+
+
+def test_bad_vectors_are_dropped_to_pending(cfg):
+    db = _db(cfg)
+    with db.conn:
+        db.execute("UPDATE embeddings SET vector = ? WHERE rowid = 1", [np.zeros(10, np.float32).tobytes()])
+    rep = verify(cfg)
+    assert any("维度不是 64" in p for p in rep.problems)
+    rep = verify(cfg, repair=True)
+    assert rep.ok and any("重新向量化" in r for r in rep.repaired)
+    assert any("尚未向量化" in n for n in verify(cfg).notes)
+
+
+def test_orphans_are_deleted(cfg):
+    db = _db(cfg)
+    with db.conn:
+        db.execute('INSERT INTO sentences(doc_id, passage_id, start, "end", text) VALUES (999, 99999, 0, 1, "x")')
+    assert any("不属于任何文档" in p for p in verify(cfg).problems)
+    assert verify(cfg, repair=True).ok
+
+
+def test_tampered_text_is_reported_not_repaired(cfg):
+    db = _db(cfg)
+    with db.conn:
+        db.execute("UPDATE documents SET text = '改过的' || text WHERE path LIKE '%report.txt'")
+    rep = verify(cfg, repair=True)
+    assert not rep.ok
+    assert any("校验值不符" in p and "report.txt" in p for p in rep.problems)
+    assert any("段落与文档正文对不上" in p for p in rep.problems)
