@@ -209,7 +209,28 @@ def get_embedder(
         return emb
 
 
+PLUGINS_ENV = "YUANWEN_PLUGINS"
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Import the modules named in ``$YUANWEN_PLUGINS`` (comma-separated) once; they may call
+    :func:`register_embedder` to add embedders, e.g. a site's own model wrapper."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    import importlib
+
+    for mod in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(mod)
+        except ImportError as exc:
+            raise UsageError(f"无法加载插件 {mod}（{exc}），请检查环境变量 {PLUGINS_ENV}") from exc
+
+
 def _make(name: str, query_prompt: str | None, passage_prompt: str | None) -> Embedder:
+    load_plugins()
     if name in _REGISTRY:
         return _REGISTRY[name]()
     if name.startswith("st:") or name.startswith("st/"):

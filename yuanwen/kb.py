@@ -153,8 +153,9 @@ class KnowledgeBase:
 
 def _id_of_name(name: str) -> str | None:
     """The model_id an embedder name will produce, without loading it where possible."""
-    from .embed import _REGISTRY, _parse_st_id, default_prompts
+    from .embed import _REGISTRY, _parse_st_id, default_prompts, load_plugins
 
+    load_plugins()
     if name in _REGISTRY:
         return getattr(_REGISTRY[name], "model_id", None) or None
     if name.startswith(("st:", "st/")):
@@ -172,8 +173,9 @@ def _name_of_id(model_id: str | None) -> str | None:
     """The embedder name to load for a stored model_id."""
     if not model_id:
         return None
-    from .embed import _REGISTRY
+    from .embed import _REGISTRY, load_plugins
 
+    load_plugins()
     for name, factory in _REGISTRY.items():
         if getattr(factory, "model_id", None) == model_id:
             return name
