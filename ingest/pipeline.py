@@ -147,7 +147,7 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     if existing and existing["file_hash"] == file_hash:
         return FileOutcome(key, "unchanged", doc_id=existing["id"])
 
-    rr = read_file(path, max_bytes=config.max_file_bytes)
+    rr = read_file(path, max_bytes=config.max_file_bytes, max_chars=config.max_text_chars)
     chash = content_hash(rr.text)
     if existing and existing["content_hash"] == chash:
         with store.db.conn:

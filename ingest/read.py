@@ -28,6 +28,11 @@ __all__ = ["SUPPORTED_SUFFIXES", "read_file", "iter_files", "join_split_lines"]
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 DEFAULT_MAX_BYTES = 60 * 1024 * 1024
+# Text formats hold nothing but text: 20 MB of UTF-8 Chinese is ~7 million characters.
+TEXT_MAX_BYTES = 20 * 1024 * 1024
+TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+# Past this a document is a collection, not a document: ~20k passages, hours of embedding.
+DEFAULT_MAX_CHARS = 5_000_000
 #: DOCX (zip) guards: total uncompressed size, and compression ratio for larger archives.
 DOCX_MAX_UNCOMPRESSED = 200 * 1024 * 1024
 DOCX_MAX_RATIO = 100
@@ -56,16 +61,25 @@ def check_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> os.stat_result
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise ReadError(path, _UNSUPPORTED.format(suffix=suffix or "（无扩展名）"))
-    if st.st_size > max_bytes:
+    limit = min(max_bytes, TEXT_MAX_BYTES) if suffix in TEXT_SUFFIXES else max_bytes
+    if st.st_size > limit:
         raise ReadError(
-            path, f"文件过大（{_mb(st.st_size)} MB，上限 {_mb(max_bytes)} MB）；请拆分后再导入"
+            path, f"文件过大（{_mb(st.st_size)} MB，上限 {_mb(limit)} MB）；请拆分后再导入"
         )
     return st
 
 
-def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
+def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES,
+              max_chars: int = DEFAULT_MAX_CHARS) -> ReadResult:
     """Read one file by its suffix; :class:`ReadError` if it is missing, too large or unreadable."""
-    path = Path(path)
+    result = _read_any(Path(path), max_bytes)
+    if len(result.text) > max_chars:
+        raise ReadError(path, f"正文过长（约 {len(result.text) // 10000} 万字，上限 "
+                              f"{max_chars // 10000} 万字）；请拆分后再导入")
+    return result
+
+
+def _read_any(path: Path, max_bytes: int) -> ReadResult:
     check_file(path, max_bytes)
     suffix = path.suffix.lower()
     if suffix == ".pdf":

@@ -257,3 +257,39 @@ def test_shared_corpus_subset_every_format(tmp_path, shared_corpus):
     law_paths = [p.heading_path for p in kb.store.document_passages(law.id)]
     assert any(path[-1:] == ["第三条"] for path in law_paths)
     kb.close()
+
+
+def test_hostile_sizes_end_in_clear_messages(tmp_path):
+    """A 50 MB text file, an HTML page with megabytes on one line, a very long document."""
+    cfg = _kb(tmp_path)
+    d = _sample_dir(tmp_path)
+    ingest([d], cfg, embedder="fake", progress=False)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    with open(bad / "fifty.txt", "wb") as fh:  # 50 MB
+        fh.truncate(50 * 1024 * 1024)
+    (bad / "oneline.html").write_text("<html><body><p>" + "安全生产。" * 400_000 + "</p></body></html>",
+                                      encoding="utf-8")  # 6 MB on one line
+    (bad / "long.txt").write_text("坚持人民至上。\n" * 20_000, encoding="utf-8")
+    cfg.max_text_chars = 100_000
+    r = ingest([bad], cfg, embedder="fake", progress=False)
+    reasons = {Path(o.path).name: o.reason for o in r.failed}
+    assert "过大" in reasons["fifty.txt"] and "20 MB" in reasons["fifty.txt"]
+    assert "正文过长" in reasons["oneline.html"] and "正文过长" in reasons["long.txt"]
+    kb = _open(cfg)
+    assert kb.stats()["documents"] == 1 and kb.stats()["pending"] == 0
+    kb.close()
+
+
+def test_a_100k_character_query_is_refused_quickly(tmp_path):
+    from search.api import search
+    from search.quote import lookup_quote
+    from yuanwen.errors import BadQueryError
+
+    cfg = _kb(tmp_path)
+    ingest([_sample_dir(tmp_path)], cfg, embedder="fake", progress=False)
+    kb = _open(cfg)
+    for fn in (search, lookup_quote):
+        with pytest.raises(BadQueryError, match="过长"):
+            fn(kb, "安全" * 50_000)
+    kb.close()

@@ -28,7 +28,8 @@ class Config:
     embedder: str | None = None  # None: the one that built the kb, else DEFAULT_EMBEDDER
     passage_target_chars: int = 260  # aim for passages of about this many characters
     passage_max_chars: int = 480  # never exceed unless one sentence is longer
-    max_file_bytes: int = 60 * 1024 * 1024  # files above this are refused
+    max_file_bytes: int = 60 * 1024 * 1024  # files above this are refused (text formats: 20 MB)
+    max_text_chars: int = 5_000_000  # a document with more text is refused: split it first
     embed_batch_size: int = 32
     exact_index_max: int = 200_000  # above this many vectors, use an HNSW index
     max_query_chars: int = 2000
