@@ -47,8 +47,11 @@ def search(
         raise UsageError("结果数 k 至少为 1")
     filters = normalise_filters(filters)
     searcher = HybridSearcher(kb, fusion) if mode == "hybrid" else SEARCHERS[mode](kb)
-    cands = searcher.search(q, k * 3 + 5, filters)
-    hits = _to_hits(kb, q, cands, k)
+    if mode != "keyword" and kb.built_with:
+        kb.embedder  # noqa: B018 - load the model outside the read transaction
+    with kb.store.snapshot():  # one consistent view, even while another process ingests
+        cands = searcher.search(q, k * 3 + 5, filters)
+        hits = _to_hits(kb, q, cands, k)
     return SearchResult(query=q, mode=mode, hits=hits, took_ms=(time.perf_counter() - t0) * 1000)
 
 

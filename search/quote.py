@@ -51,14 +51,15 @@ def lookup_quote(kb: KnowledgeBase, text: str, config: QuoteConfig | None = None
     if sum(1 for c in qf if c.isalnum()) < MIN_QUOTE_CHARS:
         raise BadQueryError(f"引文太短：至少需要 {MIN_QUOTE_CHARS} 个字才能可靠地查找出处")
 
-    ids = _keyword_candidates(kb, q, cfg.candidates)
-    matches = _align_all(kb, q, qf, qmap, ids)
-    best = max((m.similarity for m in matches), default=0.0)
-    if best < cfg.close_threshold + 15 and kb.built_with:
-        dense = [c.passage_id for c in SemanticSearcher(kb).search(q, 10)]
-        extra = [i for i in dense if i not in set(ids)]
-        matches += _align_all(kb, q, qf, qmap, extra)
+    with kb.store.snapshot():  # one consistent view, even while another process ingests
+        ids = _keyword_candidates(kb, q, cfg.candidates)
+        matches = _align_all(kb, q, qf, qmap, ids)
         best = max((m.similarity for m in matches), default=0.0)
+        if best < cfg.close_threshold + 15 and kb.built_with:
+            dense = [c.passage_id for c in SemanticSearcher(kb).search(q, 10)]
+            extra = [i for i in dense if i not in set(ids)]
+            matches += _align_all(kb, q, qf, qmap, extra)
+            best = max((m.similarity for m in matches), default=0.0)
 
     if not matches or best < cfg.close_threshold:
         return QuoteResult(q, "not_found", best, [], (time.perf_counter() - t0) * 1000)
