@@ -50,18 +50,16 @@ def main() -> None:
         _wait_for_text(d, "出处")
         time.sleep(1.5)
         d.save_screenshot(str(out / "study-pack.png"))
-        d.get(f"{url}/?page=quote&text={quote('局党委书记认真履行巡视整改第一责任人的责任，组织起草整改方案')}")
-        _wait_for_text(d, "出处")
-        time.sleep(1)
-        d.save_screenshot(str(out / "quote.png"))
-        d.get(f"{url}/?page=docs&doc=1")
-        _wait_for_text(d, "目录")
-        time.sleep(1)
-        d.save_screenshot(str(out / "documents.png"))
-        d.get(f"{url}/?page=kb")
-        _wait_for_text(d, "文档")
-        time.sleep(1)
-        d.save_screenshot(str(out / "knowledge-base.png"))
+        pages = [  # (address, text that shows the page is ready, file)
+            (f"?page=quote&text={quote('局党委书记认真履行巡视整改第一责任人的责任，组织起草整改方案')}", "出处", "quote"),
+            ("?page=docs&doc=1", "目录", "documents"),
+            ("?page=kb", "文档", "knowledge-base"),
+        ]
+        for address, ready, name in pages:
+            d.get(f"{url}/{address}")
+            _wait_for_text(d, ready)
+            time.sleep(1)
+            d.save_screenshot(str(out / f"{name}.png"))
     finally:
         d.quit()
         proc.terminate()
