@@ -85,10 +85,21 @@ _ABBREVIATIONS = [
 ]
 
 
+# Question words carry no topic: left in, their bigrams (什么, 哪些, 怎么…) match everywhere.
+_QUESTION_WORDS = re.compile(
+    "有哪些|有什么|是什么|做什么|为什么|什么样|什么|哪些|哪几种|哪几|怎么样|怎么|怎样|如何|是否|有没有|多少|多长|"
+    "请问|吗|呢|呀"
+)
+
+
 def expand_query(query: str) -> str:
-    """``query`` plus the full forms of the meeting abbreviations it uses (for keyword search)."""
+    """The keyword form of ``query``: question words dropped (each becomes a break, so no
+    bigram spans it), plus the full forms of the meeting abbreviations it uses."""
     extra = [fn(m) for pat, fn in _ABBREVIATIONS for m in pat.finditer(query)]
-    return query if not extra else query + " " + " ".join(extra)
+    core = _QUESTION_WORDS.sub(" ", query)
+    if not tokenize(core):
+        core = query
+    return core if not extra else core + " " + " ".join(extra)
 
 
 class KeywordSearcher:
