@@ -55,31 +55,62 @@ def search(
     return SearchResult(query=q, mode=mode, hits=hits, took_ms=(time.perf_counter() - t0) * 1000)
 
 
+MAX_MERGED_CHARS = 800  # adjacent passages of one document are merged up to this length
+
+
 def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> list[Hit]:
+    """Candidates to hits: adjacent passages of one document merged into one hit (up to
+    MAX_MERGED_CHARS), overlapping or identical ones dropped, so one paragraph does not fill
+    the list."""
     passages = kb.store.get_passages(c.passage_id for c in cands)
     docs: dict[int, Document] = {}
     terms = query_terms(query)
     hits: list[Hit] = []
-    taken: list[Passage] = []
+    spans: list[tuple[int, int, int]] = []  # (doc_id, first seq, last seq) of each hit
     seen_text: set[str] = set()
     for c in cands:
         p = passages.get(c.passage_id)
-        if p is None:
+        if p is None or p.text in seen_text:
             continue
-        if _redundant(p, taken) or p.text in seen_text:
-            continue
-        taken.append(p)
         seen_text.add(p.text)
+        near = [i for i, (d, lo, hi) in enumerate(spans) if d == p.doc_id and lo - 1 <= p.seq <= hi + 1]
+        if len(near) > 1:
+            continue  # between two listed hits: both neighbours are shown already
+        j = near[0] if near else None
+        if j is not None:
+            d, lo, hi = spans[j]
+            if lo <= p.seq <= hi:
+                continue  # already shown
+            merged = _merge(kb, hits[j].passage, p)
+            if merged is not None:
+                hits[j].passage = merged
+                spans[j] = (d, min(lo, p.seq), max(hi, p.seq))
+            continue
         if p.doc_id not in docs:
             docs[p.doc_id] = kb.store.get_document(p.doc_id, with_text=False)
         doc = docs[p.doc_id]
-        folded = fold_width(p.text)
-        matched = [t for t in terms if fold_width(t) in folded]
         hits.append(Hit(rank=len(hits) + 1, score=c.score, passage=p, document=doc,
-                        matched_terms=matched, citation=cite(doc, p.heading_path, p.page)))
+                        citation=cite(doc, p.heading_path, p.page)))
+        spans.append((p.doc_id, p.seq, p.seq))
         if len(hits) >= k:
             break
+    for h in hits:
+        folded = fold_width(h.passage.text)
+        h.matched_terms = [t for t in terms if fold_width(t) in folded]
     return hits
+
+
+def _merge(kb: KnowledgeBase, a: Passage, b: Passage) -> Passage | None:
+    """One passage spanning ``a`` and its neighbour ``b`` (verbatim), or None if too long."""
+    start, end = min(a.start, b.start), max(a.end, b.end)
+    if end - start > MAX_MERGED_CHARS:
+        return None
+    text = kb.store.db.execute(
+        "SELECT substr(text, ?, ?) FROM documents WHERE id = ?", [start + 1, end - start, a.doc_id]
+    ).fetchone()[0]
+    first = a if a.start <= b.start else b
+    return replace(a, start=start, end=end, text=text, heading_path=first.heading_path,
+                   para=first.para, page=first.page, seq=min(a.seq, b.seq))
 
 
 def highlight_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
@@ -129,9 +160,3 @@ def normalise_filters(filters: Filters | None) -> Filters | None:
     return replace(filters, since=parse_date_bound(filters.since), until=parse_date_bound(filters.until))
 
 
-def _redundant(p: Passage, taken: list[Passage]) -> bool:
-    """A passage overlapping or next to one already listed from the same document."""
-    for t in taken:
-        if t.doc_id == p.doc_id and (abs(t.seq - p.seq) <= 1 or (p.start < t.end and t.start < p.end)):
-            return True
-    return False
