@@ -80,7 +80,7 @@ def ingest(
             _store_stage(kb.store, [Path(p) for p in paths], config, report, prune, progress)
             if embed:
                 _embed_stage(kb, config, report, progress)
-            kb.rebuild_index()
+            kb.vector_index(save=True)  # rebuilt and saved only when it is stale
             return report
         finally:
             kb.close()

@@ -24,6 +24,20 @@ INDEX_FILE = "vectors.faiss"
 INDEX_META = "index.json"
 
 
+def read_meta(kb_dir: Path) -> dict | None:
+    """The description in ``index.json``, or None when it is missing or unreadable."""
+    try:
+        return json.loads((Path(kb_dir) / INDEX_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def index_bytes(kb_dir: Path) -> int:
+    """Size of the FAISS file on disk (0 when there is none)."""
+    p = Path(kb_dir) / INDEX_FILE
+    return p.stat().st_size if p.exists() else 0
+
+
 class VectorIndex:
     """Passage vectors searchable by inner product (cosine, as vectors are unit length)."""
 
@@ -74,18 +88,16 @@ class VectorIndex:
              exact_max: int = 200_000, save_if_rebuilt: bool = False) -> "VectorIndex":
         """The saved index if it matches ``store``, else one rebuilt from stored vectors."""
         kb_dir = Path(kb_dir)
-        meta_path, path = kb_dir / INDEX_META, kb_dir / INDEX_FILE
         state = store.embedded_state()
-        if meta_path.exists() and path.exists():
+        meta = read_meta(kb_dir)
+        if (meta and meta.get("state") == state and meta.get("dim") == dim
+                and meta.get("embedder") == embedder):
             try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-                if (meta.get("state") == state and meta.get("dim") == dim
-                        and meta.get("embedder") == embedder):
-                    index = faiss.read_index(str(path))
-                    if index.ntotal == state["count"]:
-                        return cls(index, dim, meta.get("kind", "flat"), state, embedder)
-            except (ValueError, RuntimeError, OSError):
-                pass  # unreadable or damaged: rebuild below
+                index = faiss.read_index(str(kb_dir / INDEX_FILE))
+                if index.ntotal == state["count"]:
+                    return cls(index, dim, meta.get("kind", "flat"), state, embedder)
+            except (RuntimeError, OSError):
+                pass  # missing or damaged: rebuild below
         built = cls.build(store, dim, embedder, exact_max)
         if save_if_rebuilt:
             built.save(kb_dir)
@@ -110,7 +122,3 @@ class VectorIndex:
         scores, ids = self.index.search(q, k, params=params)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
-
-    def disk_bytes(self, kb_dir: Path) -> int:
-        p = Path(kb_dir) / INDEX_FILE
-        return p.stat().st_size if p.exists() else 0

@@ -6,7 +6,6 @@ vectors are needed, so keyword search and quote lookup start without the model.
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 from .config import Config
 from .embed import Embedder, default_embedder_name, get_embedder
 from .errors import EmbedderMismatchError
-from .index import INDEX_FILE, INDEX_META, VectorIndex
+from .index import VectorIndex, index_bytes, read_meta
 from .store import Store
 
 
@@ -36,6 +35,7 @@ class KnowledgeBase:
         self._requested = embedder if embedder is not None else self.config.embedder
         self._embedder: Embedder | None = None
         self._index: VectorIndex | None = None
+        self._index_version: tuple[int, int] | None = None
         self._lock = threading.Lock()
         if isinstance(self._requested, Embedder):
             self._embedder = self._requested
@@ -91,19 +91,26 @@ class KnowledgeBase:
         return int(d) if d else None
 
     # -- vector index --------------------------------------------------------------------
-    def vector_index(self, refresh: bool = False) -> VectorIndex | None:
-        """The FAISS index, or None when nothing is embedded yet. Rebuilt if stale."""
+    def vector_index(self, save: bool = False) -> VectorIndex | None:
+        """The FAISS index, or None when nothing is embedded yet; rebuilt from the stored
+        vectors if stale (and then saved, with ``save``, by a writer).
+
+        Staleness is checked only when the database has changed since the last call
+        (``Store.version``), so searches do not recount the embedded passages each time.
+        """
         with self._lock:
+            version = self.store.version()
+            if self._index is not None and version == self._index_version:
+                return self._index
             dim, built = self.dim, self.built_with
             if dim is None or built is None:
                 return None
-            if self._index is not None and not refresh:
-                if self._index.state == self.store.embedded_state():
-                    return self._index
-            self._index = VectorIndex.load(
-                self.kb_dir, self.store, dim, built, self.config.exact_index_max,
-                save_if_rebuilt=False,
-            )
+            if self._index is None or self._index.state != self.store.embedded_state():
+                self._index = VectorIndex.load(
+                    self.kb_dir, self.store, dim, built, self.config.exact_index_max,
+                    save_if_rebuilt=save,
+                )
+            self._index_version = version
             return self._index
 
     def rebuild_index(self) -> VectorIndex | None:
@@ -114,7 +121,7 @@ class KnowledgeBase:
         idx = VectorIndex.build(self.store, dim, built, self.config.exact_index_max)
         idx.save(self.kb_dir)
         with self._lock:
-            self._index = idx
+            self._index, self._index_version = idx, self.store.version()
         return idx
 
     def stats(self) -> dict:
@@ -127,15 +134,8 @@ class KnowledgeBase:
         out["by_type"] = st.group_counts("doc_type")
         out["by_issuer"] = st.group_counts("issuer")
         out["by_year"] = st.group_counts("year")
-        meta = self.kb_dir / INDEX_META
-        kind = None
-        if meta.exists():
-            try:
-                kind = json.loads(meta.read_text(encoding="utf-8")).get("kind")
-            except ValueError:
-                kind = None
-        out["index_type"] = kind
-        out["index_bytes"] = (self.kb_dir / INDEX_FILE).stat().st_size if (self.kb_dir / INDEX_FILE).exists() else 0
+        out["index_type"] = (read_meta(self.kb_dir) or {}).get("kind")
+        out["index_bytes"] = index_bytes(self.kb_dir)
         db = st.path
         out["db_bytes"] = sum(
             p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists()

@@ -312,6 +312,17 @@ class Store:
                 [json.dumps(extra, ensure_ascii=False), doc_id],
             )
 
+    def version(self) -> tuple[int, int]:
+        """Changes when this or any other connection commits: a cheap key for caches."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0], self.db.conn.total_changes
+
+    def document_slice(self, doc_id: int, start: int, end: int) -> str:
+        """``text[start:end]`` of one document, read without loading the whole text."""
+        row = self.db.execute(
+            "SELECT substr(text, ?, ?) FROM documents WHERE id = ?", [start + 1, end - start, doc_id]
+        ).fetchone()
+        return row[0] if row else ""
+
     def titles(self) -> list[tuple[int, str]]:
         """(id, title) of every document."""
         return [(r[0], r[1] or "") for r in self.db.execute("SELECT id, title FROM documents")]

@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 
 from .config import Config
-from .index import INDEX_FILE, INDEX_META
+from .index import INDEX_FILE, INDEX_META, read_meta
 from .kb import KnowledgeBase
 from .models import VerifyReport
 from .store import SCHEMA_VERSION, content_hash
@@ -165,10 +165,12 @@ def _faiss_problem(kb: KnowledgeBase) -> str | None:
     state = kb.store.embedded_state()
     if not (kb_dir / INDEX_FILE).exists() or not (kb_dir / INDEX_META).exists():
         return "向量索引文件缺失" if state["count"] else None
+    meta = read_meta(kb_dir)
     try:
-        meta = json.loads((kb_dir / INDEX_META).read_text(encoding="utf-8"))
         index = faiss.read_index(str(kb_dir / INDEX_FILE))
-    except (ValueError, RuntimeError, OSError):
+    except (RuntimeError, OSError):
+        meta = None
+    if meta is None:
         return "向量索引文件已损坏"
     if meta.get("state") != state or index.ntotal != state["count"]:
         return f"向量索引与数据库不一致（索引 {index.ntotal} 条，数据库 {state['count']} 条）"
