@@ -105,9 +105,7 @@ def _merge(kb: KnowledgeBase, a: Passage, b: Passage) -> Passage | None:
     start, end = min(a.start, b.start), max(a.end, b.end)
     if end - start > MAX_MERGED_CHARS:
         return None
-    text = kb.store.db.execute(
-        "SELECT substr(text, ?, ?) FROM documents WHERE id = ?", [start + 1, end - start, a.doc_id]
-    ).fetchone()[0]
+    text = kb.store.document_slice(a.doc_id, start, end)
     first = a if a.start <= b.start else b
     return replace(a, start=start, end=end, text=text, heading_path=first.heading_path,
                    para=first.para, page=first.page, seq=min(a.seq, b.seq))

@@ -112,10 +112,7 @@ def _align(kb: KnowledgeBase, doc: Document, pstart: int, pend: int, q: str, qf:
            qmap: list[int]) -> QuoteMatch | None:
     widen = len(q) + 10
     w0 = max(0, pstart - widen)
-    row = kb.store.db.execute(
-        "SELECT substr(text, ?, ?) FROM documents WHERE id = ?", [w0 + 1, pend + widen - w0, doc.id]
-    ).fetchone()
-    window = row[0] if row else ""
+    window = kb.store.document_slice(doc.id, w0, pend + widen)
     wf, wmap = fold_map(window)
     if not wf:
         return None
@@ -138,7 +135,7 @@ def _align(kb: KnowledgeBase, doc: Document, pstart: int, pend: int, q: str, qf:
     if me <= pstart or ms >= pend:
         return None
     sent_s, sent_e, sent_text = _sentences_around(kb, doc.id, ms, me)
-    diff = [] if exact else char_diff(q, qmap, qf, window, wmap, s, e)
+    diff = [] if exact else char_diff(q, qmap, qf, window, wf, wmap, s, e)
     return QuoteMatch(document=doc, start=sent_s, end=sent_e, text=sent_text, match_start=ms,
                       match_end=me, similarity=sim, exact=exact, diff=diff)
 
@@ -157,9 +154,10 @@ def _trim_span(qf: str, wf: str, s0: int, e0: int) -> tuple[int, int]:
     return (s, e) if e > s else (s0, e0)
 
 
-def char_diff(q: str, qmap: list[int], qf: str, window: str, wmap: list[int], s: int, e: int) -> list[DiffOp]:
-    """Character diff from the quote to the original span, in original (unfolded) characters."""
-    wf = fold_map(window)[0]
+def char_diff(q: str, qmap: list[int], qf: str, window: str, wf: str, wmap: list[int],
+              s: int, e: int) -> list[DiffOp]:
+    """Character diff from the quote (folded ``qf``) to the span ``wf[s:e]`` of the folded
+    window, in original (unfolded) characters."""
     ops: list[DiffOp] = []
     for op in Levenshtein.opcodes(qf, wf[s:e]):
         qs = _originals(q, qmap, op.src_start, op.src_end)
@@ -192,10 +190,7 @@ def _sentences_around(kb: KnowledgeBase, doc_id: int, ms: int, me: int) -> tuple
     ).fetchone()
     s, e = (row[0], row[1]) if row and row[0] is not None else (ms, me)
     s, e = min(s, ms), max(e, me)
-    text = kb.store.db.execute(
-        "SELECT substr(text, ?, ?) FROM documents WHERE id = ?", [s + 1, e - s, doc_id]
-    ).fetchone()[0]
-    return s, e, text
+    return s, e, kb.store.document_slice(doc_id, s, e)
 
 
 def _dedupe(matches: list[QuoteMatch]) -> list[QuoteMatch]:

@@ -141,13 +141,11 @@ class SemanticSearcher:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
 
-    def search(self, query: str, k: int, filters: Filters | None = None,
-               qvec: np.ndarray | None = None) -> list[Candidate]:
+    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
         index = self.kb.vector_index()
         if index is None or index.size == 0:
             return []
-        if qvec is None:
-            qvec = self.kb.encode_query(query)
+        qvec = self.kb.encode_query(query)
         allowed = allowed_passage_ids(self.kb, filters)
         ids, scores = index.search(qvec, k, allowed)
         return [Candidate(int(i), float(s)) for i, s in zip(ids, scores)]
@@ -204,10 +202,9 @@ def named_documents(kb: KnowledgeBase, query: str, min_chars: int = 3, max_docs:
     from difflib import SequenceMatcher
 
     q = fold_width(expand_query(query))
-    titles = kb.store.titles()
+    titles = [(doc_id, fold_width(title)) for doc_id, title in kb.store.titles()]
     best: dict[str, set[int]] = {}
-    for doc_id, title in titles:
-        t = fold_width(title)
+    for doc_id, t in titles:
         m = SequenceMatcher(None, q, t, autojunk=False).find_longest_match(0, len(q), 0, len(t))
         part = q[m.a : m.a + m.size]
         at_name = m.b <= 2 or len(t) - (m.b + m.size) <= 6
@@ -215,7 +212,7 @@ def named_documents(kb: KnowledgeBase, query: str, min_chars: int = 3, max_docs:
             best.setdefault(part, set()).add(doc_id)
     named: set[int] = set()
     for part in sorted(best, key=len, reverse=True):
-        holders = {i for i, t in titles if part in fold_width(t)}
+        holders = {i for i, t in titles if part in t}
         if len(holders) <= max_docs:
             named |= holders
             break
@@ -224,26 +221,24 @@ def named_documents(kb: KnowledgeBase, query: str, min_chars: int = 3, max_docs:
 
 def fuse_ranked(kb: KnowledgeBase, dense: list[Candidate], sparse: list[Candidate],
                 fusion: FusionConfig, query: str = "") -> list[Candidate]:
-    """The hybrid ranking: :func:`fuse`, then document-level evidence if configured.
+    """The hybrid ranking: :func:`fuse`, then document-level boosts if configured.
 
-    Document evidence lets a passage from the document that many strong candidates come from
-    outrank a lone, equally scored passage of a topical neighbour.
+    The named-document boost lifts passages of a document the query names; document evidence
+    lets a passage from the document that many strong candidates come from outrank a lone,
+    equally scored passage of a topical neighbour.
     """
     fused = fuse(dense, sparse, fusion.dense_weight)
-    if fused and fusion.title_weight > 0 and query:
-        named = named_documents(kb, query, fusion.title_min_chars, fusion.title_max_docs)
-        if named:
-            doc_of = _doc_ids(kb, [c.passage_id for c in fused])
-            fused = [Candidate(c.passage_id, c.score + fusion.title_weight * (doc_of.get(c.passage_id) in named))
-                     for c in fused]
-            fused.sort(key=lambda c: (-c.score, c.passage_id))
-    if fusion.doc_weight <= 0 or not fused:
+    named = (named_documents(kb, query, fusion.title_min_chars, fusion.title_max_docs)
+             if fused and fusion.title_weight > 0 and query else set())
+    if not named and (fusion.doc_weight <= 0 or not fused):
         return fused
-    docs = kb.store.db.execute(
-        f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(fused))})",
-        [c.passage_id for c in fused],
-    ).fetchall()
-    doc_of = dict(docs)
+    doc_of = _doc_ids(kb, [c.passage_id for c in fused])
+    if named:
+        fused = [Candidate(c.passage_id, c.score + fusion.title_weight * (doc_of.get(c.passage_id) in named))
+                 for c in fused]
+        fused.sort(key=lambda c: (-c.score, c.passage_id))
+    if fusion.doc_weight <= 0:
+        return fused
     per_doc: dict[int, list[float]] = {}
     for c in fused:
         per_doc.setdefault(doc_of.get(c.passage_id, -1), []).append(c.score)
