@@ -66,9 +66,17 @@ class Judge:
         return False
 
 
+def metrics(ranks: list[int | None]) -> tuple[float, float, float]:
+    """Recall@1, Recall@5 and MRR@10 from the rank of the first relevant hit of each query
+    (None: none in the top 10)."""
+    n = len(ranks)
+    return (sum(r == 1 for r in ranks) / n, sum(bool(r) and r <= 5 for r in ranks) / n,
+            sum(1 / r for r in ranks if r) / n)
+
+
 def eval_questions(kb: KnowledgeBase, mode: str, fusion: FusionConfig | None = None) -> dict:
     judge = Judge(kb)
-    r1 = r5 = mrr = 0.0
+    ranks: list[int | None] = []
     times, misses = [], []
     qs = load("questions.jsonl")
     for q in qs:
@@ -77,16 +85,11 @@ def eval_questions(kb: KnowledgeBase, mode: str, fusion: FusionConfig | None = N
         times.append((time.perf_counter() - t0) * 1000)
         rank = next((h.rank for h in res.hits
                      if judge.relevant(h.document.id, h.passage.start, h.passage.end, q["relevant"])), None)
-        if rank == 1:
-            r1 += 1
-        if rank and rank <= 5:
-            r5 += 1
-        if rank:
-            mrr += 1 / rank
-        else:
+        ranks.append(rank)
+        if not rank:
             misses.append(q["id"])
-    n = len(qs)
-    return {"mode": mode, "n": n, "recall@1": r1 / n, "recall@5": r5 / n, "mrr@10": mrr / n,
+    r1, r5, mrr = metrics(ranks)
+    return {"mode": mode, "n": len(qs), "recall@1": r1, "recall@5": r5, "mrr@10": mrr,
             "p50_ms": statistics.median(times), "misses": misses}
 
 

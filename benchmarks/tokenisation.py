@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jieba
 
-from benchmarks.evaluate import Judge, load
+from benchmarks.evaluate import Judge, load, metrics
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
 from yuanwen.text import fold_width, tokenize
@@ -74,9 +74,8 @@ def main() -> None:
             if ids and any(s < meta[ids[0]][2] and meta[ids[0]][1] < e
                            for s, e in judge.spans(meta[ids[0]][0], q["source"])):
                 first += 1
-        n = len(ranks)
-        print(f"| {name} | {sum(r == 1 for r in ranks) / n:.3f} | {sum(bool(r) and r <= 5 for r in ranks) / n:.3f} | "
-              f"{sum(1 / r for r in ranks if r) / n:.3f} | {first / len(quotes):.3f} |", flush=True)
+        r1, r5, mrr = metrics(ranks)
+        print(f"| {name} | {r1:.3f} | {r5:.3f} | {mrr:.3f} | {first / len(quotes):.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ import argparse
 import itertools
 from pathlib import Path
 
-from benchmarks.evaluate import Judge, load
-from search.retrieve import Candidate, FusionConfig, KeywordSearcher, SemanticSearcher, fuse_ranked
+from benchmarks.evaluate import Judge, load, metrics
+from search.retrieve import FusionConfig, KeywordSearcher, SemanticSearcher, fuse_ranked
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
 
@@ -35,12 +35,6 @@ def score(ranked_ids: list[int], judge: Judge, kb: KnowledgeBase, rel: list[dict
         if judge.relevant(p.doc_id, p.start, p.end, rel):
             return rank
     return None
-
-
-def metrics(ranks: list[int | None]) -> tuple[float, float, float]:
-    n = len(ranks)
-    return (sum(r == 1 for r in ranks) / n, sum(bool(r) and r <= 5 for r in ranks) / n,
-            sum(1 / r for r in ranks if r) / n)
 
 
 def main() -> None:
