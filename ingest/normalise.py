@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import codecs
 import re
-import unicodedata
 from bisect import bisect_right
-from functools import lru_cache
 from pathlib import Path
 
 from yuanwen.errors import ReadError
