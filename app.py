@@ -727,7 +727,7 @@ def page_kb(kb_dir: Path) -> dict[str, Any]:
             else:
                 col.caption("（无）")
         st.caption(f"数据库 {stats['db_bytes'] / 1048576:.1f} MB，向量索引 {stats['index_type'] or '-'} "
-                   f"{stats['index_bytes'] / 1048576:.1f} MB")
+                   f"{stats['index_bytes'] / 1048576:.1f} MB，关键词索引 {stats['keyword_index_bytes'] / 1048576:.1f} MB")
 
     st.divider()
     st.subheader("上传文件")

@@ -80,7 +80,11 @@ def ingest(
             _store_stage(kb.store, [Path(p) for p in paths], config, report, prune, progress)
             if embed:
                 _embed_stage(kb, config, report, progress)
-            kb.vector_index(save=True)  # rebuilt and saved only when it is stale
+            t0 = time.perf_counter()
+            kb.keyword_index(save=True)  # rebuilt and saved only when stale
+            t1 = time.perf_counter()
+            kb.vector_index(save=True)  # caught up (or rebuilt) and saved only when stale
+            report.keyword_index_seconds, report.vector_index_seconds = t1 - t0, time.perf_counter() - t1
             return report
         finally:
             kb.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,21 +107,34 @@ class KeywordSearcher:
     """BM25 over CJK character bigrams and ASCII words (SQLite FTS5)."""
 
     mode = "keyword"
-    # bm25() column weights: passage text, heading path, document title.
-    weights: tuple[float, float, float] = (1.0, 0.5, 0.3)
-
     def __init__(self, kb: KnowledgeBase, weights: tuple[float, float, float] | None = None) -> None:
         self.kb = kb
-        if weights is not None:
-            self.weights = weights
+        # bm25() column weights: passage text, heading path, document title.
+        self.weights = tuple(weights if weights is not None else kb.config.keyword_weights)
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
-        match = fts_query(expand_query(query))
+        terms = expand_query(query)
+        index = self.kb.keyword_index()
+        if index is None or index.weights != self.weights:
+            return self.search_fts(terms, k, filters)
+        ids, scores = index.search(tokenize(terms), k, allowed_passage_ids(self.kb, filters))
+        cands = [Candidate(int(i), float(s)) for i, s in zip(ids, scores)]
+        if index.behind:  # passages newer than the index: FTS5 over that id range only
+            cands += self.search_fts(terms, k, filters, after=index.state["max_id"])
+            cands.sort(key=lambda c: (-c.score, c.passage_id))
+        return cands[:k]
+
+    def search_fts(self, terms: str, k: int, filters: Filters | None = None, after: int = 0) -> list[Candidate]:
+        """The same ranking from SQLite FTS5 (always current), over passages with ids above
+        ``after``: all of them when the eager index is missing, the newest when it is behind."""
+        match = fts_query(terms)
         if not match:
             return []
         where, args = filter_sql(filters)
         w = ", ".join(f"{x:g}" for x in self.weights)
         join = "" if where == "1" else " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc_id"
+        if after:
+            where, args = f"f.rowid > ? AND {where}", [after, *args]
         sql = (
             f"SELECT f.rowid, bm25(passages_fts, {w}) AS s FROM passages_fts f{join} "
             f"WHERE passages_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
@@ -193,26 +207,55 @@ def _doc_ids(kb: KnowledgeBase, passage_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
+_TITLES: "weakref.WeakKeyDictionary[KnowledgeBase, tuple]" = weakref.WeakKeyDictionary()
+
+
+def title_index(kb: KnowledgeBase) -> tuple[list[tuple[int, str]], dict[str, set[int]]]:
+    """Width-folded (doc id, title) pairs and, per three-character substring, the positions
+    of the titles holding it; built once per database version."""
+    version = kb.store.version()
+    cached = _TITLES.get(kb)
+    if cached and cached[0] == version:
+        return cached[1], cached[2]
+    titles = [(doc_id, fold_width(title)) for doc_id, title in kb.store.titles()]
+    grams: dict[str, set[int]] = {}
+    for n, (_, t) in enumerate(titles):
+        for i in range(len(t) - 2):
+            grams.setdefault(t[i : i + 3], set()).add(n)
+    _TITLES[kb] = (version, titles, grams)
+    return titles, grams
+
+
 def named_documents(kb: KnowledgeBase, query: str, min_chars: int = 3, max_docs: int = 3) -> set[int]:
     """Documents the query names: the longest part of the query found in a title, when that
     part is at least ``min_chars`` long, sits where names sit in Chinese titles (at the start,
     or ending within a few characters of the end: …消防法, …代表大会上的报告) and occurs in
     at most ``max_docs`` titles (so 消防法 names the fire law, while 安全生产 or 政府工作报告
-    name no single document)."""
+    name no single document).
+
+    Only titles sharing a three-character substring with the query can hold such a part, so
+    only those are aligned (an index of title trigrams finds them).
+    """
     from difflib import SequenceMatcher
 
     q = fold_width(expand_query(query))
-    titles = [(doc_id, fold_width(title)) for doc_id, title in kb.store.titles()]
+    titles, grams = title_index(kb)
+    n_min = max(min_chars, 3)
+    near: set[int] = set()
+    for i in range(len(q) - 2):
+        near |= grams.get(q[i : i + 3], set())
     best: dict[str, set[int]] = {}
-    for doc_id, t in titles:
+    for n in sorted(near):
+        doc_id, t = titles[n]
         m = SequenceMatcher(None, q, t, autojunk=False).find_longest_match(0, len(q), 0, len(t))
         part = q[m.a : m.a + m.size]
         at_name = m.b <= 2 or len(t) - (m.b + m.size) <= 6
-        if at_name and len(tokenize(part)) >= min_chars - 1 and len(part) >= min_chars:
+        if at_name and len(tokenize(part)) >= min_chars - 1 and len(part) >= n_min:
             best.setdefault(part, set()).add(doc_id)
     named: set[int] = set()
     for part in sorted(best, key=len, reverse=True):
-        holders = {i for i, t in titles if part in t}
+        cands = set.intersection(*(grams.get(part[i : i + 3], set()) for i in range(len(part) - 2)))
+        holders = {titles[n][0] for n in cands if part in titles[n][1]}
         if len(holders) <= max_docs:
             named |= holders
             break

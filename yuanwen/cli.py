@@ -111,7 +111,7 @@ def stats(kb: str | None, as_json: bool) -> None:
     click.echo(f"向量模型：{s['embedder'] or '（尚未向量化）'}，维度 {s['dim'] or '-'}")
     click.echo(
         f"向量索引：{s['index_type'] or '-'}，{s['index_bytes'] / 1048576:.1f} MB；"
-        f"数据库 {s['db_bytes'] / 1048576:.1f} MB"
+        f"关键词索引 {s['keyword_index_bytes'] / 1048576:.1f} MB；数据库 {s['db_bytes'] / 1048576:.1f} MB"
     )
     for label, key in (("按类型", "by_type"), ("按发文机关/讲话人", "by_issuer"), ("按年份", "by_year")):
         items = list(s[key].items())

@@ -33,6 +33,8 @@ class Config:
     embed_batch_size: int = 32
     exact_index_max: int = 200_000  # above this many vectors, use an HNSW index
     max_query_chars: int = 2000
+    # BM25 column weights of keyword search: passage text, heading path, document title
+    keyword_weights: tuple[float, float, float] = (1.0, 0.5, 0.3)
 
     def __post_init__(self) -> None:
         self.kb_dir = Path(self.kb_dir)

@@ -7,12 +7,18 @@ two never disagree.
 
 Small collections use an exact inner-product index (``IndexFlatIP``); past
 ``Config.exact_index_max`` vectors an HNSW graph keeps queries fast (see docs/benchmarks.md).
+
+An index that is behind the store is *caught up* rather than rebuilt: the vectors of passages
+it lacks are added and, for the exact index, those of passages gone since are removed. Adding
+one document to a million-passage collection therefore costs seconds, not the many minutes of
+an HNSW build; an HNSW graph (which cannot remove) and large changes are rebuilt.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import faiss
@@ -47,6 +53,8 @@ class VectorIndex:
         self.kind = kind
         self.state = state
         self.embedder = embedder
+        self._lock = threading.Lock()  # catch_up changes the index in place; searches wait
+        self.keeps_gone = False  # True once it holds ids of removed passages (readers only)
 
     @property
     def size(self) -> int:
@@ -86,22 +94,54 @@ class VectorIndex:
     @classmethod
     def load(cls, kb_dir: Path, store: Store, dim: int, embedder: str,
              exact_max: int = 200_000, save_if_rebuilt: bool = False) -> "VectorIndex":
-        """The saved index if it matches ``store``, else one rebuilt from stored vectors."""
+        """The saved index, caught up with ``store`` if it is behind, else one rebuilt from the
+        stored vectors; saved again (with ``save_if_rebuilt``) when it changed."""
         kb_dir = Path(kb_dir)
         state = store.embedded_state()
         meta = read_meta(kb_dir)
-        if (meta and meta.get("state") == state and meta.get("dim") == dim
-                and meta.get("embedder") == embedder):
+        saved = None
+        if meta and meta.get("dim") == dim and meta.get("embedder") == embedder and meta.get("state"):
             try:
                 index = faiss.read_index(str(kb_dir / INDEX_FILE))
-                if index.ntotal == state["count"]:
-                    return cls(index, dim, meta.get("kind", "flat"), state, embedder)
+                if index.ntotal == meta["state"]["count"]:
+                    saved = cls(index, dim, meta.get("kind", "flat"), meta["state"], embedder)
             except (RuntimeError, OSError):
                 pass  # missing or damaged: rebuild below
-        built = cls.build(store, dim, embedder, exact_max)
+        if saved is not None and saved.state == state:
+            return saved
+        if saved is None or not saved.catch_up(store, exact_max, keep_gone=not save_if_rebuilt):
+            saved = cls.build(store, dim, embedder, exact_max)
         if save_if_rebuilt:
-            built.save(kb_dir)
-        return built
+            saved.save(kb_dir)
+        return saved
+
+    def catch_up(self, store: Store, exact_max: int = 200_000, keep_gone: bool = False) -> bool:
+        """Bring this index level with ``store``: add the vectors it lacks, remove the ids that
+        are gone. False (nothing changed) when a rebuild is the better way: more than half the
+        vectors are new, an HNSW graph would need removals, or the exact index would outgrow
+        ``exact_max``.
+
+        ``keep_gone`` (readers, which never save): an HNSW graph keeps the ids of removed
+        passages instead of being rebuilt; searches drop them, as they find no passage.
+        """
+        state = store.embedded_state()
+        if state == self.state:
+            return True
+        want = store.embedded_ids()
+        have = np.sort(faiss.vector_to_array(self.index.id_map)) if self.size else np.zeros(0, np.int64)
+        add, gone = np.setdiff1d(want, have), np.setdiff1d(have, want)
+        if len(add) > max(len(want) // 2, 1000) or (self.kind == "hnsw" and len(gone) and not keep_gone) or \
+                (self.kind == "flat" and len(want) > exact_max):
+            return False
+        with self._lock:
+            if len(gone) and self.kind == "flat":
+                self.index.remove_ids(faiss.IDSelectorBatch(gone))
+            elif len(gone):
+                self.keeps_gone = True
+            for ids, vecs in store.passage_vectors(add.tolist(), self.dim):
+                self.index.add_with_ids(np.ascontiguousarray(vecs), ids)
+            self.state = state
+        return True
 
     # -- searching -----------------------------------------------------------------------
     def search(self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
@@ -119,6 +159,7 @@ class VectorIndex:
                 else faiss.SearchParameters(sel=sel)
             k = min(k, len(allowed_ids))
         k = min(k, self.size)
-        scores, ids = self.index.search(q, k, params=params)
+        with self._lock:
+            scores, ids = self.index.search(q, k, params=params)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]

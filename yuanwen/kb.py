@@ -14,6 +14,8 @@ import numpy as np
 from .config import Config
 from .embed import Embedder, default_embedder_name, get_embedder
 from .errors import EmbedderMismatchError
+from . import bm25
+from .bm25 import KeywordIndex
 from .index import VectorIndex, index_bytes, read_meta
 from .store import Store
 
@@ -36,6 +38,10 @@ class KnowledgeBase:
         self._embedder: Embedder | None = None
         self._index: VectorIndex | None = None
         self._index_version: tuple[int, int] | None = None
+        self._keyword: KeywordIndex | None = None  # the usable one (None: FTS5 alone)
+        self._keyword_loaded: KeywordIndex | None = None  # the one on disk
+        self._keyword_mtime = -1
+        self._keyword_version: tuple[int, ...] | None = None
         self._lock = threading.Lock()
         if isinstance(self._requested, Embedder):
             self._embedder = self._requested
@@ -100,18 +106,70 @@ class KnowledgeBase:
         """
         with self._lock:
             version = self.store.version()
+            if self._index is not None and save and self._index.keeps_gone:
+                self._index = None  # never save an index that holds removed ids: reload or rebuild
             if self._index is not None and version == self._index_version:
                 return self._index
             dim, built = self.dim, self.built_with
             if dim is None or built is None:
                 return None
-            if self._index is None or self._index.state != self.store.embedded_state():
-                self._index = VectorIndex.load(
+            state = self.store.embedded_state()
+            idx = self._index
+            if idx is not None and idx.state != state:
+                if idx.dim == dim and idx.embedder == built and idx.catch_up(self.store, self.config.exact_index_max, keep_gone=not save):
+                    if save:
+                        idx.save(self.kb_dir)
+                else:
+                    idx = None
+            if idx is None:
+                idx = VectorIndex.load(
                     self.kb_dir, self.store, dim, built, self.config.exact_index_max,
                     save_if_rebuilt=save,
                 )
+            self._index = idx
             self._index_version = version
             return self._index
+
+    KEYWORD_REBUILD_BELOW = 50_000  # a writer rebuilds a smaller stale keyword index every time
+    KEYWORD_REBUILD_DRIFT = 0.02  # ... a larger one once this share of passages changed
+    KEYWORD_USE_DRIFT = 0.10  # past this share (and KEYWORD_USE_MIN passages), FTS5 alone
+    KEYWORD_USE_MIN = 1000
+
+    def keyword_index(self, save: bool = False) -> KeywordIndex | None:
+        """The eager BM25 index, or None when there is none or it is too far behind (then
+        keyword scoring uses FTS5). ``index.behind`` says that newer passages exist, which
+        callers score with FTS5 and merge (see :mod:`yuanwen.bm25`).
+
+        A writer (``save``) rebuilds and saves it when it is missing, built with other
+        weights, or stale past the rebuild thresholds; readers never build it.
+        """
+        with self._lock:
+            # the database's version and the index file's: a writer may save the index
+            # without changing the database (an ingest that found nothing new)
+            version = (*self.store.version(), bm25.meta_mtime(self.kb_dir))
+            if version == self._keyword_version and not save:
+                return self._keyword
+            state = self.store.passages_state()
+            if self._keyword_loaded is None or version[2] != self._keyword_mtime:
+                self._keyword_loaded, self._keyword_mtime = KeywordIndex.load(self.kb_dir), version[2]
+            idx = self._keyword_loaded
+            drift = 0
+            if idx is not None:
+                covered = self.store.count_passages(upto=idx.state["max_id"])
+                drift = (state["count"] - covered) + (idx.size - covered)  # added + deleted
+                idx.behind = state["max_id"] > idx.state["max_id"]
+                if drift > max(self.KEYWORD_USE_DRIFT * idx.size, self.KEYWORD_USE_MIN):
+                    idx = None
+            weights = tuple(self.config.keyword_weights)
+            if save and state["count"] and (
+                    idx is None or idx.weights != weights
+                    or drift and (idx.size < self.KEYWORD_REBUILD_BELOW or drift > self.KEYWORD_REBUILD_DRIFT * idx.size)):
+                idx = KeywordIndex.build(self.store, weights)
+                idx.save(self.kb_dir)
+                version = (*self.store.version(), bm25.meta_mtime(self.kb_dir))
+                self._keyword_loaded, self._keyword_mtime = idx, version[2]
+            self._keyword, self._keyword_version = idx, version
+            return idx
 
     def rebuild_index(self) -> VectorIndex | None:
         """Rebuild the FAISS file from stored vectors and save it (writers only)."""
@@ -136,6 +194,7 @@ class KnowledgeBase:
         out["by_year"] = st.group_counts("year")
         out["index_type"] = (read_meta(self.kb_dir) or {}).get("kind")
         out["index_bytes"] = index_bytes(self.kb_dir)
+        out["keyword_index_bytes"] = bm25.index_bytes(self.kb_dir)
         db = st.path
         out["db_bytes"] = sum(
             p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists()

@@ -172,6 +172,8 @@ class IngestReport:
     passages_embedded: int = 0
     store_seconds: float = 0.0
     embed_seconds: float = 0.0
+    keyword_index_seconds: float = 0.0  # bringing the eager BM25 index up to date
+    vector_index_seconds: float = 0.0  # bringing the FAISS index up to date
 
     def count(self, status: str) -> int:
         """How many files ended with ``status``."""

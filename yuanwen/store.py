@@ -397,11 +397,41 @@ class Store:
             yield ids, vecs
             last = int(ids[-1])
 
+    def embedded_ids(self) -> np.ndarray:
+        """Ids of the embedded passages, ascending."""
+        rows = self.db.execute(
+            "SELECT p.id FROM passages p JOIN embeddings e ON e.content_hash = p.content_hash ORDER BY p.id"
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def passage_vectors(self, ids: Sequence[int], dim: int, batch: int = 900
+                        ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of the given embedded passages, in batches."""
+        for i in range(0, len(ids), batch):
+            chunk = list(ids[i : i + batch])
+            rows = self.db.execute(
+                "SELECT p.id, e.vector FROM passages p JOIN embeddings e ON e.content_hash = p.content_hash "
+                f"WHERE p.id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            if rows:
+                yield (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                       np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim))
+
     def embedded_state(self) -> dict[str, int]:
         """Count, id sum and max id of embedded passages: what the FAISS file must hold."""
         n, s, m = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(p.id), 0), COALESCE(MAX(p.id), 0) FROM passages p "
             "JOIN embeddings e ON e.content_hash = p.content_hash"
+        ).fetchone()
+        return {"count": int(n), "id_sum": int(s), "max_id": int(m)}
+
+    def count_passages(self, upto: int) -> int:
+        """How many passages have an id of at most ``upto``."""
+        return self.db.execute("SELECT COUNT(*) FROM passages WHERE id <= ?", [upto]).fetchone()[0]
+
+    def passages_state(self) -> dict[str, int]:
+        """Count, id sum and max id of all passages: what the keyword index must hold."""
+        n, s, m = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(id), 0), COALESCE(MAX(id), 0) FROM passages"
         ).fetchone()
         return {"count": int(n), "id_sum": int(s), "max_id": int(m)}
 

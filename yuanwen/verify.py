@@ -3,9 +3,10 @@
 Checks: SQLite integrity and schema version; every passage is a verbatim slice of its
 document and every document's text matches its hash; no orphan passages or sentences; the
 FTS tables hold exactly one row per passage and sentence; stored vectors have the recorded
-dimension; the FAISS file holds exactly the embedded passage ids. Repairs: orphans deleted,
+dimension; the FAISS file holds exactly the embedded passage ids; the eager keyword index
+matches the passages (when it does not, searches use FTS5: a note, not a problem). Repairs: orphans deleted,
 FTS rows rebuilt, bad vectors dropped (they become pending), the FAISS file rebuilt from the
-stored vectors. A passage that does not match its document can only be fixed by ingesting
+stored vectors, the keyword index rebuilt. A passage that does not match its document can only be fixed by ingesting
 that file again, which the report says.
 """
 
@@ -36,6 +37,7 @@ def verify(config: Config, repair: bool = False) -> VerifyReport:
         _check_fts(kb, rep, repair)
         _check_vectors(kb, rep, repair)
         _check_faiss(kb, rep, repair)
+        _check_keyword(kb, rep, repair)
     finally:
         kb.close()
     return rep
@@ -181,3 +183,14 @@ def _faiss_problem(kb: KnowledgeBase) -> str | None:
     if ids is None or not np.array_equal(ids, want):
         return "向量索引中的编号与数据库段落编号不一致"
     return None
+
+
+def _check_keyword(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
+    if kb.store.passages_state()["count"] == 0 or kb.keyword_index() is not None:
+        return
+    msg = "关键词加速索引缺失或与段落不一致（检索会改用 SQLite 全文索引，结果相同，只是较慢）"
+    if repair:
+        kb.keyword_index(save=True)
+        rep.repaired.append(msg + "：已重建")
+    else:
+        rep.notes.append(msg + "；运行 yuanwen ingest 或 yuanwen verify --repair 可重建")
