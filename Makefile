@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 KB     ?= yuanwen_kb
 
-.PHONY: run test setup setup-test ingest-sample bench clean
+.PHONY: run test setup setup-test setup-bench ingest-sample bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,19 @@ run: ingest-sample
 test: setup-test
 	$(BIN)/python -m pytest -q
 
-bench: setup-test
-	$(BIN)/python -m benchmarks
+# Benchmarks (docs/benchmarks.md): the peers (bm25s, txtai) and matplotlib on top of the test setup.
+BENCH_KB ?= bench_work/eval_kb
+setup-bench: setup-test
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+
+# Smoke run, under 5 minutes: 10k passages; writes to bench_work/quick, not docs/.
+bench-quick: setup-bench
+	$(BIN)/python -m benchmarks --quick --out bench_work/quick/benchmarks.md
+
+# Full run: embeds ../shared/corpus once (about 40 minutes), then about an hour of measuring.
+bench: setup-bench
+	$(BIN)/yuanwen ingest ../shared/corpus corpus --kb $(BENCH_KB)
+	$(BIN)/python -m benchmarks --eval-kb $(BENCH_KB)
 
 clean:
 	rm -rf $(VENV) $(KB) *.egg-info
