@@ -31,7 +31,8 @@ def run_worker(task: str, args: dict, log) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", task, json.dumps(args)],
                           cwd=ROOT, env=env, capture_output=True, text=True)
-    log.write(f"## {task} {json.dumps(args, ensure_ascii=False)}\n{proc.stderr[-4000:]}\n")
+    shown = {k: (v[:80] + "…" if isinstance(v, str) and len(v) > 80 else v) for k, v in args.items()}
+    log.write(f"## {task} {json.dumps(shown, ensure_ascii=False)}\n{proc.stderr[-4000:]}\n")
     log.flush()
     if proc.returncode != 0:
         raise SystemExit(f"benchmark step {task} failed:\n{proc.stderr[-3000:]}")
@@ -60,7 +61,17 @@ def main() -> None:
     ap.add_argument("--work", default=str(ROOT / "bench_work"))
     ap.add_argument("--reuse", action="store_true", help="reuse collections already built under --work")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite --out and its plots from the figures saved beside it (no measuring)")
     args = ap.parse_args()
+    if args.report_only:
+        sys.path.insert(0, str(ROOT))
+        from benchmarks import report
+
+        res = json.loads(Path(args.out).with_suffix(".json").read_text(encoding="utf-8"))
+        report.write(res, Path(args.out))
+        print(f"wrote {args.out} from {Path(args.out).with_suffix('.json')}")
+        return
     if not SHARED.is_dir():
         raise SystemExit(f"the shared corpus is needed at {SHARED}")
     sizes = [int(x) for x in (args.sizes or ("10000" if args.quick else "10000,100000,1000000")).split(",")]

@@ -128,3 +128,21 @@ def test_an_hnsw_reader_keeps_removed_ids_and_drops_them_from_hits(tmp_path, bui
         assert all(h.document.id != gone.id for h in search(reader, q, mode="semantic").hits)
     writer.close()
     reader.close()
+
+
+def test_index_files_beside_a_replaced_database_are_not_reused(tmp_path, builds):
+    a, b = _folders(tmp_path)
+    cfg = Config(kb_dir=tmp_path / "kb")
+    ingest([a], cfg, embedder="fake", progress=False)
+    for f in cfg.kb_dir.glob("yuanwen.db*"):
+        f.unlink()  # the database replaced; vectors.faiss and the keyword index stay behind
+    ingest([b], cfg, embedder="fake", progress=False)
+    assert len(builds) == 2
+    kb = KnowledgeBase(cfg, readonly=True)
+    assert kb.keyword_index().state["kb_id"] == kb.store.kb_id
+    assert_equals_rebuild(kb)
+    hits = [h for q in QUERIES for m in ("keyword", "semantic") for h in search(kb, q, mode=m).hits]
+    assert hits and all(h.document.path.startswith(str(b)) for h in hits)
+    assert all(h.passage.text == kb.store.document_slice(h.document.id, h.passage.start, h.passage.end)
+               for h in hits)
+    kb.close()

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from ingest.pipeline import ingest
 from yuanwen.cli import cli
 from yuanwen.config import Config
+from yuanwen.errors import KnowledgeBaseError
 from yuanwen.index import INDEX_FILE
 from yuanwen.store import Store
 from yuanwen.verify import verify
@@ -44,11 +45,10 @@ def test_fts_out_of_sync_is_found_and_rebuilt(cfg):
     db = _db(cfg)
     with db.conn:
         db.execute("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages LIMIT 3)")
-        db.execute("DELETE FROM sentences_fts WHERE rowid IN (SELECT id FROM sentences LIMIT 2)")
     rep = verify(cfg)
     assert not rep.ok and any("关键词索引与段落不同步（缺 3 条" in p for p in rep.problems)
     rep = verify(cfg, repair=True)
-    assert rep.ok and len(rep.repaired) == 2
+    assert rep.ok and len(rep.repaired) == 1
     assert verify(cfg).ok
 
 
@@ -95,3 +95,19 @@ def test_tampered_text_is_reported_not_repaired(cfg):
     assert not rep.ok
     assert any("校验值不符" in p and "report.txt" in p for p in rep.problems)
     assert any("段落与文档正文对不上" in p for p in rep.problems)
+
+
+def test_migration_2_drops_the_unused_sentence_index(tmp_path):
+    from yuanwen.store import SCHEMA_VERSION
+
+    store = Store(tmp_path / "kb", create=True)
+    with store.db.conn:  # a knowledge base from schema version 1
+        store.db.execute("CREATE VIRTUAL TABLE sentences_fts USING fts5(terms)")
+        store.set_meta("schema_version", "1")
+    store.close()
+    with pytest.raises(KnowledgeBaseError, match="yuanwen ingest"):
+        Store(tmp_path / "kb", readonly=True)
+    store = Store(tmp_path / "kb")  # a writer migrates
+    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert "sentences_fts" not in store.db.table_names()
+    store.close()

@@ -127,6 +127,8 @@ class VectorIndex:
         state = store.embedded_state()
         if state == self.state:
             return True
+        if state.get("kb_id") != self.state.get("kb_id"):
+            return False  # built for another database
         want = store.embedded_ids()
         have = np.sort(faiss.vector_to_array(self.index.id_map)) if self.size else np.zeros(0, np.int64)
         add, gone = np.setdiff1d(want, have), np.setdiff1d(have, want)

@@ -98,8 +98,8 @@ class KnowledgeBase:
 
     # -- vector index --------------------------------------------------------------------
     def vector_index(self, save: bool = False) -> VectorIndex | None:
-        """The FAISS index, or None when nothing is embedded yet; rebuilt from the stored
-        vectors if stale (and then saved, with ``save``, by a writer).
+        """The FAISS index, or None when nothing is embedded yet; caught up with the store
+        (or rebuilt) if stale, and then saved, with ``save``, by a writer.
 
         Staleness is checked only when the database has changed since the last call
         (``Store.version``), so searches do not recount the embedded passages each time.
@@ -116,7 +116,8 @@ class KnowledgeBase:
             state = self.store.embedded_state()
             idx = self._index
             if idx is not None and idx.state != state:
-                if idx.dim == dim and idx.embedder == built and idx.catch_up(self.store, self.config.exact_index_max, keep_gone=not save):
+                same_model = idx.dim == dim and idx.embedder == built
+                if same_model and idx.catch_up(self.store, self.config.exact_index_max, keep_gone=not save):
                     if save:
                         idx.save(self.kb_dir)
                 else:
@@ -153,6 +154,8 @@ class KnowledgeBase:
             if self._keyword_loaded is None or version[2] != self._keyword_mtime:
                 self._keyword_loaded, self._keyword_mtime = KeywordIndex.load(self.kb_dir), version[2]
             idx = self._keyword_loaded
+            if idx is not None and idx.state.get("kb_id") != state["kb_id"]:
+                idx = None  # built for another database (one replaced under the same folder)
             drift = 0
             if idx is not None:
                 covered = self.store.count_passages(upto=idx.state["max_id"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,7 +88,13 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_m001_initial]
+def _m002_drop_sentence_fts(db: sqlite_utils.Database) -> None:
+    # Never queried (quote lookup finds passages, then the sentences by offset), yet a fifth
+    # of the database and of the store stage's time (docs/benchmarks.md).
+    db.execute("DROP TABLE IF EXISTS sentences_fts")
+
+
+MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -117,6 +124,13 @@ class Store:
             if not readonly:
                 self._migrate()
             self.check_schema()
+            self.kb_id = self.get_meta("kb_id")
+            if self.kb_id is None and not readonly:
+                # who this database is: index files record it, so files left beside a
+                # replaced database are never taken for its own
+                self.kb_id = uuid.uuid4().hex
+                with self.db.conn:
+                    self.set_meta("kb_id", self.kb_id)
         except sqlite3.DatabaseError as exc:
             raise KnowledgeBaseError(
                 f"知识库数据库无法打开：{self.path}（{exc}）。可运行 yuanwen verify --repair，"
@@ -281,19 +295,11 @@ class Store:
                 'INSERT INTO sentences(doc_id, passage_id, start, "end", text) VALUES (?,?,?,?,?)',
                 (doc_id, pid, s.start, s.end, s.text),
             )
-            cur.execute(
-                "INSERT INTO sentences_fts(rowid, terms) VALUES (?, ?)",
-                (cur.lastrowid, fts_document(s.text)),
-            )
 
     def _delete_document_rows(self, doc_id: int) -> None:
         c = self.db.conn
         c.execute(
             "DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)",
-            [doc_id],
-        )
-        c.execute(
-            "DELETE FROM sentences_fts WHERE rowid IN (SELECT id FROM sentences WHERE doc_id = ?)",
             [doc_id],
         )
         c.execute("DELETE FROM sentences WHERE doc_id = ?", [doc_id])
@@ -422,7 +428,7 @@ class Store:
             "SELECT COUNT(*), COALESCE(SUM(p.id), 0), COALESCE(MAX(p.id), 0) FROM passages p "
             "JOIN embeddings e ON e.content_hash = p.content_hash"
         ).fetchone()
-        return {"count": int(n), "id_sum": int(s), "max_id": int(m)}
+        return {"count": int(n), "id_sum": int(s), "max_id": int(m), "kb_id": self.kb_id}
 
     def count_passages(self, upto: int) -> int:
         """How many passages have an id of at most ``upto``."""
@@ -433,7 +439,7 @@ class Store:
         n, s, m = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(id), 0), COALESCE(MAX(id), 0) FROM passages"
         ).fetchone()
-        return {"count": int(n), "id_sum": int(s), "max_id": int(m)}
+        return {"count": int(n), "id_sum": int(s), "max_id": int(m), "kb_id": self.kb_id}
 
     def drop_vectors(self) -> None:
         """Forget every stored vector (used when re-embedding with another model)."""

@@ -2,7 +2,7 @@
 
 Checks: SQLite integrity and schema version; every passage is a verbatim slice of its
 document and every document's text matches its hash; no orphan passages or sentences; the
-FTS tables hold exactly one row per passage and sentence; stored vectors have the recorded
+FTS table holds exactly one row per passage; stored vectors have the recorded
 dimension; the FAISS file holds exactly the embedded passage ids; the eager keyword index
 matches the passages (when it does not, searches use FTS5: a note, not a problem). Repairs: orphans deleted,
 FTS rows rebuilt, bad vectors dropped (they become pending), the FAISS file rebuilt from the
@@ -96,35 +96,28 @@ def _fts_mismatch(kb: KnowledgeBase, table: str, fts: str) -> tuple[int, int]:
 
 
 def _check_fts(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
-    for table, fts, label in (("passages", "passages_fts", "段落"), ("sentences", "sentences_fts", "句子")):
-        missing, extra = _fts_mismatch(kb, table, fts)
-        if not (missing or extra):
-            continue
-        msg = f"关键词索引与{label}不同步（缺 {missing} 条，多 {extra} 条）"
-        if repair:
-            _rebuild_fts(kb, table)
-            rep.repaired.append(msg + "：已重建")
-        else:
-            rep.problems.append(msg)
+    missing, extra = _fts_mismatch(kb, "passages", "passages_fts")
+    if not (missing or extra):
+        return
+    msg = f"关键词索引与段落不同步（缺 {missing} 条，多 {extra} 条）"
+    if repair:
+        _rebuild_fts(kb)
+        rep.repaired.append(msg + "：已重建")
+    else:
+        rep.problems.append(msg)
 
 
-def _rebuild_fts(kb: KnowledgeBase, table: str) -> None:
+def _rebuild_fts(kb: KnowledgeBase) -> None:
     db = kb.store.db
     with db.conn:
-        if table == "passages":
-            db.execute("DELETE FROM passages_fts")
-            rows = db.execute(
-                "SELECT p.id, p.text, p.heading_path, d.title FROM passages p "
-                "JOIN documents d ON d.id = p.doc_id").fetchall()
-            db.conn.executemany(
-                "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)",
-                [(pid, fts_document(t), fts_document(" ".join(json.loads(h))), fts_document(title or ""))
-                 for pid, t, h, title in rows])
-        else:
-            db.execute("DELETE FROM sentences_fts")
-            rows = db.execute("SELECT id, text FROM sentences").fetchall()
-            db.conn.executemany("INSERT INTO sentences_fts(rowid, terms) VALUES (?, ?)",
-                                [(sid, fts_document(t)) for sid, t in rows])
+        db.execute("DELETE FROM passages_fts")
+        rows = db.execute(
+            "SELECT p.id, p.text, p.heading_path, d.title FROM passages p "
+            "JOIN documents d ON d.id = p.doc_id").fetchall()
+        db.conn.executemany(
+            "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)",
+            [(pid, fts_document(t), fts_document(" ".join(json.loads(h))), fts_document(title or ""))
+             for pid, t, h, title in rows])
 
 
 def _check_vectors(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
