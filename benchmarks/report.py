@@ -24,6 +24,19 @@ def _ok(met: bool) -> str:
     return "**met**" if met else "**not met**"
 
 
+def _save_loglog(fig, ax, path: Path, ylabel: str, title: str) -> str:
+    """Log-log axes against passages, legend and grid; the figure saved and closed."""
+    import matplotlib.pyplot as plt
+
+    ax.set(xscale="log", yscale="log", xlabel="passages", ylabel=ylabel, title=title)
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
 def plots(res: dict, folder: Path) -> list[str]:
     """Latency and memory against collection size, and ours against the peers (PNG files)."""
     import matplotlib
@@ -42,15 +55,9 @@ def plots(res: dict, folder: Path) -> list[str]:
     for mode in ("keyword", "hybrid", "quote"):
         ax.plot(xs, [v["latency_fts"]["modes"][mode]["p50_ms"] for _, v in rows], "x--", alpha=0.6,
                 label=f"{mode}, FTS5 path (before)")
-    ax.set(xscale="log", yscale="log", xlabel="passages", ylabel="p50 latency (ms)",
-           title="Query latency against collection size")
     ax.axhline(50, color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(folder / "latency.png", dpi=110)
-    names.append("latency.png")
-    plt.close(fig)
+    names.append(_save_loglog(fig, ax, folder / "latency.png", "p50 latency (ms)",
+                              "Query latency against collection size"))
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(xs, [v["latency"]["peak_rss_mb"] for _, v in rows], "o-", label="search process, peak RSS")
@@ -59,13 +66,7 @@ def plots(res: dict, folder: Path) -> list[str]:
     ax.plot(xs, [v["vectors"]["db_bytes"] / MB for _, v in rows], "^--", label="SQLite on disk")
     ax.plot(xs, [v["vectors"]["index_bytes"] / MB for _, v in rows], "v--", label="FAISS on disk")
     ax.plot(xs, [v["store"]["keyword_bytes"] / MB for _, v in rows], "d--", label="keyword index on disk")
-    ax.set(xscale="log", yscale="log", xlabel="passages", ylabel="MiB", title="Memory and disk against size")
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(folder / "memory.png", dpi=110)
-    names.append("memory.png")
-    plt.close(fig)
+    names.append(_save_loglog(fig, ax, folder / "memory.png", "MiB", "Memory and disk against size"))
 
     peers = [(n, v["peers"]) for n, v in rows if "peers" in v]
     if peers:
