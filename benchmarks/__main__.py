@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--work", default=str(ROOT / "bench_work"))
     ap.add_argument("--reuse", action="store_true", help="reuse collections already built under --work")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--previous", help="results JSON of an earlier run, for before/after store-stage figures")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite --out and its plots from the figures saved beside it (no measuring)")
     args = ap.parse_args()
@@ -84,6 +85,12 @@ def main() -> None:
     t_start = time.perf_counter()
     res: dict = {"machine": workload.machine(), "quick": args.quick, "started": time.strftime("%Y-%m-%d %H:%M"),
                  "command": " ".join(["python -m benchmarks", *sys.argv[1:]]), "sizes": {}}
+    if args.previous:
+        prev = json.loads(Path(args.previous).read_text(encoding="utf-8"))
+        res["previous"] = {"file": Path(args.previous).name, "started": prev.get("started"),
+                           "ingest_store": prev.get("ingest_store"),
+                           "sizes": {k: {"store": v.get("store"), "vectors": v.get("vectors")}
+                                     for k, v in prev.get("sizes", {}).items()}}
     steps = 3 + 4 * len(sizes) + (1 if args.eval_kb else 0)
     bar = tqdm(total=steps, desc="benchmarks", unit="step")
 

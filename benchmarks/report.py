@@ -313,6 +313,27 @@ not yet saved a fresh keyword index; at 1M passages it ran 60 queries of each ki
    picks the few titles that can match; the result is the same (tested against the plain form).
 """)
 
+    prev = res.get("previous")
+    if prev:
+        w(f"4. **The sentence FTS table was written, kept in step and verified, but never queried** "
+          "(quote lookup finds passages, then their sentences by offset). Migration 2 drops it. Store stage "
+          f"and database size, before (an earlier run on {prev['started']}, figures in "
+          f"`docs/benchmarks/{prev['file']}`) and after (this run):\n")
+        w("| collection | store stage before → after | SQLite before → after |")
+        w("|---|---|---|")
+        rows = [("shared corpus", prev.get("ingest_store"), None, res["ingest_store"], None)]
+        rows += [(_n(int(k)), pv["store"], pv["vectors"], res["sizes"][k]["store"], res["sizes"][k]["vectors"])
+                 for k, pv in sorted(prev["sizes"].items(), key=lambda kv: int(kv[0]))
+                 if k in res["sizes"] and pv.get("store") and pv.get("vectors")]
+        for name, b_st, b_vec, a_st, a_vec in rows:
+            if not b_st:
+                continue
+            db_b = (b_vec or b_st)["db_bytes"]
+            db_a = (a_vec or a_st)["db_bytes"]
+            w(f"| {name} | {b_st['passages'] / b_st['seconds']:,.0f} → {a_st['passages'] / a_st['seconds']:,.0f} "
+              f"passages/s | {_size(db_b)} → {_size(db_a)} |")
+        w("")
+
     # -- reproduce -------------------------------------------------------------------------
     w("## Reproduce\n")
     w("""```
