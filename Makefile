@@ -39,7 +39,7 @@ setup-bench: setup-test
 bench-quick: setup-bench
 	$(BIN)/python -m benchmarks --quick --out bench_work/quick/benchmarks.md
 
-# Full run: embeds ../shared/corpus once (about 40 minutes), then about an hour of measuring.
+# Full run: embeds ../shared/corpus once (about 40 minutes), then about 40 minutes of measuring.
 bench: setup-bench
 	$(BIN)/yuanwen ingest ../shared/corpus corpus --kb $(BENCH_KB)
 	$(BIN)/python -m benchmarks --eval-kb $(BENCH_KB)

@@ -1,6 +1,6 @@
 """Speed, memory and quality benchmarks, side by side with bm25s and txtai: writes docs/benchmarks.md.
 
-    python -m benchmarks                 # full run: 10k, 100k and 1M passages (about an hour)
+    python -m benchmarks                 # full run: 10k, 100k and 1M passages (about 40 minutes)
     python -m benchmarks --quick         # smoke run: 10k passages, under 5 minutes
     python -m benchmarks --eval-kb KB    # quality on an embedded kb of ../shared/corpus + corpus/
 

@@ -281,7 +281,7 @@ def write(res: dict, out: Path) -> None:
       "title).\n")
 
     # -- fixes -----------------------------------------------------------------------------
-    w("## Wastes found and fixed (before and after, same run)\n")
+    w("## Wastes found and fixed (before and after)\n")
     w("| passages | keyword: FTS5 path / eager index | hybrid | quote lookup | named-document check: every title / trigram index |")
     w("|---|---|---|---|---|")
     for _, v in sizes:
@@ -292,8 +292,8 @@ def write(res: dict, out: Path) -> None:
           f"{_ms(a['quote']['p50_ms'])} → {_ms(b['quote']['p50_ms'])} ms | "
           f"{_ms(t['every_title']['p50_ms'])} → {_ms(t['trigram_index']['p50_ms'])} ms |")
     w("""
-(p50. The "before" columns are the FTS5 path, which is still what searches use while a writer has
-not yet saved a fresh keyword index; at 1M passages it ran 60 queries of each kind.)
+(p50, both sides from this run. The "before" columns are the FTS5 path, which searches still
+use when the keyword index is missing or far behind; at 1M passages it ran 60 queries of each kind.)
 
 1. **Keyword search scored every matching row in SQLite.** An FTS5 OR query computes `bm25()` for
    every row holding any query term, and common bigrams (发展, 建设, 工作) are in a large share of all
@@ -340,7 +340,7 @@ not yet saved a fresh keyword index; at 1M passages it ran 60 queries of each ki
 make test                                    # or: pip install -e .[test,bench]
 pip install -e '.[bench]'                    # matplotlib, bm25s, txtai
 yuanwen ingest ../shared/corpus corpus --kb bench_eval_kb   # once, about 40 minutes (embedding)
-python -m benchmarks --eval-kb bench_eval_kb # full run, about an hour; writes docs/benchmarks.md
+python -m benchmarks --eval-kb bench_eval_kb # full run, about 40 minutes; writes docs/benchmarks.md
 python -m benchmarks --quick                 # 10k passages only, under 5 minutes
 ```
 """)
