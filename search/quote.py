@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -23,11 +22,11 @@ from rapidfuzz.distance import Indel, Levenshtein
 from yuanwen.errors import BadQueryError
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import DiffOp, Document, QuoteMatch, QuoteResult
-from yuanwen.text import fold_map, fts_query, tokenize
+from yuanwen.text import fold_map
 
 from .api import check_query
 from .cite import cite
-from .retrieve import SemanticSearcher
+from .retrieve import SemanticSearcher, bm25_candidates
 
 MIN_QUOTE_CHARS = 6
 
@@ -75,31 +74,7 @@ def lookup_quote(kb: KnowledgeBase, text: str, config: QuoteConfig | None = None
 
 
 def _keyword_candidates(kb: KnowledgeBase, q: str, n: int) -> list[int]:
-    index = kb.keyword_index()
-    if index is None:
-        return [i for i, _ in _fts_candidates(kb, q, n)]
-    ids, scores = index.search(tokenize(q), n, text_only=True)
-    cands = list(zip(ids.tolist(), scores.tolist()))
-    if index.behind:  # passages newer than the index: FTS5 over that id range only
-        cands += _fts_candidates(kb, q, n, after=index.state["max_id"])
-        cands.sort(key=lambda c: (-c[1], c[0]))
-    return [i for i, _ in cands[:n]]
-
-
-def _fts_candidates(kb: KnowledgeBase, q: str, n: int, after: int = 0) -> list[tuple[int, float]]:
-    """(passage id, BM25 of the text column) from FTS5, over ids above ``after``."""
-    match = fts_query(q)
-    if not match:
-        return []
-    try:
-        rows = kb.store.db.execute(
-            "SELECT rowid, -bm25(passages_fts, 1, 0, 0) AS s FROM passages_fts WHERE passages_fts MATCH ? "
-            "AND rowid > ? ORDER BY s DESC LIMIT ?",
-            [f"terms : ({match})", after, n],
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    return [(int(r[0]), float(r[1])) for r in rows]
+    return [c.passage_id for c in bm25_candidates(kb, q, n, text_only=True)]
 
 
 def _align_all(kb: KnowledgeBase, q: str, qf: str, qmap: list[int], ids: list[int]) -> list[QuoteMatch]:

@@ -103,48 +103,73 @@ def expand_query(query: str) -> str:
     return core if not extra else core + " " + " ".join(extra)
 
 
+TEXT_ONLY = (1.0, 0.0, 0.0)  # bm25() weights that score the passage text column alone
+
+
+def bm25_candidates(kb: KnowledgeBase, terms: str, k: int, filters: Filters | None = None,
+                    weights: tuple[float, float, float] | None = None,
+                    text_only: bool = False) -> list[Candidate]:
+    """The top ``k`` passages by FTS5's BM25 for the keyword terms of ``terms``.
+
+    Scores come from the eager index (:mod:`yuanwen.bm25`) when it is usable, with passages
+    newer than it scored by FTS5 over their id range and merged; from FTS5 alone otherwise.
+    ``text_only`` scores the text column alone, its idf counted over that column (quote
+    candidates); else the columns are weighted by ``weights`` (default: the config's).
+    """
+    weights = TEXT_ONLY if text_only else tuple(weights or kb.config.keyword_weights)
+    index = kb.keyword_index()
+    if index is None or (not text_only and index.weights != weights):
+        return fts_bm25(kb, terms, k, filters, weights, text_only)
+    ids, scores = index.search(tokenize(terms), k, allowed_passage_ids(kb, filters), text_only=text_only)
+    cands = [Candidate(int(i), float(s)) for i, s in zip(ids, scores)]
+    if index.behind:  # passages newer than the index: FTS5 over that id range only
+        cands += fts_bm25(kb, terms, k, filters, weights, text_only, after=index.state["max_id"])
+        cands.sort(key=lambda c: (-c.score, c.passage_id))
+    return cands[:k]
+
+
+def fts_bm25(kb: KnowledgeBase, terms: str, k: int, filters: Filters | None,
+             weights: tuple[float, float, float], text_only: bool = False, after: int = 0) -> list[Candidate]:
+    """The same ranking from SQLite FTS5 (always current), over passages with ids above
+    ``after``: all of them when the eager index is missing, the newest when it is behind."""
+    match = fts_query(terms)
+    if not match:
+        return []
+    if text_only:
+        match = f"terms : ({match})"
+    where, args = filter_sql(filters)
+    w = ", ".join(f"{x:g}" for x in weights)
+    join = "" if where == "1" else " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc_id"
+    if after:
+        where, args = f"f.rowid > ? AND {where}", [after, *args]
+    sql = (
+        f"SELECT f.rowid, bm25(passages_fts, {w}) AS s FROM passages_fts f{join} "
+        f"WHERE passages_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
+    )
+    try:
+        rows = kb.store.db.execute(sql, [match, *args, k]).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    # FTS5's bm25() is lower-is-better and negative; flip it.
+    return [Candidate(int(r[0]), -float(r[1])) for r in rows]
+
+
 class KeywordSearcher:
-    """BM25 over CJK character bigrams and ASCII words (SQLite FTS5)."""
+    """BM25 over CJK character bigrams and ASCII words (FTS5's scores, see :func:`bm25_candidates`)."""
 
     mode = "keyword"
+
     def __init__(self, kb: KnowledgeBase, weights: tuple[float, float, float] | None = None) -> None:
         self.kb = kb
         # bm25() column weights: passage text, heading path, document title.
         self.weights = tuple(weights if weights is not None else kb.config.keyword_weights)
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
-        terms = expand_query(query)
-        index = self.kb.keyword_index()
-        if index is None or index.weights != self.weights:
-            return self.search_fts(terms, k, filters)
-        ids, scores = index.search(tokenize(terms), k, allowed_passage_ids(self.kb, filters))
-        cands = [Candidate(int(i), float(s)) for i, s in zip(ids, scores)]
-        if index.behind:  # passages newer than the index: FTS5 over that id range only
-            cands += self.search_fts(terms, k, filters, after=index.state["max_id"])
-            cands.sort(key=lambda c: (-c.score, c.passage_id))
-        return cands[:k]
+        return bm25_candidates(self.kb, expand_query(query), k, filters, self.weights)
 
-    def search_fts(self, terms: str, k: int, filters: Filters | None = None, after: int = 0) -> list[Candidate]:
-        """The same ranking from SQLite FTS5 (always current), over passages with ids above
-        ``after``: all of them when the eager index is missing, the newest when it is behind."""
-        match = fts_query(terms)
-        if not match:
-            return []
-        where, args = filter_sql(filters)
-        w = ", ".join(f"{x:g}" for x in self.weights)
-        join = "" if where == "1" else " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc_id"
-        if after:
-            where, args = f"f.rowid > ? AND {where}", [after, *args]
-        sql = (
-            f"SELECT f.rowid, bm25(passages_fts, {w}) AS s FROM passages_fts f{join} "
-            f"WHERE passages_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
-        )
-        try:
-            rows = self.kb.store.db.execute(sql, [match, *args, k]).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        # FTS5's bm25() is lower-is-better and negative; flip it.
-        return [Candidate(int(r[0]), -float(r[1])) for r in rows]
+    def search_fts(self, terms: str, k: int, filters: Filters | None = None) -> list[Candidate]:
+        """The same ranking from FTS5 alone."""
+        return fts_bm25(self.kb, terms, k, filters, self.weights)
 
 
 class SemanticSearcher:
