@@ -62,9 +62,11 @@ class VectorIndex:
 
     # -- building ------------------------------------------------------------------------
     @classmethod
-    def build(cls, store: Store, dim: int, embedder: str, exact_max: int = 200_000) -> "VectorIndex":
-        """Build from every vector stored in ``store``."""
-        state = store.embedded_state()
+    def build(cls, store: Store, dim: int, embedder: str, exact_max: int = 200_000,
+              state: dict | None = None) -> "VectorIndex":
+        """Build from every vector stored in ``store`` (whose ``embedded_state()`` is ``state``,
+        when the caller has it already)."""
+        state = state or store.embedded_state()
         kind = "flat" if state["count"] <= exact_max else "hnsw"
         if kind == "flat":
             inner = faiss.IndexFlatIP(dim)
@@ -93,11 +95,13 @@ class VectorIndex:
 
     @classmethod
     def load(cls, kb_dir: Path, store: Store, dim: int, embedder: str,
-             exact_max: int = 200_000, save_if_rebuilt: bool = False) -> "VectorIndex":
+             exact_max: int = 200_000, save_if_rebuilt: bool = False,
+             state: dict | None = None) -> "VectorIndex":
         """The saved index, caught up with ``store`` if it is behind, else one rebuilt from the
-        stored vectors; saved again (with ``save_if_rebuilt``) when it changed."""
+        stored vectors; saved again (with ``save_if_rebuilt``) when it changed. ``state``:
+        ``store.embedded_state()``, when the caller has it already (it scans every passage)."""
         kb_dir = Path(kb_dir)
-        state = store.embedded_state()
+        state = state or store.embedded_state()
         meta = read_meta(kb_dir)
         saved = None
         if meta and meta.get("dim") == dim and meta.get("embedder") == embedder and meta.get("state"):
@@ -109,13 +113,14 @@ class VectorIndex:
                 pass  # missing or damaged: rebuild below
         if saved is not None and saved.state == state:
             return saved
-        if saved is None or not saved.catch_up(store, exact_max, keep_gone=not save_if_rebuilt):
-            saved = cls.build(store, dim, embedder, exact_max)
+        if saved is None or not saved.catch_up(store, exact_max, keep_gone=not save_if_rebuilt, state=state):
+            saved = cls.build(store, dim, embedder, exact_max, state=state)
         if save_if_rebuilt:
             saved.save(kb_dir)
         return saved
 
-    def catch_up(self, store: Store, exact_max: int = 200_000, keep_gone: bool = False) -> bool:
+    def catch_up(self, store: Store, exact_max: int = 200_000, keep_gone: bool = False,
+                 state: dict | None = None) -> bool:
         """Bring this index level with ``store``: add the vectors it lacks, remove the ids that
         are gone. False (nothing changed) when a rebuild is the better way: more than half the
         vectors are new, an HNSW graph would need removals, or the exact index would outgrow
@@ -123,8 +128,9 @@ class VectorIndex:
 
         ``keep_gone`` (readers, which never save): an HNSW graph keeps the ids of removed
         passages instead of being rebuilt; searches drop them, as they find no passage.
+        ``state``: ``store.embedded_state()``, when the caller has it already.
         """
-        state = store.embedded_state()
+        state = state or store.embedded_state()
         if state == self.state:
             return True
         if state.get("kb_id") != self.state.get("kb_id"):

@@ -117,7 +117,8 @@ class KnowledgeBase:
             idx = self._index
             if idx is not None and idx.state != state:
                 same_model = idx.dim == dim and idx.embedder == built
-                if same_model and idx.catch_up(self.store, self.config.exact_index_max, keep_gone=not save):
+                if same_model and idx.catch_up(self.store, self.config.exact_index_max, keep_gone=not save,
+                                               state=state):
                     if save:
                         idx.save(self.kb_dir)
                 else:
@@ -125,7 +126,7 @@ class KnowledgeBase:
             if idx is None:
                 idx = VectorIndex.load(
                     self.kb_dir, self.store, dim, built, self.config.exact_index_max,
-                    save_if_rebuilt=save,
+                    save_if_rebuilt=save, state=state,
                 )
             self._index = idx
             self._index_version = version

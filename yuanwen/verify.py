@@ -170,10 +170,7 @@ def _faiss_problem(kb: KnowledgeBase) -> str | None:
     if meta.get("state") != state or index.ntotal != state["count"]:
         return f"向量索引与数据库不一致（索引 {index.ntotal} 条，数据库 {state['count']} 条）"
     ids = np.sort(faiss.vector_to_array(index.id_map)) if hasattr(index, "id_map") else None
-    want = np.array([r[0] for r in kb.store.db.execute(
-        "SELECT p.id FROM passages p JOIN embeddings e ON e.content_hash = p.content_hash ORDER BY p.id")],
-        dtype=np.int64)
-    if ids is None or not np.array_equal(ids, want):
+    if ids is None or not np.array_equal(ids, kb.store.embedded_ids()):
         return "向量索引中的编号与数据库段落编号不一致"
     return None
 
