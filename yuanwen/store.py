@@ -398,8 +398,7 @@ class Store:
             ).fetchall()
             if not rows:
                 return
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
+            ids, vecs = _ids_and_vectors(rows, dim)
             yield ids, vecs
             last = int(ids[-1])
 
@@ -420,8 +419,7 @@ class Store:
                 "SELECT p.id, e.vector FROM passages p JOIN embeddings e ON e.content_hash = p.content_hash "
                 f"WHERE p.id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
             if rows:
-                yield (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-                       np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim))
+                yield _ids_and_vectors(rows, dim)
 
     def embedded_state(self) -> dict[str, int]:
         """Count, id sum and max id of embedded passages: what the FAISS file must hold."""
@@ -475,6 +473,12 @@ class Store:
             f"SELECT COALESCE({column}, '未知'), COUNT(*) FROM documents GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
         return {str(k): int(v) for k, v in rows}
+
+
+def _ids_and_vectors(rows: Sequence[Sequence[Any]], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(id, vector blob) rows as an id array and a (n, dim) float32 matrix."""
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return ids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
 
 
 def _document_from_row(row: Sequence[Any]) -> Document:
