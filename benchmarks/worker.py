@@ -187,7 +187,7 @@ def task_quality(a: dict) -> dict:
     """Recall@1/@5 and MRR@10 on the evaluation set: ours per mode (full search), our raw
     rankings, and the peers' rankings of the same passages."""
     from benchmarks import peers
-    from benchmarks.evaluate import Judge, eval_questions, eval_quotes, metrics
+    from benchmarks.evaluate import Judge, eval_questions, eval_quotes, load, metrics
     from search.retrieve import FusionConfig, HybridSearcher, KeywordSearcher
 
     kb = KnowledgeBase(Config(kb_dir=Path(a["kb"])), readonly=True)
@@ -199,7 +199,7 @@ def task_quality(a: dict) -> dict:
 
     def ranks(fn) -> list[int | None]:
         rs = []
-        for q in workload.load_eval("questions.jsonl"):
+        for q in load("questions.jsonl"):
             pids = fn(q["query"])[:10]
             missing = [p for p in pids if p not in pas]
             pas.update(kb.store.get_passages(missing))
@@ -209,7 +209,7 @@ def task_quality(a: dict) -> dict:
         return rs
 
     ids, toks, vecs = peers.corpus(kb)
-    qs = [q["query"] for q in workload.load_eval("questions.jsonl")]
+    qs = [q["query"] for q in load("questions.jsonl")]
     qtok = {q: peers.query_tokens(q) for q in qs}
     rankers = {"ours keyword (ranking)": lambda q: [c.passage_id for c in KeywordSearcher(kb).search(q, 10)]}
     b = peers.Bm25s(ids, toks)

@@ -11,7 +11,6 @@ text, which costs microseconds. Query encoding with the real model is timed sepa
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import resource
 import statistics
@@ -21,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.evaluate import load
 from yuanwen.embed import Embedder, register_embedder
 
-EVAL = Path(__file__).resolve().parent / "eval"
 RANDOM_ID = "bench/random-unit-384"
 
 
@@ -44,13 +43,9 @@ class RandomEmbedder(Embedder):
 register_embedder("bench-random", RandomEmbedder)
 
 
-def load_eval(name: str) -> list[dict]:
-    return [json.loads(x) for x in (EVAL / name).read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
 def search_queries() -> list[str]:
     """The evaluation questions, then the evaluation quotes as plain searches (211 queries)."""
-    return [q["query"] for q in load_eval("questions.jsonl")] + [q["query"] for q in load_eval("quotes.jsonl")]
+    return [q["query"] for q in load("questions.jsonl")] + [q["query"] for q in load("quotes.jsonl")]
 
 
 def quote_queries(sentences: Sequence[str], n: int = 100, seed: int = 7) -> list[str]:
@@ -62,7 +57,7 @@ def quote_queries(sentences: Sequence[str], n: int = 100, seed: int = 7) -> list
     for s in picked:
         cut = int(rng.integers(1, len(s) - 1))
         out.append(s[:cut] + s[cut + 1 :])
-    return [q["query"] for q in load_eval("quotes.jsonl")] + out
+    return [q["query"] for q in load("quotes.jsonl")] + out
 
 
 def timed(fn: Callable[[str], object], queries: Sequence[str], warmup: int = 10) -> list[float]:
