@@ -25,7 +25,7 @@ ingest-sample: setup
 
 # The main job: ingest the sample (skipped when unchanged), then open the app on it.
 run: ingest-sample
-	$(BIN)/python -m streamlit run app.py --server.headless true --browser.gatherUsageStats false -- --kb $(KB)
+	$(BIN)/python -m streamlit run app.py --server.address 127.0.0.1 --server.headless true --browser.gatherUsageStats false -- --kb $(KB)
 
 test: setup-test
 	$(BIN)/python -m pytest -q

@@ -13,13 +13,18 @@ around it and handed to ``st.html`` (which sanitises once more).
 from __future__ import annotations
 
 import argparse
+import functools
 import html
 import json
+import os
 import re
+import secrets
 import sys
 import threading
+import traceback
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +52,8 @@ STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", 
 UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf", "docx"]
 MAX_UPLOAD_MB = 50
 UPLOAD_DIR = "uploads"
+UPLOAD_NAMES = ".names.json"  # in UPLOAD_DIR: saved file name -> the name it was uploaded as
+ERROR_LOG = "app-errors.log"  # in the knowledge base folder: tracebacks under their error ids
 DEFAULT_K = 10
 ALL_YEARS = "全部年份"
 # Keys of widgets whose values must survive while their page is not shown.
@@ -77,20 +84,21 @@ def kb_dir_from_argv(argv: list[str]) -> Path:
     return resolve_kb_dir(args.kb)
 
 
-_UNSAFE_CHARS = re.compile(r"[^\w\u3000-\u303f\uff00-\uffef()（）《》〔〕【】\-—·、，]+")
+_UNSAFE_CHARS = re.compile(r"[^\w\u3000-\u303f\uff00-\uffef()（）《》〔〕【】\-—·、， .+&#@,=]+")
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 
 
 def safe_filename(name: str, default: str = "upload") -> str:
     """A file name that is safe to create in one folder: no directory part, no ``..``, no
-    control or odd characters (letters, digits, CJK and common Chinese punctuation are kept)."""
+    control or odd characters (letters, digits, CJK, spaces and common punctuation are kept,
+    so a safe name stays as it was uploaded)."""
     base = re.split(r"[\\/]", unicodedata.normalize("NFC", name or ""))[-1]
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = base, ""
     ext = re.sub(r"[^0-9a-z]", "", ext.lower())[:8]
     stem = _UNSAFE_CHARS.sub("_", stem)
-    stem = re.sub(r"_+", "_", stem).strip("._- ")[:100] or default
+    stem = re.sub(r" +", " ", re.sub(r"_+", "_", stem)).strip("._- ")[:100].strip("._- ") or default
     if stem.upper() in _RESERVED:
         stem = f"_{stem}"
     return f"{stem}.{ext}" if ext else stem
@@ -103,6 +111,50 @@ def upload_target(folder: Path, name: str) -> Path:
     if target.resolve().parent != folder.resolve():
         raise UsageError(f"文件名不安全，已拒绝：{name}")
     return target
+
+
+def _numbered(name: str, n: int) -> str:
+    """``name`` with `` (n)`` before its extension: 会议_纪要.txt -> 会议_纪要 (2).txt."""
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem} ({n}).{ext}" if dot else f"{name} ({n})"
+
+
+def unique_upload_target(folder: Path, name: str, data: bytes, owners: dict[str, str],
+                         claimed: set[str]) -> Path:
+    """Where the upload ``name`` with bytes ``data`` is saved, so that two different uploads
+    never overwrite each other: its safe name when that is free, holds the same bytes, or
+    holds an earlier upload of the same ``name`` (an update); else the first free numbered
+    name (``会议_纪要 (2).txt``). ``owners`` maps saved names to the names they were uploaded
+    as (a file without an entry was uploaded under its own name); ``claimed`` holds the names
+    saved earlier in this batch, which only the same bytes may reuse."""
+    first = upload_target(folder, name)
+    for n in range(1, 10_000):
+        target = first if n == 1 else folder / _numbered(first.name, n)
+        if target.resolve().parent != folder.resolve():  # a link planted in the folder
+            continue
+        if not target.exists():
+            return target
+        same_bytes = target.stat().st_size == len(data) and target.read_bytes() == data
+        if same_bytes or (target.name not in claimed and owners.get(target.name, target.name) == name):
+            return target
+    raise UsageError(f"同名文件过多，已拒绝：{name}")
+
+
+def display_path(path: str, root: str | None, kb_dir: Path) -> str:
+    """Where a document came from, as users see it: relative to the folder it was ingested
+    from (``root``), else to the knowledge base's uploads folder, else its parent folder and
+    file name. Never the server's absolute path."""
+    def parts(p: str) -> list[str]:
+        return [x for x in re.split(r"[\\/]", p) if x]
+
+    doc = parts(path)
+    bases = [root] if root else []
+    bases += [os.path.abspath(kb_dir / UPLOAD_DIR), str(Path(kb_dir, UPLOAD_DIR).resolve())]
+    for base in bases:
+        b = parts(base)
+        if len(doc) > len(b) and doc[: len(b)] == b:
+            return "/".join(doc[len(b):])
+    return "/".join(doc[-2:])
 
 
 _MD_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$<>&])")
@@ -167,6 +219,54 @@ def diff_html(match: QuoteMatch) -> str:
 def split_issuers(text: str) -> list[str]:
     """发文机关/讲话人 entered as one line: several may be given, separated by commas or spaces."""
     return [s for s in re.split(r"[,，、;；\s]+", text or "") if s]
+
+
+# -- unexpected errors: a message and an error id for the user, the traceback in the log ------
+def report_fault(exc: BaseException, kb_dir: Path | None = None) -> str:
+    """Log ``exc`` with its traceback under a new short error id, to stderr and to
+    ``<kb>/app-errors.log`` when the knowledge base folder exists; returns the id."""
+    eid = secrets.token_hex(4)
+    entry = (f"--- {datetime.now().isoformat(timespec='seconds')} error {eid}\n"
+             + "".join(traceback.format_exception(exc)))
+    print(entry, file=sys.stderr, flush=True)
+    if kb_dir is not None and Path(kb_dir).is_dir():
+        try:
+            with open(Path(kb_dir) / ERROR_LOG, "a", encoding="utf-8") as fh:
+                fh.write(entry)
+        except OSError:
+            pass
+    return eid
+
+
+def fault_message(eid: str) -> str:
+    return (f"出错了（错误编号 {eid}）。请刷新页面后重试；"
+            "如果问题反复出现，请把错误编号告诉管理员。")
+
+
+def guarded(fn):
+    """A widget callback that, instead of failing the page, logs an unexpected error and
+    leaves its error id for the page to show."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001  (shown as an error id, logged in full)
+            ss()["fault"] = report_fault(exc, kb_dir_from_argv(sys.argv[1:]))
+            return None
+    return wrapper
+
+
+def enforce_limits() -> None:
+    """Settings that must hold however the server was started (its config file is read from
+    the folder it was started in): the upload cap, checked by the server on every upload,
+    and no built-in CSV export of tables (it would copy cells verbatim, formulas included;
+    the app offers its own neutralised CSV downloads)."""
+    from streamlit import config as st_config
+
+    if st_config.get_option("server.maxUploadSize") > MAX_UPLOAD_MB:
+        st_config.set_option("server.maxUploadSize", MAX_UPLOAD_MB, "app.py")
+    if not st_config.get_option("client.disableDataExport"):
+        st.set_option("client.disableDataExport", True)
 
 
 # -- the knowledge base, once per process -----------------------------------------------------
@@ -277,6 +377,7 @@ def add_to_pack(item) -> None:
 
 
 # -- callbacks --------------------------------------------------------------------------------
+@guarded
 def _submit_search() -> None:
     s = ss()
     s["search_req"] = {
@@ -288,6 +389,7 @@ def _submit_search() -> None:
     s["search_pending"] = True
 
 
+@guarded
 def _goto_doc(doc_id: int, start: int | None, end: int | None, switch: bool = True) -> None:
     s = ss()
     if switch:
@@ -298,6 +400,7 @@ def _goto_doc(doc_id: int, start: int | None, end: int | None, switch: bool = Tr
     s["doc_scrolled"] = None
 
 
+@guarded
 def _add_hit(index: int) -> None:
     from search.export import item_from_hit
 
@@ -306,6 +409,7 @@ def _add_hit(index: int) -> None:
         add_to_pack(item_from_hit(res.hits[index], style()))
 
 
+@guarded
 def _pack_op(op: str, *args: Any) -> None:
     """Apply one ``search.pack`` operation to the session's pack; report a refusal."""
     from search import pack as packops
@@ -316,10 +420,12 @@ def _pack_op(op: str, *args: Any) -> None:
         ss()["pack_error"] = str(exc)
 
 
+@guarded
 def _pack_from_widget(op: str, key: str, *args: Any) -> None:
     _pack_op(op, *args, ss()[key])
 
 
+@guarded
 def _move_to(sec: int, idx: int, key: str) -> None:
     titles = [s.title for s in ss()["pack"].sections]
     label = ss()[key]
@@ -331,6 +437,7 @@ def _section_labels(titles: list[str]) -> list[str]:
     return [f"{i + 1}. {t}" for i, t in enumerate(titles)]
 
 
+@guarded
 def _new_section() -> None:
     title = ss().get("pk_new_section", "").strip()
     if title:
@@ -338,6 +445,7 @@ def _new_section() -> None:
         ss()["pk_new_section"] = ""
 
 
+@guarded
 def _set_pack_title() -> None:
     _pack_op("set_title", ss().get("pk_title", ""), ss().get("pk_subtitle", ""))
 
@@ -526,11 +634,11 @@ def page_docs(kb_dir: Path) -> dict[str, Any]:
     except YuanwenError as exc:
         st.error(md_literal(str(exc)))
         return {"page": "docs"}
-    render_document(doc, passages)
+    render_document(doc, passages, display_path(doc.path, doc.root, kb_dir))
     return {"page": "docs", "doc": str(doc_id)}
 
 
-def render_document(doc: Document, passages: list[Passage]) -> None:
+def render_document(doc: Document, passages: list[Passage], shown_path: str) -> None:
     from search import pack as packops
     from search.cite import cite
 
@@ -541,7 +649,7 @@ def render_document(doc: Document, passages: list[Passage]) -> None:
         st.text(meta)
     with st.expander("引用本文"):
         st.code(cite(doc).format(style()), language=None, wrap_lines=True)
-        st.text(f"文件：{doc.path}")
+        st.text(f"文件：{shown_path}")
     focus = s.get("doc_focus")
     fs, fe = (focus[1], focus[2]) if focus and focus[0] == doc.id else (None, None)
     focus_pid = next((p.id for p in passages if fs is not None and p.start <= fs < p.end), None)
@@ -591,6 +699,7 @@ def render_document(doc: Document, passages: list[Passage]) -> None:
         )
 
 
+@guarded
 def _add_passage(doc_id: int, passage_id: int) -> None:
     from search.pack import item_from_passage
 
@@ -607,7 +716,7 @@ def _add_passage(doc_id: int, passage_id: int) -> None:
 # -- page: 学习材料汇编 -----------------------------------------------------------------------
 def page_pack() -> dict[str, Any]:
     from search import pack as packops
-    from search.export import to_docx, to_markdown
+    from search.export import clean_pack, to_docx, to_markdown
 
     st.header("学习材料汇编")
     s = ss()
@@ -656,15 +765,16 @@ def page_pack() -> dict[str, Any]:
     e2.download_button("导出 Markdown（.md）", data=to_markdown(pack).encode("utf-8"),
                        file_name=f"{fname}.md", mime="text/markdown", key="pk_md", disabled=n == 0)
     e3.download_button("保存汇编（.json，可再载入）",
-                       data=json.dumps(pack.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"),
+                       data=json.dumps(clean_pack(pack).to_dict(), ensure_ascii=False,
+                                       indent=1).encode("utf-8"),
                        file_name=f"{fname}.json", mime="application/json", key="pk_json",
                        disabled=n == 0)
     loaded = st.file_uploader("载入保存过的汇编（.json）", type=["json"], key=f"pk_load_{s.get('pk_gen', 0)}")
     if loaded is not None:
         try:
-            s["pack"] = StudyPack.from_dict(json.loads(loaded.getvalue().decode("utf-8")))
-        except (ValueError, TypeError, AttributeError) as exc:
-            st.error(md_literal(f"无法载入汇编文件 {loaded.name}：文件内容不是保存的汇编（{exc}）"))
+            s["pack"] = packops.load_pack(loaded.getvalue(), loaded.name)
+        except YuanwenError as exc:  # the current pack is kept
+            st.error(md_literal(str(exc)))
         else:
             s["pk_gen"] = s.get("pk_gen", 0) + 1
             for k in ("pk_title", "pk_subtitle"):
@@ -717,8 +827,8 @@ def page_kb(kb_dir: Path) -> dict[str, Any]:
             st.warning(f"有 {stats['pending']} 段尚未向量化，语义检索暂时找不到它们；"
                        f"可运行 yuanwen ingest <文件夹> --kb {md_literal(str(kb_dir))} 补完。")
         t1, t2, t3 = st.columns(3)
-        for col, label, key in ((t1, "文种", "by_type"), (t2, "年份", "by_year"),
-                                (t3, "发文机关/讲话人", "by_issuer")):
+        groups = (("文种", "by_type"), ("年份", "by_year"), ("发文机关/讲话人", "by_issuer"))
+        for col, (label, key) in zip((t1, t2, t3), groups):
             rows = list(stats[key].items())
             col.markdown(f"**按{label}**")
             if rows:
@@ -726,13 +836,21 @@ def page_kb(kb_dir: Path) -> dict[str, Any]:
                               hide_index=True, height=min(400, 38 + 35 * len(rows)))
             else:
                 col.caption("（无）")
+        from search.export import to_csv
+
+        st.download_button(
+            "导出统计（CSV）", key="kb_csv", mime="text/csv", file_name="知识库统计.csv",
+            data=to_csv(["分类", "名称", "篇数"],
+                        [(label, str(k), v) for label, key in groups for k, v in stats[key].items()]),
+        )
         st.caption(f"数据库 {stats['db_bytes'] / 1048576:.1f} MB，向量索引 {stats['index_type'] or '-'} "
                    f"{stats['index_bytes'] / 1048576:.1f} MB，关键词索引 {stats['keyword_index_bytes'] / 1048576:.1f} MB")
 
     st.divider()
     st.subheader("上传文件")
     st.caption(f"支持 {'、'.join(UPLOAD_TYPES)}，每个文件不超过 {MAX_UPLOAD_MB} MB。扫描版 PDF 需先做文字识别（OCR）。"
-               f"文件保存在知识库的 {UPLOAD_DIR}/ 文件夹中；同名文件再次上传会替换原来的版本。")
+               f"文件保存在知识库的 {UPLOAD_DIR}/ 文件夹中；同一文件再次上传会更新原来的版本，"
+               "不同的文件即使名字相同或相近也不会互相覆盖（另存为“名称 (2)”）。")
     gen = ss().get("upload_gen", 0)
     files = st.file_uploader(f"选择文件（可多选，单个不超过 {MAX_UPLOAD_MB} MB）", type=UPLOAD_TYPES,
                              accept_multiple_files=True, max_upload_size=MAX_UPLOAD_MB,
@@ -748,27 +866,47 @@ def page_kb(kb_dir: Path) -> dict[str, Any]:
 
 
 def save_uploads(kb_dir: Path, files: list) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
-    """Save uploaded files under ``<kb>/uploads/`` with safe names.
+    """Save uploaded files under ``<kb>/uploads/`` with safe names; two different uploads
+    never overwrite each other (see :func:`unique_upload_target`).
 
     Returns (original name, saved path) for each saved file, and (name, reason) for refusals.
     """
+    from filelock import FileLock
+
     folder = kb_dir / UPLOAD_DIR
     folder.mkdir(parents=True, exist_ok=True)
     saved, refused = [], []
-    for f in files:
+    names_file = folder / UPLOAD_NAMES
+    with FileLock(str(folder / ".upload.lock"), timeout=120):  # other sessions and processes
         try:
-            target = upload_target(folder, f.name)
-        except UsageError as exc:
-            refused.append((f.name, str(exc)))
-            continue
-        if target.suffix.lower().lstrip(".") not in UPLOAD_TYPES:
-            refused.append((f.name, f"不支持的文件类型；请上传 {'、'.join(UPLOAD_TYPES)} 文件"))
-            continue
-        if f.size > MAX_UPLOAD_MB * 1048576:
-            refused.append((f.name, f"文件过大（{f.size / 1048576:.1f} MB，上限 {MAX_UPLOAD_MB} MB）"))
-            continue
-        target.write_bytes(f.getvalue())
-        saved.append((f.name, target))
+            owners = json.loads(names_file.read_text(encoding="utf-8"))
+            owners = owners if isinstance(owners, dict) else {}
+        except (OSError, ValueError):
+            owners = {}
+        claimed: set[str] = set()
+        for f in files:
+            if f.size > MAX_UPLOAD_MB * 1048576:
+                refused.append((f.name, f"文件过大（{f.size / 1048576:.1f} MB，上限 {MAX_UPLOAD_MB} MB）"))
+                continue
+            if Path(safe_filename(f.name)).suffix.lstrip(".") not in UPLOAD_TYPES:
+                refused.append((f.name, f"不支持的文件类型；请上传 {'、'.join(UPLOAD_TYPES)} 文件"))
+                continue
+            data = f.getvalue()
+            try:
+                target = unique_upload_target(folder, f.name, data, owners, claimed)
+            except UsageError as exc:
+                refused.append((f.name, str(exc)))
+                continue
+            if not (target.exists() and target.read_bytes() == data):
+                tmp = target.with_name(f".{target.name}.part")
+                tmp.write_bytes(data)
+                os.replace(tmp, target)
+            owners[target.name] = f.name
+            claimed.add(target.name)
+            saved.append((f.name, target))
+        tmp = names_file.with_name(names_file.name + ".part")
+        tmp.write_text(json.dumps(owners, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, names_file)
     return saved, refused
 
 
@@ -785,6 +923,8 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
         if saved:
             st.write("读取、分段、入库、向量化…（大文件或首次加载向量模型需要一些时间）")
             names = {str(p.resolve()): name for name, p in saved}
+            renamed = {str(p.resolve()): f"已有同名的另一文件，另存为 {p.name}"
+                       for name, p in saved if p.name != safe_filename(name)}
             try:
                 report = ingest([p for _, p in saved], Config(kb_dir=kb_dir), progress=False)
             except YuanwenError as exc:
@@ -795,7 +935,8 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
                     result["rows"].append({
                         "文件": names.get(o.path, Path(o.path).name),
                         "结果": STATUS_LABELS.get(o.status, o.status),
-                        "段落": o.passages, "说明": o.reason,
+                        "段落": o.passages,
+                        "说明": "；".join(x for x in (renamed.get(o.path), o.reason, *o.warnings) if x),
                     })
                 c = report.count
                 result["summary"] = (
@@ -819,8 +960,12 @@ def render_ingest_result(result: dict[str, Any]) -> None:
         if row["结果"] == "失败":
             st.error(md_literal(f"失败：{row['文件']}：{row['说明']}"))
     if result["rows"]:
-        st.dataframe({k: [r[k] for r in result["rows"]] for k in ("文件", "结果", "段落", "说明")},
-                     hide_index=True)
+        from search.export import to_csv
+
+        cols = ("文件", "结果", "段落", "说明")
+        st.dataframe({k: [r[k] for r in result["rows"]] for k in cols}, hide_index=True)
+        st.download_button("导出导入结果（CSV）", key="up_csv", mime="text/csv", file_name="导入结果.csv",
+                           data=to_csv(cols, [[r[k] for k in cols] for r in result["rows"]]))
 
 
 # -- the app ----------------------------------------------------------------------------------
@@ -835,7 +980,7 @@ def sidebar(kb_dir: Path) -> str:
         st.selectbox("引文格式", list(STYLES), key="style",
                      help="复制引文和加入汇编时使用的引文格式")
         st.caption(f"汇编中已有 {packops.item_count(ss()['pack'])} 段")
-        st.caption(f"知识库：{md_literal(str(kb_dir))}")
+        st.caption(f"知识库：{md_literal(kb_dir.name)}")  # no server paths on every page
     return page
 
 
@@ -845,9 +990,20 @@ def main() -> None:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     st.set_page_config(page_title="原文 · 政策文件知识库", page_icon="📜", layout="wide")
     kb_dir = kb_dir_from_argv(sys.argv[1:])
+    enforce_limits()
+    try:
+        run_page(kb_dir)
+    except Exception as exc:  # noqa: BLE001  (the user sees an error id; the log has the rest)
+        st.error(fault_message(report_fault(exc, kb_dir)))
+
+
+def run_page(kb_dir: Path) -> None:
+    """The sidebar and the chosen page."""
     init_state()
     st.html(CSS)
     page = sidebar(kb_dir)
+    if ss().get("fault"):  # left by a widget callback that failed
+        st.error(fault_message(ss().pop("fault")))
     slug = PAGE_SLUGS.get(page, "search")
     if slug == "search":
         params = page_search(kb_dir) or {"page": "search"}

@@ -471,9 +471,11 @@ def _front_matter_hints(text: str) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     for line in text[fm[0]:fm[1]].splitlines()[1:-1]:
-        m = re.match(r"^([A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff ]*?)\s*:\s*(.+?)\s*$", line)
+        # Key bounded, value taken whole and stripped here: linear on long runs of spaces.
+        m = re.match(r"^([A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff ]{0,63}?)\s*+:\s*(.+)$", line)
         if m:
-            out[m.group(1)] = m.group(2).strip("'\"")
+            value = m.group(2).rstrip() or m.group(2)[:1]
+            out[m.group(1)] = value.strip("'\"")
     return out
 
 
@@ -581,7 +583,8 @@ def _read_head(lines: list[_Line], view: str) -> _Head:
     parts: list[str] = []
     if i < n:
         first = lines[i].text
-        m = re.match(f"^(?P<t>.+?)[{_SPACE}]+(?P<num>{DOC_NUMBER_PATTERN})$", first)
+        # (t ends on a non-space and the gap is possessive: linear on long runs of spaces)
+        m = re.match(f"^(?P<t>.*?[^{_SPACE}])[{_SPACE}]++(?P<num>{DOC_NUMBER_PATTERN})$", first)
         if m:  # 标题 国能综通安全〔2021〕108号
             first = m.group("t")
             head.doc_number = head.doc_number or _squash(m.group("num"))
@@ -630,7 +633,8 @@ def _read_head(lines: list[_Line], view: str) -> _Head:
         if head.title and len(s) >= 4 and s in head.title:
             i += 1  # the title repeated
             continue
-        m = re.match(f"^(?:来源|稿源|出处){_S}[：:]{_S}(?P<src>.+?){_S}(?P<rest>{DATE_PATTERN}.*)?$", s)
+        m = re.match(f"^(?:来源|稿源|出处){_S}[：:]{_S}(?P<src>.*?[^{_SPACE}])[{_SPACE}]*+"
+                     f"(?P<rest>{DATE_PATTERN}.*)?$", s)
         if m:
             head.extra["source"] = m.group("src")
             if not m.group("rest"):
@@ -783,7 +787,7 @@ def _signature(lines: list[_Line], start: int) -> tuple[list[str], str | None]:
         m = _DATE_LINE.match(s)
         same_line = None
         if not m:
-            m2 = re.match(f"^(?P<org>.+?)[{_SPACE}]+(?P<date>{DATE_PATTERN.replace('?P<', '?P<s')})$", s)
+            m2 = re.match(f"^(?P<org>.{{0,63}}?[^{_SPACE}])[{_SPACE}]++(?P<date>{DATE_PATTERN.replace('?P<', '?P<s')})$", s)
             if m2 and _is_organ(m2.group("org")):
                 same_line = m2
             else:
@@ -871,7 +875,9 @@ def _dateline(view: str, pub: dict[str, str] | None) -> str | None:
 # ---- 版记 -------------------------------------------------------------------------------------
 _BANJI_START = re.compile(f"^(?:抄送|主送|分送|发送|印发机关|印发日期)(?:[：:]|[{_SPACE}]+)")
 _PRINTED = re.compile(
-    f"^(?P<org>.+?){_S}(?P<date>{DATE_PATTERN}){_S}(?:印发|印制|翻印)$"
+    # ``org`` is bounded (an organ name is at most 60 characters, see _is_organ): unbounded, a
+    # line holding a long run of spaces took quadratic time.
+    f"^(?P<org>.{{0,63}}?[^{_SPACE}])[{_SPACE}]*+(?P<date>{DATE_PATTERN}){_S}(?:印发|印制|翻印)$"
 )
 
 
@@ -984,6 +990,32 @@ def _load_manifest_cached(path_str: str, mtime_ns: int, size: int) -> dict[str, 
         raise ReadError(path, f"manifest.csv 格式有误（{exc}），请检查引号和分隔符") from exc
 
 
+def manifest_problems(files: list[Path], roots: list[Path]) -> list[ReadError]:
+    """One error for each unreadable ``manifest.csv`` that would apply to ``files`` (in their
+    folders and parents up to the ingest roots): reported once, while the files themselves go
+    in with the metadata read from their own text."""
+    folders: set[Path] = set()
+    tops = [Path(r).resolve() for r in roots]
+    tops = [t if t.is_dir() else t.parent for t in tops]
+    for f in files:
+        try:
+            folder = Path(f).resolve().parent
+        except (OSError, RuntimeError):  # a looping link: reported by the walk
+            continue
+        while folder not in folders:
+            folders.add(folder)
+            if folder in tops or not any(t in folder.parents for t in tops):
+                break
+            folder = folder.parent
+    out = []
+    for folder in sorted(folders):
+        try:
+            load_manifest(folder)
+        except ReadError as exc:
+            out.append(exc)
+    return out
+
+
 def find_manifest_entry(path: Path, roots: list[Path]) -> dict:
     """The manifest row for ``path``, from ``manifest.csv`` in its folder and parents up to the
     ingest root that holds it; a nearer manifest's fields win over an outer one's."""
@@ -1002,7 +1034,10 @@ def find_manifest_entry(path: Path, roots: list[Path]) -> dict:
         folders.append(folders[-1].parent)
     entry: dict[str, str] = {}
     for folder in reversed(folders):  # outer first, nearer overrides
-        rows = load_manifest(folder)
+        try:
+            rows = load_manifest(folder)
+        except ReadError:  # reported once per manifest by the pipeline (manifest_problems)
+            continue
         if rows:
             row = rows.get(_norm_key(p.relative_to(folder).as_posix()))
             if row:

@@ -20,7 +20,7 @@ from yuanwen.errors import ReadError
 
 __all__ = [
     "decode_bytes", "clean_text", "clean_text_tracking", "delete_tracking", "fold", "fold_with_map",
-    "ZERO_WIDTH",
+    "ZERO_WIDTH", "decode_text", "replacement_warning", "garbage_share", "is_garbage",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -54,7 +54,71 @@ def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
 
     Order: byte order mark, strict UTF-8, UTF-16/32 without BOM (NUL bytes in alternate
     positions), then detection by charset-normalizer. GB2312/GBK answers are decoded as GB18030.
+    A UTF-8 text with a few bad bytes or NULs is decoded with replacement (see
+    :func:`decode_text`, which also says how many characters were replaced).
     """
+    text, enc, _ = decode_text(data, path)
+    return text, enc
+
+
+def decode_text(data: bytes, path: Path) -> tuple[str, str, int]:
+    """:func:`decode_bytes`, and how many characters were replaced (U+FFFD) or dropped (NUL)
+    because a UTF-8 text held a few bytes that are not UTF-8."""
+    if not data:
+        raise ReadError(path, _EMPTY)
+    if data.startswith(codecs.BOM_UTF8):
+        lenient = _lenient_utf8(data[len(codecs.BOM_UTF8):])
+        if lenient is not None and lenient[1]:
+            if not lenient[0]:
+                raise ReadError(path, _EMPTY)
+            return lenient[0], "utf-8-sig", lenient[1]
+    elif b"\x00" in data and _wide_encoding(data) is None or not _is_utf8(data):
+        # Before detection, which would read damaged UTF-8 as some other encoding.
+        lenient = _lenient_utf8(data)
+        if lenient is not None:
+            _check_text(lenient[0], path)
+            return lenient[0], "utf-8", lenient[1]
+    text, enc = _decode_strict(data, path)
+    return text, enc, 0
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def replacement_warning(replaced: int, encoding: str) -> str:
+    """The user's note on characters :func:`decode_text` replaced or dropped."""
+    return (f"有 {replaced} 个字符无法按 {encoding.upper()} 编码识别（损坏的字节或空字符），"
+            "已替换为“\ufffd”或删除；其余内容照常导入")
+
+
+#: A UTF-8 text with damage: at most this share of its characters replaced or dropped, and
+#: at least this many well-formed non-ASCII characters per damaged one (GB text read as
+#: UTF-8 has almost none).
+_LENIENT_MAX_SHARE = 0.01
+_LENIENT_MIN_EVIDENCE = 20
+
+
+def _lenient_utf8(data: bytes) -> tuple[str, int] | None:
+    """UTF-8 with a few bad bytes or NULs: the text (NULs dropped, bad bytes as U+FFFD) and
+    how many characters that touched; None when the bytes are not (mostly) UTF-8 text."""
+    nul = data.count(b"\x00")
+    text = data.replace(b"\x00", b"").decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))
+    damaged = bad + nul
+    if not damaged or damaged > _LENIENT_MAX_SHARE * max(len(text), 1):
+        return None
+    wide = len(text) - len(text.encode("ascii", errors="ignore")) - bad
+    if bad and wide < _LENIENT_MIN_EVIDENCE * bad:
+        return None
+    return text, damaged
+
+
+def _decode_strict(data: bytes, path: Path) -> tuple[str, str]:
     if not data:
         raise ReadError(path, _EMPTY)
     for bom, enc in _BOMS:
@@ -153,6 +217,44 @@ def _detect(data: bytes, path: Path) -> tuple[str, str]:
     return str(best), enc.replace("_", "-")
 
 
+# Characters of language as Chinese documents are written: ASCII and Latin (pinyin tones),
+# Greek, Cyrillic, punctuation, symbols (①, ■, ★), CJK punctuation, kana, Bopomofo, the common
+# CJK ideographs, compatibility and full-width forms, and the scripts of China's bilingual
+# documents (Tibetan, Mongolian, Arabic for Uyghur, Yi, Korean). Everything else - private
+# use, unassigned code points, U+FFFD, controls, other scripts, and the rare CJK extensions
+# (A and beyond, a name now and then in real text) - is what a font without a ToUnicode map
+# or a wrong decoding produces.
+_LANGUAGE = re.compile(
+    "[\x20-\x7e\xa0-\u02ff\u0370-\u04ff\u0600-\u06ff\u0f00-\u0fff\u1800-\u18af"
+    "\u1e00-\u1eff\u2000-\u27bf\u2e80-\u2fdf\u3000-\u33ff\u4e00-\u9fff\ua000-\ua4cf"
+    "\uac00-\ud7af\uf900-\ufaff\ufe10-\ufe1f\ufe30-\ufe6f\uff00-\uffef]+"
+)
+_NO_SPACE = str.maketrans("", "", " \t\n\r\x0b\x0c\u3000\xa0")
+#: A PDF page (or a whole text) with at least this share of such characters is not language.
+#: The real corpus has at most 0.0 (no such character on any page); a page of mixed garbage
+#: (PUA, CJK Ext-A/B, U+FFFD with some common characters) has ~0.6, pure garbage 1.0.
+GARBAGE_PAGE_SHARE = 0.3
+GARBAGE_TEXT_SHARE = 0.5
+#: Fewer characters than this (spaces aside) are too few to judge.
+GARBAGE_MIN_CHARS = 20
+
+
+def garbage_share(text: str) -> tuple[float, int]:
+    """The share of ``text``'s characters (spaces aside) that are not language (see above),
+    and how many characters that share is of."""
+    dense = text.translate(_NO_SPACE)
+    if not dense:
+        return 0.0, 0
+    language = sum(len(run) for run in _LANGUAGE.findall(dense))
+    return 1.0 - language / len(dense), len(dense)
+
+
+def is_garbage(text: str, share: float = GARBAGE_PAGE_SHARE) -> bool:
+    """True when ``text`` is long enough to judge and at least ``share`` of it is not language."""
+    g, n = garbage_share(text)
+    return n >= GARBAGE_MIN_CHARS and g >= share
+
+
 def _gb2312_share(text: str) -> float:
     """Share of the non-ASCII characters of ``text`` that GB2312 has (common simplified Chinese)."""
     wide = "".join(c for c in text[:20000] if ord(c) > 127 and c != "?")
@@ -177,10 +279,12 @@ _CR_IN_CRLF = re.compile(r"\r(?=\n)")
 # Other line breaks that str.splitlines() honours become \n (one character for one).
 _LINE_BREAKS = str.maketrans({c: "\n" for c in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 _DROP = re.compile(f"[{ZERO_WIDTH}\x00-\x08\x0e-\x1b\x1f\x7f]")
-_TRAILING_SPACE = re.compile(r"[^\S\n]+(?=\n|\Z)")
+# Each run is tried once, from its start (the lookbehind), and never backtracked into: linear
+# on a run of 60,000 spaces, where the plain ``[^\S\n]+(?=\n|\Z)`` is quadratic.
+_TRAILING_SPACE = re.compile(r"(?<![^\S\n])[^\S\n]++(?=\n|\Z)")
 _EXTRA_BLANK = re.compile(r"(?<=\n\n)\n+")
 _LEADING_BLANK = re.compile(r"\A\n+")
-_TRAILING_BLANK = re.compile(r"\n+\Z")
+_TRAILING_BLANK = re.compile(r"(?<!\n)\n++\Z")
 # Every step of clean_text deletes characters (or replaces one by one), so offsets can be mapped.
 _STEPS = (_CR_IN_CRLF, _LINE_BREAKS, _DROP, _TRAILING_SPACE, _EXTRA_BLANK, _LEADING_BLANK, _TRAILING_BLANK)
 

@@ -37,6 +37,8 @@ from pathlib import Path
 from yuanwen.errors import ReadError
 from yuanwen.models import ReadResult
 
+from .normalise import is_garbage
+
 __all__ = ["read_pdf", "repair_pdf_pages"]
 
 # ---------------------------------------------------------------------------------------------
@@ -66,6 +68,9 @@ _NO_PAGES = "PDF 没有任何页面；请检查文件是否完整"
 _TOO_MANY = "PDF 页数过多（{n} 页，上限 {max} 页）；请拆分成较小的文件后再导入"
 _TOO_SLOW = "PDF 解析超时（超过 {s} 秒，可能是异常或恶意构造的文件）；请另存为新的 PDF 后再导入"
 _TOO_BIG = "PDF 内容异常庞大（可能是压缩炸弹），已停止解析；请确认文件来源后另存为新的 PDF 再导入"
+_GARBLED_ALL = ("PDF 的文字层是乱码（{pages}：字体缺少 Unicode 映射，提取出的不是文字），"
+                "无法导入；请先做 OCR，或另存为带正确文字层的 PDF 后再导入")
+_GARBLED_SOME = "{pages}的文字层是乱码（字体缺少 Unicode 映射），这些页未导入"
 _ALL_PAGES_FAILED = "PDF 所有页面都无法提取文字（文件可能已损坏）；请另存为新的 PDF 后再导入"
 
 
@@ -106,6 +111,11 @@ def read_pdf(path: Path, max_pages: int = 2000) -> ReadResult:
                     raise ReadError(path, _ENCRYPTED) from exc
                 if not decrypted:  # PasswordType.NOT_DECRYPTED == 0
                     raise ReadError(path, _ENCRYPTED)
+            # The page count the file declares, checked before the page tree is walked (a huge
+            # tree takes long to walk, and a failure there would call the file damaged).
+            declared = _declared_page_count(reader)
+            if declared is not None and declared > max_pages:
+                raise ReadError(path, _TOO_MANY.format(n=declared, max=max_pages))
             n_pages = len(reader.pages)
         except ReadError:
             raise
@@ -140,12 +150,43 @@ def read_pdf(path: Path, max_pages: int = 2000) -> ReadResult:
 
     if len(skipped) == n_pages:
         raise ReadError(path, _ALL_PAGES_FAILED)
+    # Pages whose text is not language (CID fonts without a ToUnicode map) are refused: stored,
+    # they would be searchable and quotable garbage.
+    garbled = [i + 1 for i, t in enumerate(raw_pages) if is_garbage(t)]
+    for page in garbled:
+        raw_pages[page - 1] = ""
+    if garbled and not any(t.strip() for t in raw_pages):
+        raise ReadError(path, _GARBLED_ALL.format(pages=page_list(garbled)))
     text, offsets = repair_pdf_pages(raw_pages)
     if not text.strip():
         raise ReadError(path, _NO_TEXT)
     if skipped:
         meta["skipped_pages"] = ",".join(map(str, skipped))
-    return ReadResult(text=text, format="pdf", pages=offsets, meta=meta)
+    warnings = []
+    if garbled:
+        meta["garbled_pages"] = ",".join(map(str, garbled))
+        warnings.append(_GARBLED_SOME.format(pages=page_list(garbled)))
+    return ReadResult(text=text, format="pdf", pages=offsets, meta=meta, warnings=warnings)
+
+
+def page_list(pages: list[int]) -> str:
+    """Page numbers for the user, runs joined: ``第 3、5–7 页``."""
+    runs: list[list[int]] = []
+    for p in sorted(set(pages)):
+        if runs and p == runs[-1][1] + 1:
+            runs[-1][1] = p
+        else:
+            runs.append([p, p])
+    return "第 " + "、".join(f"{a}" if a == b else f"{a}–{b}" for a, b in runs) + " 页"
+
+
+def _declared_page_count(reader) -> int | None:
+    """``/Root /Pages /Count``: the number of pages the file says it has; None if unreadable."""
+    try:
+        count = reader.trailer["/Root"]["/Pages"]["/Count"]
+        return int(count)
+    except Exception:  # noqa: BLE001 - a damaged tree is found (and named) by the full walk
+        return None
 
 
 @contextlib.contextmanager
@@ -594,7 +635,7 @@ _DATE_LINE = re.compile(
     r"(?:[0-9]{4}|[〇○零一二三四五六七八九]{4})年[0-9一二三四五六七八九十]{1,2}月"
     r"(?:[0-9一二三四五六七八九十]{1,3}日)?"
 )
-_TOC_END = re.compile(r"(?:\.{3,}|…+|·{3,})\s*[0-9]+$")
+_TOC_END = re.compile(r"(?:(?<!\.)\.{3,}+|(?<!…)…++|(?<!·)·{3,}+)\s*+[0-9]+$")  # linear: runs tried once
 
 
 def _starts_paragraph(ln: _Line, margin: int) -> bool:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import sys
-import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,14 +24,16 @@ from tqdm import tqdm
 
 from yuanwen.config import Config
 from yuanwen.embed import Embedder
-from yuanwen.errors import KnowledgeBaseError, ReadError
+from yuanwen.errors import DiskFullError, KnowledgeBaseError, ReadError, kb_error_from
 from yuanwen.kb import KnowledgeBase
-from yuanwen.models import Document, FileOutcome, IngestReport
-from yuanwen.store import Store, content_hash
+from yuanwen.models import Document, FileOutcome, IngestReport, VerifyReport
+from yuanwen.store import Store, check_kb_dir, content_hash
+from yuanwen.verify import verify
 
-from .metadata import apply_overrides, extract_metadata, find_manifest_entry
-from .read import check_file, iter_files, read_file
-from .segment import segment
+from .metadata import find_manifest_entry, manifest_problems
+from .read import check_file
+from .walk import Skipped, os_reason, printable_path, walk
+from . import sandbox
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +56,55 @@ def ingest(
     embed: bool = True,
     progress: bool = True,
     wait: float = 0,
+    follow_links: bool = False,
 ) -> IngestReport:
     """Ingest files and folders (recursively) into the knowledge base of ``config``.
 
     Unchanged files are skipped by hash, changed ones replaced, identical texts stored once;
     with ``prune``, documents whose files are gone (under ``paths``) are dropped. A file that
-    cannot be read is reported in the returned report and the others go on.
+    cannot be read is reported in the returned report and the others go on. Special files
+    (FIFOs, devices) are never read; symlinks leading outside ``paths`` are skipped unless
+    ``follow_links`` (see :mod:`ingest.walk`).
     """
     config = config or Config()
+    with _locked(config, wait):
+        kb = KnowledgeBase(config, embedder=None if reembed else embedder, create=True)
+        try:
+            if reembed:
+                with kb.store.transaction():
+                    kb.store.drop_vectors()
+                    kb.store.set_meta("embedder", None)
+                    kb.store.set_meta("dim", None)
+                kb = _reopen(kb, config, embedder)
+            report = IngestReport()
+            try:
+                _run_stages(kb, [Path(p) for p in paths], config, report, prune, embed, progress,
+                            follow_links)
+            except KnowledgeBaseError as exc:  # e.g. the disk filled: what went in before it
+                exc.report = report  # type: ignore[attr-defined]
+                raise
+            return report
+        finally:
+            kb.close()
+
+
+def _run_stages(kb: KnowledgeBase, paths: list[Path], config: Config, report: IngestReport,
+                prune: bool, embed: bool, progress: bool, follow_links: bool) -> None:
+    with sandbox.bounded_parsing(config):  # one parse worker for this ingest
+        _store_stage(kb.store, paths, config, report, prune, progress, follow_links)
+    if embed:
+        _embed_stage(kb, config, report, progress)
+    t0 = time.perf_counter()
+    kb.keyword_index(save=True)  # rebuilt and saved only when stale
+    t1 = time.perf_counter()
+    kb.vector_index(save=True)  # caught up (or rebuilt) and saved only when stale
+    report.keyword_index_seconds, report.vector_index_seconds = t1 - t0, time.perf_counter() - t1
+
+
+@contextmanager
+def _locked(config: Config, wait: float) -> Iterator[None]:
+    """Hold the knowledge base's ingest lock (every writer takes it), or say who holds it."""
+    check_kb_dir(config.kb_dir, write=True)  # a file, or read-only: say so before making the lock
     lock = ingest_lock(config.kb_dir, wait)
     try:
         lock.acquire()
@@ -69,27 +113,19 @@ def ingest(
             f"另一个导入任务正在写入知识库 {config.kb_dir}，请等它结束后再试"
         ) from None
     try:
-        kb = KnowledgeBase(config, embedder=None if reembed else embedder, create=True)
-        try:
-            if reembed:
-                kb.store.drop_vectors()
-                kb.store.set_meta("embedder", None)
-                kb.store.set_meta("dim", None)
-                kb = _reopen(kb, config, embedder)
-            report = IngestReport()
-            _store_stage(kb.store, [Path(p) for p in paths], config, report, prune, progress)
-            if embed:
-                _embed_stage(kb, config, report, progress)
-            t0 = time.perf_counter()
-            kb.keyword_index(save=True)  # rebuilt and saved only when stale
-            t1 = time.perf_counter()
-            kb.vector_index(save=True)  # caught up (or rebuilt) and saved only when stale
-            report.keyword_index_seconds, report.vector_index_seconds = t1 - t0, time.perf_counter() - t1
-            return report
-        finally:
-            kb.close()
+        yield
     finally:
         lock.release()
+
+
+def repair(config: Config | None = None, wait: float = 0) -> VerifyReport:
+    """``yuanwen verify --repair``: check the knowledge base and fix what can be fixed, under
+    the ingest lock; a damaged document is read again from its file (with the manifest of the
+    folder it was ingested from) when the file is still there."""
+    config = config or Config()
+    with _locked(config, wait):
+        return verify(config, repair=True, reread=lambda store, path, root: ingest_file(
+            store, Path(path), [Path(root)] if root else [], config))
 
 
 def _reopen(kb: KnowledgeBase, config: Config, embedder: str | Embedder | None) -> KnowledgeBase:
@@ -99,17 +135,49 @@ def _reopen(kb: KnowledgeBase, config: Config, embedder: str | Embedder | None) 
 
 # -- stage 1: read, segment, store ---------------------------------------------------------
 def _store_stage(store: Store, paths: list[Path], config: Config, report: IngestReport,
-                 prune: bool, progress: bool) -> None:
+                 prune: bool, progress: bool, follow_links: bool = False) -> None:
     t0 = time.perf_counter()
-    roots = [Path(os.path.abspath(p)) for p in paths]
+    key_roots = [Path(_key(p)) for p in paths]  # as stored: for pruning
+    seen: set[str] = set()  # every key this run walked, whatever became of it
+    unread: list[Path] = []  # folders that could not be listed: nothing under them is pruned
+
+    def fail(path: str, reason: str) -> None:
+        if path in seen:  # a path named twice, or named and found in a folder
+            return
+        seen.add(path)
+        report.outcomes.append(FileOutcome(path, "failed", reason))
+        if progress:
+            tqdm.write(f"失败 {path}：{reason}", file=sys.stderr)
+
+    walkable = []
     for p in paths:
-        if not p.exists():
-            report.outcomes.append(FileOutcome(str(p), "failed", "路径不存在"))
-    files = list(iter_files([p for p in paths if p.exists()]))
-    seen: set[str] = set()
+        problem = _path_problem(p)
+        if problem:
+            fail(printable_path(p), problem)
+        else:
+            walkable.append(p)
+    roots = [Path(os.path.abspath(p)) for p in walkable]  # real paths: for opening and manifests
+    files: list[Path] = []
+    for item in walk(walkable, follow_links):
+        if isinstance(item, Skipped):
+            key = _key(item.path)
+            fail(key, item.reason)
+            if item.folder:
+                unread.append(Path(key))
+        else:
+            files.append(item)
+    for bad in manifest_problems([f for f in files if isinstance(f, Path)], roots):
+        report.outcomes.append(FileOutcome(
+            str(bad.path), "failed", f"{bad.reason}；其所在文件夹的文件已按各自正文提取元数据导入"))
+    claimed: dict[str, str] = {}  # key -> the real path it stands for
     bar = tqdm(files, desc="读取入库", unit="文件", disable=not progress, dynamic_ncols=True)
     for f in bar:
-        outcome = ingest_file(store, f, roots, config)
+        key, real = _key(f), os.path.abspath(f)
+        if claimed.setdefault(key, real) != real:  # two names that differ only in their encoding
+            outcome = FileOutcome(key, "failed", "文件名不是 UTF-8 编码，解码后与另一个文件同名，"
+                                                 "已跳过；请把文件名改为 UTF-8 编码后再导入")
+        else:
+            outcome = ingest_file(store, f, roots, config)
         seen.add(outcome.path)
         report.outcomes.append(outcome)
         report.passages_stored += outcome.passages
@@ -117,9 +185,9 @@ def _store_stage(store: Store, paths: list[Path], config: Config, report: Ingest
             bar.write(f"失败 {outcome.path}：{outcome.reason}", file=sys.stderr)
     if prune:
         for doc_id, path in store.all_paths():
-            if path in seen or not _under(Path(path), roots):
+            if path in seen or not _under(Path(path), key_roots) or _under(Path(path), unread):
                 continue
-            if not Path(path).exists():
+            if _gone(path):
                 store.delete_document(doc_id)
                 report.outcomes.append(FileOutcome(path, "pruned", "文件已不存在", doc_id))
         store.prune_orphan_vectors()
@@ -130,17 +198,61 @@ def _under(path: Path, roots: list[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
 
+def _key(path: Path | str) -> str:
+    """The stored path of a file: absolute, symlinks not followed, and printable (a GBK file
+    name becomes its Chinese text; the file itself is still opened by its real name)."""
+    return printable_path(os.path.abspath(path))
+
+
+def _path_problem(path: Path) -> str | None:
+    """Why a path named for ingest cannot be walked at all, or None."""
+    try:
+        os.lstat(path)
+        os.stat(path)  # a symlink that loops can be neither walked nor read
+    except (FileNotFoundError, NotADirectoryError):
+        return None if os.path.islink(path) else "路径不存在"  # a dangling link: the reader says so
+    except OSError as exc:
+        return os_reason(exc)
+    return None
+
+
+def _about(exc: OSError, path: Path) -> bool:
+    """Whether an OS error concerns the file itself (not, say, a worker process that failed)."""
+    return exc.filename is not None and os.path.abspath(os.fspath(exc.filename)) == os.path.abspath(path)
+
+
+def _gone(path: str) -> bool:
+    """Whether a stored document's file is known to be gone (not merely unreachable now)."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def ingest_file(store: Store, path: Path, roots: list[Path], config: Config) -> FileOutcome:
     """Read, segment and store one file; never raises for a bad file."""
-    key = os.path.abspath(path)  # absolute, without following symlinks
+    key = _key(path)
     try:
         return _ingest_file(store, path, key, roots, config)
     except ReadError as exc:
         return FileOutcome(key, "failed", exc.reason)
     except KnowledgeBaseError:
         raise
+    except sqlite3.DatabaseError as exc:  # the store failed (disk full, damaged): stop, say why
+        raise (kb_error_from(exc, store.kb_dir) or exc) from exc
+    except OSError as exc:
+        if _about(exc, path):  # e.g. no permission to open it, or it vanished after the walk
+            return FileOutcome(key, "failed", os_reason(exc))
+        err = kb_error_from(exc, store.kb_dir)
+        if isinstance(err, DiskFullError):  # no later file can go in either
+            raise err from exc
+        log.exception("unexpected error while ingesting %s", key)
+        return FileOutcome(key, "failed", f"处理时出错（{type(exc).__name__}: {exc}）")
     except Exception as exc:  # a bug or an unforeseen file: report it, keep going
-        log.exception("unexpected error while ingesting %s", path)
+        log.exception("unexpected error while ingesting %s", key)
         return FileOutcome(key, "failed", f"处理时出错（{type(exc).__name__}: {exc}）")
 
 
@@ -151,47 +263,46 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     if existing and existing["file_hash"] == file_hash:
         return FileOutcome(key, "unchanged", doc_id=existing["id"])
 
-    rr = read_file(path, max_bytes=config.max_file_bytes, max_chars=config.max_text_chars)
+    # Read, metadata and segmentation run in a worker under a deadline and a memory limit.
+    parsed = sandbox.parse(path, find_manifest_entry(path, roots), config, name=Path(key))
+    rr = parsed.read
     chash = content_hash(rr.text)
     if existing and existing["content_hash"] == chash:
-        with store.db.conn:
-            store.db.execute(
-                "UPDATE documents SET file_hash = ?, mtime = ? WHERE id = ?",
-                [file_hash, st.st_mtime, existing["id"]],
-            )
+        store.touch_document(existing["id"], file_hash, st.st_mtime)
         return FileOutcome(key, "unchanged", "内容未变（仅文件字节不同）", existing["id"])
     twin = store.document_by_hash(chash)
     if twin and twin["path"] != key:
-        _record_alias(store, twin["id"], key)
-        if existing:  # this path used to hold other text: that document is gone now
-            store.delete_document(existing["id"])
+        # this path used to hold other text: that document goes in the same transaction
+        store.add_alias(twin["id"], key, replaced_doc_id=existing["id"] if existing else None)
         return FileOutcome(key, "duplicate", f"与已入库的 {twin['path']} 内容相同，只保存一份", twin["id"])
 
-    meta = extract_metadata(rr.text, path, hints=rr.meta)
-    meta = apply_overrides(meta, find_manifest_entry(path, roots))
-    passages, sentences = segment(
-        rr.text, headings=rr.headings, pages=rr.pages, body_end=meta.get("body_end"),
-        target_chars=config.passage_target_chars, max_chars=config.passage_max_chars,
-    )
+    meta, passages, sentences = parsed.meta, parsed.passages, parsed.sentences
     if not passages:
         raise ReadError(path, "没有可检索的正文")
     extra = dict(meta.get("extra") or {})
     if rr.meta:
         extra.setdefault("source_meta", {k: v for k, v in rr.meta.items() if isinstance(v, str)})
     doc = Document(
-        path=key, title=meta.get("title") or path.stem, text=rr.text, content_hash=chash,
+        path=key, title=meta.get("title") or Path(key).stem, text=rr.text, content_hash=chash,
         issuer=meta.get("issuer"), date=meta.get("date"), doc_number=meta.get("doc_number"),
         doc_number_masked=bool(meta.get("doc_number_masked")), doc_type=meta.get("doc_type"),
         pages=rr.pages, extra=extra,
     )
     file_info = {
         "file_hash": file_hash, "format": rr.format, "encoding": rr.encoding,
-        "size_bytes": st.st_size, "mtime": st.st_mtime,
+        "size_bytes": st.st_size, "mtime": st.st_mtime, "root": _root_of(key, [Path(_key(r)) for r in roots]),
         "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     doc_id = store.save_document(doc, passages, sentences, file_info)
     status = "updated" if existing else "added"
-    return FileOutcome(key, status, doc_id=doc_id, passages=len(passages))
+    return FileOutcome(key, status, doc_id=doc_id, passages=len(passages), warnings=list(rr.warnings))
+
+
+def _root_of(key: str, roots: list[Path]) -> str:
+    """The ingested folder that holds ``key`` (the nearest), else the file's own folder."""
+    p = Path(key)
+    best = max((r for r in roots if r != p and r in p.parents), key=lambda r: len(r.parts), default=None)
+    return str(best if best is not None else p.parent)
 
 
 def _file_hash(path: Path) -> str:
@@ -200,15 +311,6 @@ def _file_hash(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:32]
-
-
-def _record_alias(store: Store, doc_id: int, alias: str) -> None:
-    row = store.db.execute("SELECT extra FROM documents WHERE id = ?", [doc_id]).fetchone()
-    extra = json.loads(row[0] or "{}") if row else {}
-    aliases = extra.setdefault("aliases", [])
-    if alias not in aliases:
-        aliases.append(alias)
-        store.update_document_extra(doc_id, extra)
 
 
 # -- stage 2: embed ---------------------------------------------------------------------

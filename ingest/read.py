@@ -12,9 +12,10 @@ import html
 import io
 import os
 import re
+import stat
 import zipfile
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,7 +23,11 @@ from pathlib import Path
 from yuanwen.errors import ReadError
 from yuanwen.models import Heading, ReadResult
 
-from .normalise import ZERO_WIDTH, clean_text, clean_text_tracking, decode_bytes, delete_tracking
+from .normalise import (
+    GARBAGE_TEXT_SHARE, ZERO_WIDTH, clean_text, clean_text_tracking, decode_text, delete_tracking,
+    garbage_share, is_garbage, replacement_warning,
+)
+from .walk import iter_files, os_reason, special_file_kind  # the walk lives in walk.py; old imports keep working
 
 __all__ = ["SUPPORTED_SUFFIXES", "read_file", "iter_files", "join_split_lines"]
 
@@ -37,11 +42,16 @@ DEFAULT_MAX_CHARS = 5_000_000
 DOCX_MAX_UNCOMPRESSED = 200 * 1024 * 1024
 DOCX_MAX_RATIO = 100
 DOCX_RATIO_MIN_SIZE = 5 * 1024 * 1024
+#: XML parsed from a DOCX: the body (word/document.xml; 5 million characters of text with
+#: Word's markup fit), and every other XML part (styles, numbering, headers, ...).
+DOCX_MAX_DOCUMENT_XML = 64 * 1024 * 1024
+DOCX_MAX_PART_XML = 16 * 1024 * 1024
 
-_SKIP_NAMES = {"manifest.csv"}
 _UNSUPPORTED = "不支持的文件类型 {suffix}；支持 .txt .md .html .htm .pdf .docx"
 _NO_TEXT = "文件没有可读文字"
 _DOCX_CORRUPT = "DOCX 文件已损坏或不是 DOCX 格式"
+_GARBLED = ("文件内容是乱码（约 {pct}% 的字符不是文字：私用区字符、替换符或罕见字），可能是编码或"
+            "字体错误；请用原软件另存为 UTF-8 文本或带正确文字的文件后再导入")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -55,9 +65,12 @@ def check_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> os.stat_result
     except FileNotFoundError as exc:
         raise ReadError(path, "文件不存在") from exc
     except OSError as exc:
-        raise ReadError(path, f"无法访问文件（{exc.strerror or exc}）") from exc
-    if path.is_dir():
+        raise ReadError(path, os_reason(exc)) from exc
+    if stat.S_ISDIR(st.st_mode):
         raise ReadError(path, "这是文件夹，不是文件")
+    kind = special_file_kind(st.st_mode)
+    if kind:  # reading a FIFO or /dev/zero would block or never end
+        raise ReadError(path, f"这是{kind}，不是普通文件，已跳过；请放入普通文件后再导入")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise ReadError(path, _UNSUPPORTED.format(suffix=suffix or "（无扩展名）"))
@@ -101,41 +114,10 @@ def _read_any(path: Path, max_bytes: int) -> ReadResult:
         result = read_docx_bytes(data, path)
     if not result.text.strip():
         raise ReadError(path, _NO_TEXT)
+    if is_garbage(result.text, GARBAGE_TEXT_SHARE):  # (PDFs are judged page by page)
+        share, _ = garbage_share(result.text)
+        raise ReadError(path, _GARBLED.format(pct=round(share * 100)))
     return result
-
-
-def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """The files to ingest: folders walked recursively in sorted order (hidden entries,
-    ``manifest.csv`` and unsupported suffixes skipped); a file named explicitly is yielded as
-    it is, even unsupported or missing, so the caller can report it. Each file once."""
-    seen: set[str] = set()
-
-    def once(p: Path) -> bool:
-        try:
-            key = str(p.resolve())
-        except OSError:
-            key = str(p.absolute())
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
-    for p in paths:
-        p = Path(p)
-        if not p.is_dir():
-            if once(p):
-                yield p
-            continue
-        for root, dirs, files in os.walk(p, onerror=lambda e: None):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith(".") or name.lower() in _SKIP_NAMES:
-                    continue
-                if os.path.splitext(name)[1].lower() not in SUPPORTED_SUFFIXES:
-                    continue
-                f = Path(root) / name
-                if once(f):
-                    yield f
 
 
 def read_bytes(path: Path) -> bytes:
@@ -184,6 +166,7 @@ def _finish_pdf(rr: ReadResult, path: Path) -> ReadResult:
     out = _finish(rr.text, "pdf", heads, dict(rr.meta), rr.encoding, rr.pages)
     if not out.text.strip():
         raise ReadError(path, _NO_TEXT)
+    out.warnings = list(rr.warnings)
     return out
 
 
@@ -222,70 +205,102 @@ def join_split_lines(text: str) -> str:
     characters between two such lines is a cut, too. Headings and indented lines stay.
     """
     lines = text.split("\n")
-    out: list[str] = []
+    out: list[_OutLine] = []
     joined_last = False  # out[-1] was built by joining
     bridge = False  # a zero-width-only line sits between out[-1] and the current line
     for raw in lines:
         s = raw.strip(_WS)
         if not s:
-            out.append(raw)
+            out.append(_OutLine(raw))
             joined_last = bridge = False
             continue
         if _ZW_ONLY.fullmatch(raw):
-            if out and out[-1].strip(_WS) and not bridge:
+            if out and out[-1].last and not bridge:
                 bridge = True  # hold the line back until we see what follows
                 continue
-            out.append(raw)
+            out.append(_OutLine(raw))
             joined_last = bridge = False
             continue
-        p = out[-1].rstrip(_WS) if out else ""
-        if not p:  # first line, or after a blank line: a new paragraph
-            out.append(raw)
+        prev = out[-1] if out else None
+        p_last = prev.last if prev else ""  # last character of the previous line, spaces aside
+        if not p_last:  # first line, or after a blank line: a new paragraph
+            out.append(_OutLine(raw))
             joined_last = bridge = False
             continue
         indented = raw[:1] in _WS
-        spaced_prev = out[-1][-1:] in _WS  # layout (a byline: 国务院总理　/李克强) rather than a cut
-        prev_head = _is_heading_like(p.lstrip(_WS))
+        spaced_prev = prev.pieces[-1][-1:] in _WS  # layout (a byline: 国务院总理　/李克强), not a cut
+        prev_head = _is_heading_like(prev.prefix)
         head = _is_heading_like(s)
-        ends_final = p[-1] in _SENTENCE_END
+        ends_final = p_last in _SENTENCE_END
         join = False
-        if s[0] in _CLOSE_START or p[-1] in _OPEN_END:
+        if s[0] in _CLOSE_START or p_last in _OPEN_END:
             join = True
         elif not ends_final and not head and not indented and not prev_head:
             if bridge:
                 join = True
             elif (len(s) <= 4 and not spaced_prev and not any(c in _WS for c in s)
                   and s[-1] not in "：:！!？?"
-                  and not (_ASCII_LETTER.match(p[-1]) and _ASCII_LETTER.match(s[0]))):
+                  and not (_ASCII_LETTER.match(p_last) and _ASCII_LETTER.match(s[0]))):
                 join = True
             elif joined_last:
                 join = True
         if join:
-            out[-1] = p + s
+            prev.join(s)
             joined_last = True
         else:
             if bridge:
-                out.append("")  # the zero-width line, which cleaning would empty anyway
-            out.append(raw)
+                out.append(_OutLine(""))  # the zero-width line, which cleaning would empty anyway
+            out.append(_OutLine(raw))
             joined_last = False
         bridge = False
     if bridge:
-        out.append("")
-    return "\n".join(out)
+        out.append(_OutLine(""))
+    return "\n".join("".join(line.pieces) for line in out)
+
+
+class _OutLine:
+    """A line of :func:`join_split_lines`' output, built from pieces: joining appends a piece
+    (joining by string concatenation was quadratic in a run of short lines)."""
+
+    __slots__ = ("pieces", "prefix", "last")
+    #: The start of the line (spaces stripped) that heading detection looks at.
+    PREFIX = 256
+
+    def __init__(self, raw: str) -> None:
+        self.pieces = [raw]
+        body = raw.strip(_WS)
+        self.prefix = body[: self.PREFIX]
+        self.last = body[-1:]  # "" for a blank line
+
+    def join(self, s: str) -> None:
+        """Append ``s`` (stripped, not empty) to the line without its trailing spaces."""
+        self.pieces[-1] = self.pieces[-1].rstrip(_WS)
+        self.pieces.append(s)
+        if len(self.prefix) < self.PREFIX:
+            self.prefix = (self.prefix + s)[: self.PREFIX]
+        self.last = s[-1]
 
 
 def read_txt_bytes(data: bytes, path: Path) -> ReadResult:
     """A plain text file: decoded, split lines rejoined, cleaned."""
-    text, enc = decode_bytes(data, path)
+    text, enc, replaced = decode_text(data, path)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = join_split_lines(text)
-    return ReadResult(text=clean_text(text), format="txt", encoding=enc)
+    return _replaced(ReadResult(text=clean_text(text), format="txt", encoding=enc), replaced)
+
+
+def _replaced(result: ReadResult, replaced: int) -> ReadResult:
+    """``result`` with the user's note on characters decoding replaced, if any."""
+    if replaced:
+        result.warnings.append(replacement_warning(replaced, result.encoding or "utf-8"))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
 # Markdown
 # ---------------------------------------------------------------------------------------------
-_FM_LINE = re.compile(r"^\s*([A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff -]*?)\s*[:：]\s*(.*?)\s*$")
+# Key length bounded and the value taken whole (stripped in code): linear on long space runs.
+_FM_LINE = re.compile(r"^\s*+([A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff -]{0,63}?)\s*+[:：]\s*+(.*)$")
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _MD_BLOCK_TAGS = ("address|article|aside|blockquote|br|caption|center|dd|details|div|dl|dt|figcaption|"
                   "figure|footer|h[1-6]|header|hr|li|main|ol|p|pre|section|summary|table|tbody|td|tfoot|"
@@ -295,10 +310,7 @@ _MD_TAG = re.compile(
     rf"</?(?:(?P<block>{_MD_BLOCK_TAGS})|{_MD_INLINE_TAGS})(?:\s[^<>]*)?/?>", re.I
 )
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-_ATX = re.compile(
-    r"^ {0,3}(#{1,6})(?:[ \t\u3000]+(.*?))?(?:[ \t]+#+)?[ \t]*$"  # "## 标题 ##"
-    r"|^ {0,3}(#{1,6})([^\x00-\x7f].*?)[ \t]*$"  # "##标题": no space before a CJK character
-)
+_ATX_OPEN = re.compile(r" {0,3}(#{1,6})")
 _SETEXT = re.compile(r"^ {0,3}(={3,}|-{3,})[ \t]*$")
 _BREAK = re.compile(r"^ {0,3}(?:(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
@@ -323,12 +335,33 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
         return {}, text
     for line in block:
         m = _FM_LINE.match(line)
-        if m and m.group(2):
-            value = m.group(2)
+        value = m.group(2).rstrip() if m else ""
+        if value:
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
                 value = value[1:-1]
             meta[m.group(1).strip().lower()] = value.strip()
     return meta, text[end.end():]
+
+
+def _atx(line: str) -> tuple[int, str] | None:
+    """An ATX heading line's level and content: ``## 标题 ##``, or ``##标题`` before a CJK
+    character; else None. String operations, not a regex with a lazy group before trailing
+    spaces, which is quadratic on a long run of spaces."""
+    m = _ATX_OPEN.match(line)
+    if not m:
+        return None
+    level, rest = len(m.group(1)), line[m.end():]
+    if not rest:
+        return level, ""
+    if rest[0] in " \t\u3000":
+        t = rest.lstrip(" \t\u3000").rstrip(" \t")
+        u = t.rstrip("#")
+        if u != t and u[-1:] in (" ", "\t"):  # a closing sequence: "## 标题 ##"
+            t = u.rstrip(" \t")
+        return level, t
+    if not rest[0].isascii():
+        return level, rest.rstrip(" \t")
+    return None
 
 
 def _md_inline(line: str) -> str:
@@ -341,7 +374,7 @@ def _md_inline(line: str) -> str:
 def read_md_bytes(data: bytes, path: Path) -> ReadResult:
     """Markdown: front matter to ``meta``, ``#`` headings to plain lines + :class:`Heading`,
     HTML comments and tags removed, entities unescaped; emphasis (``**``) left as written."""
-    text, enc = decode_bytes(data, path)
+    text, enc, replaced = decode_text(data, path)
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     meta, text = _front_matter(text)
     text = _HTML_COMMENT.sub("", text)
@@ -359,10 +392,9 @@ def read_md_bytes(data: bytes, path: Path) -> ReadResult:
         if in_fence:
             out.append(line)
             continue
-        m = _ATX.match(line)
-        if m:
-            level = len(m.group(1) or m.group(3))
-            content = (m.group(2) if m.group(1) else m.group(4)) or ""
+        atx = _atx(line)
+        if atx:
+            level, content = atx
             content = _md_inline(content).strip()
             if content:
                 head_lines.append((len(out), level))
@@ -387,7 +419,7 @@ def read_md_bytes(data: bytes, path: Path) -> ReadResult:
         pos += len(line) + 1
     for idx, level in head_lines:
         headings.append((starts[idx], starts[idx] + len(out[idx]), level))
-    return _finish("\n".join(out), "md", headings, meta, enc)
+    return _replaced(_finish("\n".join(out), "md", headings, meta, enc), replaced)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,10 +455,19 @@ _DOC_NUMBER = re.compile(r"[\u4e00-\u9fff]{1,15}[〔［\[（(﹝【]\d{4}[〕］
 _CN_DATE = re.compile(r"(\d{4})\s*[年\-./]\s*(\d{1,2})\s*[月\-./]\s*(\d{1,2})\s*日?")
 
 
+#: Work bound of the HTML reader: text and layout events (tags, text runs) per page. A large
+#: real page has tens of thousands; each event costs ~100 bytes.
+HTML_MAX_EVENTS = 3_000_000
+
+
+class _TooComplex(Exception):
+    """The page has more layout events than :data:`HTML_MAX_EVENTS`."""
+
+
 @dataclass
 class _Ctx:
     content: bool  # inside the element with id UCAP-CONTENT
-    tables: tuple[int, ...]  # ids of the open tables, outermost first
+    table: int  # id of the innermost open table (0: none); its ancestors in table_parent
 
 
 class _Extractor(HTMLParser):
@@ -440,6 +481,10 @@ class _Extractor(HTMLParser):
         self.html_title = ""
         self.pre = 0
         self.tables: list[int] = []
+        # Table id -> id of the table it is nested in (0: none). A context names only its
+        # innermost table, so nesting costs O(1) per event (copying the stack into every
+        # event made 20,000 nested tables take 3 GB).
+        self.table_parent: list[int] = [0]
         self.n_tables = 0
         self.content_tag: str | None = None
         self.content_depth = 0
@@ -448,14 +493,19 @@ class _Extractor(HTMLParser):
         self.hidden_texts: list[str] = []
         self.cells: list[dict] = []  # open cells (innermost last)
         self.all_cells: list[dict] = []
-        self.ctx = _Ctx(False, ())
+        self.ctx = _Ctx(False, 0)
+        self.n_events = 0
 
     # -- helpers
     def _refresh(self) -> None:
-        self.ctx = _Ctx(self.content_depth > 0, tuple(self.tables))
+        content, table = self.content_depth > 0, self.tables[-1] if self.tables else 0
+        if content != self.ctx.content or table != self.ctx.table:
+            self.ctx = _Ctx(content, table)
 
     def _emit(self, *event) -> None:
         self.events.append((*event, self.ctx))
+        if len(self.events) > HTML_MAX_EVENTS:
+            raise _TooComplex()
 
     def _close_cells_of(self, table: int | None) -> None:
         while self.cells and self.cells[-1]["table"] == table:
@@ -489,6 +539,7 @@ class _Extractor(HTMLParser):
             self.content_tag, self.content_depth, self.content_found = tag, 1, True
         if tag == "table":
             self.n_tables += 1
+            self.table_parent.append(self.tables[-1] if self.tables else 0)
             self.tables.append(self.n_tables)
         elif tag in ("td", "th"):
             table = self.tables[-1] if self.tables else None
@@ -579,16 +630,16 @@ def _html_charset(data: bytes) -> str | None:
     return name
 
 
-def _decode_html(data: bytes, path: Path) -> tuple[str, str]:
+def _decode_html(data: bytes, path: Path) -> tuple[str, str, int]:
     if not data:
         raise ReadError(path, "文件为空")
     charset = _html_charset(data)
     if charset and not data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         try:
-            return data.decode(charset), charset.replace("_", "-")
+            return data.decode(charset), charset.replace("_", "-"), 0
         except (UnicodeDecodeError, LookupError):
             pass
-    return decode_bytes(data, path)
+    return decode_text(data, path)
 
 
 def _iso_date(value: str) -> str | None:
@@ -695,7 +746,8 @@ def _assemble(events: list[tuple], keep) -> tuple[str, list[tuple[int, int, int]
 _Spans = list[tuple[int, int, int]]
 
 
-_LINE_EDGE_SPACE = re.compile(r"(?m)^[ \t]+|[ \t]+$")
+# Linear: a trailing run is tried from its start only (quadratic without the lookbehind).
+_LINE_EDGE_SPACE = re.compile(r"(?m)^[ \t]++|(?<![ \t])[ \t]++$")
 
 
 def _tidy_html_lines(text: str, headings: _Spans) -> tuple[str, _Spans]:
@@ -707,11 +759,14 @@ def _tidy_html_lines(text: str, headings: _Spans) -> tuple[str, _Spans]:
 
 def read_html_bytes(data: bytes, path: Path) -> ReadResult:
     """HTML: visible text by blocks; the gov.cn info table to ``meta``; body from #UCAP-CONTENT."""
-    source, enc = _decode_html(data, path)
+    source, enc, replaced = _decode_html(data, path)
     parser = _Extractor()
     try:
         parser.feed(source)
         parser.close()
+    except _TooComplex as exc:
+        raise ReadError(path, f"HTML 结构过于复杂（超过 {HTML_MAX_EVENTS:,} 个排版单元），"
+                              "可能是异常或恶意构造的文件；已跳过") from exc
     except Exception as exc:  # html.parser is lenient; anything raised here is a broken file
         raise ReadError(path, f"HTML 无法解析（{exc}）") from exc
     meta, info_tables = _info_table(parser.all_cells)
@@ -727,8 +782,13 @@ def read_html_bytes(data: bytes, path: Path) -> ReadResult:
     def in_content(ctx: _Ctx) -> bool:
         return ctx.content
 
+    # A table is hidden when it or a table it is nested in is an info table (parents first).
+    in_info = [False] * len(parser.table_parent)
+    for t in range(1, len(in_info)):
+        in_info[t] = t in info_tables or in_info[parser.table_parent[t]]
+
     def outside_info(ctx: _Ctx) -> bool:
-        return not info_tables.intersection(ctx.tables)
+        return not in_info[ctx.table]
 
     text, heads = "", []
     if parser.content_found:
@@ -739,7 +799,7 @@ def read_html_bytes(data: bytes, path: Path) -> ReadResult:
     text, heads = _tidy_html_lines(text, heads)
     if whole and _BOILERPLATE.search(text):
         text, heads = _drop_boilerplate(text, heads)
-    return _finish(text, "html", heads, meta, enc)
+    return _replaced(_finish(text, "html", heads, meta, enc), replaced)
 
 
 def _drop_boilerplate(text: str, heads: list[tuple[int, int, int]]) -> tuple[str, list[tuple[int, int, int]]]:
@@ -789,6 +849,16 @@ def _check_zip(data: bytes, path: Path) -> None:
             raise ReadError(path, _DOCX_CORRUPT)
         total = sum(i.file_size for i in infos)
         packed = sum(i.compress_size for i in infos)
+        # The XML actually parsed, bounded apart from the archive: stored padding can keep the
+        # ratio low while one part holds hundreds of MB of XML (minutes and GBs to parse).
+        for i in infos:
+            name = i.filename.lower()
+            if not name.endswith((".xml", ".rels")):
+                continue
+            limit = DOCX_MAX_DOCUMENT_XML if name == "word/document.xml" else DOCX_MAX_PART_XML
+            if i.file_size > limit:
+                raise ReadError(path, f"DOCX 内容异常庞大（{i.filename} 解压后 {_mb(i.file_size)} MB，"
+                                      f"上限 {_mb(limit)} MB），可能是异常或恶意构造的文件，已拒绝读取")
     if total > DOCX_MAX_UNCOMPRESSED:
         limit = _mb(DOCX_MAX_UNCOMPRESSED)
         raise ReadError(path, f"DOCX 解压后过大（{_mb(total)} MB，上限 {limit} MB），可能是压缩炸弹，已拒绝读取")
@@ -817,20 +887,82 @@ def _iter_block_items(body) -> Iterator:
 
 
 def _table_lines(table) -> list[str]:
+    """One line per row: its cells' text, tab-separated; a merged cell once per row.
+
+    The same text as python-docx's ``row.cells`` walk, in linear work: that walk finds each
+    vertically merged cell's origin by recursing up the rows (quadratic, and a RecursionError
+    past ~1,000 rows) and repeats a cell once per spanned grid column (``gridSpan`` is
+    unbounded in the file).
+    """
+    from docx.table import _Cell
+
     lines: list[str] = []
-    for row in table.rows:
+    above: dict[int, object] = {}  # grid offset -> origin w:tc, in the row above
+    for tr in table._tbl.tr_lst:
+        row: dict[int, object] = {}
+        offset = tr.grid_before
         cells: list[str] = []
         last = None
-        for cell in row.cells:
-            if last is not None and cell._tc is last:
+        for tc in tr.tc_lst:
+            origin = tc
+            if tc.vMerge == "continue":  # continues the cell above: its origin's text again
+                origin = above.get(offset)
+                if origin is None:
+                    raise ValueError(f"no w:tc above grid offset {offset}")
+            row[offset] = origin
+            offset += tc.grid_span
+            if origin is last:
                 continue  # a merged cell repeats
-            last = cell._tc
-            t = cell.text.strip()
+            last = origin
+            t = _Cell(origin, table).text.strip()
             if t:
                 cells.append(t)
+        above = row
         if cells:
             lines.append("\t".join(cells))
     return lines
+
+
+def _core_properties(document):
+    """The package's core properties, or None when it has none (no ``docProps/core.xml``):
+    python-docx would make up defaults (title "Word Document"), which are not the file's."""
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+
+    package = document.part.package
+    try:
+        package.part_related_by(RT.CORE_PROPERTIES)
+    except KeyError:
+        return None
+    return package.core_properties
+
+
+def _paragraph_style_names(document) -> tuple[dict[str, str], str]:
+    """Paragraph style id -> UI name, and the default paragraph style's name, read once.
+
+    ``Paragraph.style`` looks the style up by XPath for every paragraph (and scans every
+    style for the default when a paragraph names none): quadratic in paragraphs x styles.
+    Same answers: the first ``w:style`` with an id wins; one of another type gives the default.
+    """
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.oxml.ns import qn
+    from docx.styles import BabelFish
+
+    by_id: dict[str, str | None] = {}  # None: the first style with this id is no paragraph style
+    default = ""
+    for el in document.styles.element.iterchildren(qn("w:style")):
+        try:
+            is_para = el.type == WD_STYLE_TYPE.PARAGRAPH
+        except (KeyError, ValueError, AttributeError):
+            is_para = False
+        name = el.name_val
+        ui = BabelFish.internal2ui(name) if name is not None else ""
+        sid = el.styleId
+        if sid and sid not in by_id:
+            by_id[sid] = ui if is_para else None
+        if is_para and el.default:
+            default = ui  # the last default wins
+    return {k: v for k, v in by_id.items() if v is not None} | {
+        k: default for k, v in by_id.items() if v is None}, default
 
 
 def read_docx_bytes(data: bytes, path: Path) -> ReadResult:
@@ -844,6 +976,7 @@ def read_docx_bytes(data: bytes, path: Path) -> ReadResult:
 
         document = docx.Document(io.BytesIO(data))
         body = document.element.body
+        style_names, default_style = _paragraph_style_names(document)
         lines: list[str] = []
         heads: list[tuple[int, int]] = []  # line index, level
         meta: dict[str, str] = {}
@@ -854,9 +987,10 @@ def read_docx_bytes(data: bytes, path: Path) -> ReadResult:
             para = Paragraph(el, document)
             text = para.text
             try:
-                style = para.style.name if para.style is not None else ""
+                style_id = el.style
             except (KeyError, AttributeError, ValueError):
-                style = ""
+                style_id = None
+            style = style_names.get(style_id, default_style) if style_id else default_style
             m = _HEADING_STYLE.match(style or "")
             level = int(m.group(1)) if m else (0 if _TITLE_STYLE.match(style or "") else None)
             if level is not None and text.strip():
@@ -865,16 +999,16 @@ def read_docx_bytes(data: bytes, path: Path) -> ReadResult:
                 if level == 0:
                     meta.setdefault("title", text)
             lines.append(text)
-        cp = document.core_properties
-        core_title = (cp.title or "").strip()
+        cp = _core_properties(document)
+        core_title = (cp.title or "").strip() if cp is not None else ""
         if core_title:  # a Title-styled paragraph is what the reader sees; it wins
             if "title" not in meta:
                 meta["title"] = core_title
             elif meta["title"] != core_title:
                 meta["core_title"] = core_title
-        if cp.author and cp.author.strip() and cp.author != _TEMPLATE_AUTHOR:
+        if cp is not None and cp.author and cp.author.strip() and cp.author != _TEMPLATE_AUTHOR:
             meta["author"] = cp.author.strip()
-        created = cp.created
+        created = cp.created if cp is not None else None
         if created is not None and not (cp.author == _TEMPLATE_AUTHOR and created.year == 2013):
             meta["created"] = created.date().isoformat()
     except ReadError:

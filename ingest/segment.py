@@ -70,12 +70,13 @@ _CLOSERS = r"”’」』）)〕】》\"'］\]"
 # A sentence end: 。！？； (ASCII !?; only after a non-ASCII-word character, so HTML entities such
 # as "&emsp;" do not end sentences), or an ellipsis at the end of a line; closers stay with it.
 _SENT_END = re.compile(
-    rf"(?:[…⋯]*(?:[。！？；]|(?<![A-Za-z0-9&#])[!?;])+|[…⋯]{{2,}}(?=[{_CLOSERS}]*\s*$))[{_CLOSERS}]*",
+    rf"(?<![…⋯])(?:(?:[…⋯]*+(?:[。！？；]|(?<![A-Za-z0-9&#])[!?;]))+|[…⋯]{{2,}}(?=[{_CLOSERS}]*\s*$))[{_CLOSERS}]*",
     re.M,
 )
 # Inside a line, a run of two or more spaces holding an ideographic space is a paragraph indent
 # of text whose line breaks were lost: it ends a sentence and starts a soft paragraph.
-_SOFT_GAP = re.compile(r"(?=[ \t\u3000]{2})[ \t]*\u3000[ \t\u3000]*")
+# Tried from the start of a run only, never backtracked into (linear on long runs of spaces).
+_SOFT_GAP = re.compile(r"(?<![ \t\u3000])(?=[ \t\u3000]{2})[ \t]*+\u3000[ \t\u3000]*+")
 _BREAK = re.compile(rf"(?P<end>{_SENT_END.pattern})|(?P<gap>{_SOFT_GAP.pattern})", re.M)
 
 _WHOLE_CAP = 60  # a heading line without sentence end up to this length is a heading as a whole

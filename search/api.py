@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
+import sqlite3
 import time
 from dataclasses import replace
 
-from yuanwen.errors import BadQueryError, UsageError
+from yuanwen.errors import BadQueryError, UsageError, kb_error_from
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Document, Filters, Hit, Passage, SearchResult
 from yuanwen.text import fold_width, is_meaningful
@@ -49,9 +51,12 @@ def search(
     searcher = HybridSearcher(kb, fusion) if mode == "hybrid" else SEARCHERS[mode](kb)
     if mode != "keyword" and kb.built_with:
         kb.embedder  # noqa: B018 - load the model outside the read transaction
-    with kb.store.snapshot():  # one consistent view, even while another process ingests
-        cands = searcher.search(q, k * 3 + 5, filters)
-        hits = _to_hits(kb, q, cands, k)
+    try:
+        with kb.store.snapshot():  # one consistent view, even while another process ingests
+            cands = searcher.search(q, k * 3 + 5, filters)
+            hits = _to_hits(kb, q, cands, k)
+    except sqlite3.DatabaseError as exc:  # a damaged database, a disk error: say what it means
+        raise kb_error_from(exc, kb.kb_dir) or exc from exc
     return SearchResult(query=q, mode=mode, hits=hits, took_ms=(time.perf_counter() - t0) * 1000)
 
 
@@ -146,7 +151,7 @@ def parse_date_bound(value: str | None) -> str | None:
     if not m:
         raise UsageError(f"日期格式不对：{value!r}；请写成 2018、2018-03 或 2018-03-01")
     y, mo, d = m.groups()
-    if mo and not 1 <= int(mo) <= 12 or d and not 1 <= int(d) <= 31:
+    if mo and not 1 <= int(mo) <= 12 or d and not 1 <= int(d) <= calendar.monthrange(int(y), int(mo))[1]:
         raise UsageError(f"日期不存在：{value!r}")
     return y + (f"-{int(mo):02d}" if mo else "") + (f"-{int(d):02d}" if d else "")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+from yuanwen.errors import kb_error_from
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Document, Filters, Passage
 
@@ -12,10 +15,13 @@ from .retrieve import filter_sql
 def list_documents(kb: KnowledgeBase, filters: Filters | None = None) -> list[Document]:
     """Documents (without their text) that pass ``filters``, by date then title."""
     where, args = filter_sql(normalise_filters(filters))
-    ids = [r[0] for r in kb.store.db.execute(
-        f"SELECT d.id FROM documents d WHERE {where} ORDER BY d.date, d.title", args
-    ).fetchall()]
-    return [kb.store.get_document(i, with_text=False) for i in ids]
+    try:
+        ids = [r[0] for r in kb.store.db.execute(
+            f"SELECT d.id FROM documents d WHERE {where} ORDER BY d.date, d.title", args
+        ).fetchall()]
+        return [kb.store.get_document(i, with_text=False) for i in ids]
+    except sqlite3.DatabaseError as exc:  # a damaged database, a disk error: say what it means
+        raise kb_error_from(exc, kb.kb_dir) or exc from exc
 
 
 def outline(passages: list[Passage]) -> list[tuple[int, str, int]]:

@@ -8,8 +8,12 @@ comes after the title; each passage carries its source so the pack can be quoted
 
 from __future__ import annotations
 
-from io import BytesIO
+import csv
+import dataclasses
+import re
+from io import BytesIO, StringIO
 from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 from docx import Document as DocxDocument
 from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -25,6 +29,55 @@ NOTE_FONT = "楷体_GB2312"
 # Word picks the first installed font only through the theme; name fallbacks explicitly.
 FALLBACKS = {TITLE_FONT: "宋体", HEADING_FONT: "SimHei", BODY_FONT: "仿宋", NOTE_FONT: "楷体"}
 CN_NUM = "一二三四五六七八九十"
+
+# What XML 1.0 cannot hold (and so a .docx cannot): C0 controls other than tab and newline,
+# U+FFFE/U+FFFF and lone surrogates (a pair is never seen: Python strings hold code points).
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
+# OWASP CSV injection: cells starting with these are formulas to Excel, LibreOffice and
+# Sheets. The full-width forms are included: some East Asian spreadsheet setups read them too.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot hold (C0 controls except tab and
+    newline, U+FFFE, U+FFFF, lone surrogates), so it can go into a .docx or be encoded."""
+    return _XML_ILLEGAL.sub("", text)
+
+
+def clean_pack(pack: StudyPack) -> StudyPack:
+    """A copy of ``pack`` with :func:`xml_safe` applied to every string in it."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return xml_safe(value)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if dataclasses.is_dataclass(value):
+            return dataclasses.replace(value, **{f.name: clean(getattr(value, f.name))
+                                                 for f in dataclasses.fields(value)})
+        return value
+
+    return clean(pack)
+
+
+def neutralise_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula: text starting with ``= + - @``, a tab
+    or a carriage return (or their full-width forms) gets a leading apostrophe, as OWASP
+    advises; numbers and other values are returned as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A CSV file (UTF-8 with a BOM, so Excel reads Chinese) with every cell passed through
+    :func:`neutralise_cell`: the one way this project writes CSV for download."""
+    buf = StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([neutralise_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([neutralise_cell(v) for v in row])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
 def item_from_hit(hit: Hit, style: str = "footnote") -> PackItem:
@@ -44,6 +97,7 @@ def _section_label(i: int, title: str) -> str:
 
 def to_markdown(pack: StudyPack) -> str:
     """The pack as Markdown: title, contents, sections, passages with citations and notes."""
+    pack = clean_pack(pack)
     lines = [f"# {pack.title}", ""]
     if pack.subtitle:
         lines += [pack.subtitle, ""]
@@ -77,7 +131,9 @@ def _set_font(run, name: str, size: float, bold: bool = False) -> None:
 
 
 def to_docx(pack: StudyPack) -> bytes:
-    """The pack as a .docx file (bytes) that opens in Word and LibreOffice."""
+    """The pack as a .docx file (bytes) that opens in Word and LibreOffice. Characters that
+    XML cannot hold are left out (:func:`xml_safe`)."""
+    pack = clean_pack(pack)
     doc = DocxDocument()
     doc.core_properties.title = pack.title
     normal = doc.styles["Normal"]

@@ -9,14 +9,23 @@ the pack in its session and a command-line tool can edit a pack saved as JSON
 from __future__ import annotations
 
 import copy
+import json
+from typing import Any
 
 from yuanwen.errors import UsageError
 from yuanwen.models import Document, Hit, PackItem, PackSection, Passage, StudyPack
 
 from .cite import cite
-from .export import item_from_hit
+from .export import item_from_hit, xml_safe
 
 DEFAULT_SECTION = "未分组"
+# Bounds on a pack file: far above any real pack, low enough that a crafted file cannot
+# make the app slow or large.
+MAX_PACK_BYTES = 20 * 1048576
+MAX_SECTIONS = 500
+MAX_ITEMS = 5000
+MAX_STRING = 200_000  # characters in one title, passage, citation or note
+MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 
 def _copy(pack: StudyPack) -> StudyPack:
@@ -165,3 +174,125 @@ def move_to_section(pack: StudyPack, sec: int, idx: int, target: int) -> StudyPa
         return out
     dest.items.append(items.pop(idx))
     return out
+
+
+# -- loading a saved pack ---------------------------------------------------------------------
+class _Bad(Exception):
+    """One thing wrong in a pack file (a Chinese reason); becomes a UsageError naming the file."""
+
+
+_LABELS = {"title": "标题", "subtitle": "副标题", "sections": "分组", "items": "段落",
+           "text": "正文", "citation": "出处", "heading_path": "标题层级", "note": "按语",
+           "passage_id": "段落编号", "doc_id": "文档编号", "date": "日期"}
+
+
+def _refusal(name: str, reason: str) -> UsageError:
+    return UsageError(f"无法载入汇编文件 {name}：{reason}。请选择用「保存汇编」导出的 .json 文件")
+
+
+def _label(key: str) -> str:
+    return f"“{_LABELS.get(key, key)}”（{key}）"
+
+
+def _text(obj: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
+    if key not in obj or (obj[key] is None and default is not None):
+        if default is None:
+            raise _Bad(f"{where}缺少{_label(key)}")
+        return default
+    value = obj[key]
+    if not isinstance(value, str):
+        raise _Bad(f"{where}的{_label(key)}应为文字")
+    if len(value) > MAX_STRING:
+        raise _Bad(f"{where}的{_label(key)}过长（{len(value)} 字，上限 {MAX_STRING} 字）")
+    return xml_safe(value)
+
+
+def _opt_text(obj: dict[str, Any], key: str, where: str) -> str | None:
+    return None if obj.get(key) is None else _text(obj, key, where)
+
+
+def _opt_id(obj: dict[str, Any], key: str, where: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise _Bad(f"{where}的{_label(key)}应为不大于 {MAX_ID} 的非负整数")
+    return value
+
+
+def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = obj.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Bad(f"{where}的{_label(key)}应为列表")
+    return value
+
+
+def _item(raw: Any, where: str) -> PackItem:
+    if not isinstance(raw, dict):
+        raise _Bad(f"{where}应为一段材料（对象）")
+    heading_path = _list(raw, "heading_path", where)
+    if not all(isinstance(h, str) and len(h) <= MAX_STRING for h in heading_path):
+        raise _Bad(f"{where}的{_label('heading_path')}应为文字列表")
+    return PackItem(
+        text=_text(raw, "text", where), title=_text(raw, "title", where),
+        citation=_text(raw, "citation", where), heading_path=[xml_safe(h) for h in heading_path],
+        note=_text(raw, "note", where, default=""), passage_id=_opt_id(raw, "passage_id", where),
+        doc_id=_opt_id(raw, "doc_id", where), date=_opt_text(raw, "date", where),
+    )
+
+
+def pack_from_dict(data: Any, name: str = "汇编文件") -> StudyPack:
+    """A pack from the parsed JSON of a saved pack (:meth:`StudyPack.to_dict`), checked key
+    by key: wrong types, missing keys, out-of-range numbers and oversized content raise
+    :class:`UsageError` naming ``name``. Unknown keys are ignored; every string is made
+    :func:`~search.export.xml_safe`."""
+    try:
+        if not isinstance(data, dict):
+            raise _Bad("最外层应为一个汇编（对象）")
+        sections_raw = _list(data, "sections", "汇编")
+        if len(sections_raw) > MAX_SECTIONS:
+            raise _Bad(f"分组过多（{len(sections_raw)} 个，上限 {MAX_SECTIONS} 个）")
+        sections, n = [], 0
+        for si, sec in enumerate(sections_raw):
+            where = f"第 {si + 1} 个分组"
+            if not isinstance(sec, dict):
+                raise _Bad(f"{where}应为一个分组（对象）")
+            items_raw = _list(sec, "items", where)
+            n += len(items_raw)
+            if n > MAX_ITEMS:
+                raise _Bad(f"段落过多（上限 {MAX_ITEMS} 段）")
+            items = [_item(it, f"{where}第 {ii + 1} 段") for ii, it in enumerate(items_raw)]
+            sections.append(PackSection(_text(sec, "title", where, default=""), items))
+        return StudyPack(title=_text(data, "title", "汇编", default=StudyPack().title),
+                         subtitle=_text(data, "subtitle", "汇编", default=""), sections=sections)
+    except _Bad as exc:
+        raise _refusal(name, str(exc)) from None
+
+
+def load_pack(raw: bytes | str, name: str = "汇编文件") -> StudyPack:
+    """A pack from the bytes (or text) of a saved pack file; a file that is not one (not
+    UTF-8, not JSON, too large, too deeply nested, wrong structure) raises
+    :class:`UsageError` with a Chinese message naming ``name``."""
+    def bad(reason: str) -> UsageError:
+        return _refusal(name, reason)
+
+    if len(raw) > MAX_PACK_BYTES:
+        raise bad(f"文件过大（上限 {MAX_PACK_BYTES // 1048576} MB）")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise bad("文件不是 UTF-8 编码的文字") from None
+    if not raw.strip():
+        raise bad("文件是空的")
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise bad("文件内容嵌套过深") from None
+    except json.JSONDecodeError as exc:
+        raise bad(f"文件不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列有误）") from None
+    except ValueError:  # an integer too long to convert
+        raise bad("文件中有过长的数字") from None
+    return pack_from_dict(data, name)

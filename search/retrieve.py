@@ -48,8 +48,10 @@ def filter_sql(filters: Filters | None) -> tuple[str, list]:
     if filters.issuers:
         sub = []
         for iss in filters.issuers:
-            sub.append("(d.issuer LIKE ? OR json_extract(d.extra, '$.speaker') LIKE ?)")
-            args += [f"%{iss}%", f"%{iss}%"]
+            # a substring match: the user's % and _ are literal characters, not wildcards
+            sub.append("(d.issuer LIKE ? ESCAPE '\\' OR json_extract(d.extra, '$.speaker') LIKE ? ESCAPE '\\')")
+            pattern = "%" + iss.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args += [pattern, pattern]
         clauses.append("(" + " OR ".join(sub) + ")")
     lo, hi = _date_bound(filters.since, False), _date_bound(filters.until, True)
     if lo:

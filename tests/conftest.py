@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +31,36 @@ def shared_corpus() -> Path:
 @pytest.fixture
 def sample_path() -> Path:
     return SAMPLE
+
+
+# -- the Streamlit app (tests/test_app*.py): each module defines its own ``kb_dir`` fixture ----
+APP = ROOT / "app.py"
+
+
+@pytest.fixture
+def app(kb_dir, monkeypatch):
+    """A factory: an AppTest on ``kb_dir`` (or another folder), optionally with URL params."""
+    def make(params: dict | None = None, kb: Path | None = None) -> AppTest:
+        monkeypatch.setenv("YUANWEN_KB", str(kb or kb_dir))
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        if params:
+            at.query_params.update(params)
+        return at.run()
+    return make
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """Every file the app hands to the media manager (download buttons): id -> (data, name)."""
+    files: dict[str, tuple[bytes, str | None]] = {}
+
+    class Recording(MemoryMediaFileStorage):
+        def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+            file_id = super().load_and_get_id(path_or_data, mimetype, kind, filename)
+            files[file_id] = (path_or_data, filename)
+            return file_id
+
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", Recording)
+    return files
+
+

@@ -153,3 +153,15 @@ def test_pack_add_and_export(tmp_path, kb_dir):
     assert r.exit_code == 2 and "docx" in r.output
     r = CliRunner().invoke(cli, ["pack", "add", str(pack_file), "999999", "--kb", str(kb_dir)])
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize("content", [b'{"title": 5, "sections": "x"}', b"\xff\xfe{", b"[" * 5000])
+def test_pack_commands_refuse_a_crafted_pack_file_without_a_traceback(tmp_path, content):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    for args in (["pack", "export", str(bad), str(tmp_path / "out.docx")],
+                 ["pack", "add", str(bad), "1", "--kb", str(tmp_path / "kb")]):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code in (1, 2) and "Traceback" not in r.output, r.output
+        assert "bad.json" in r.output or "知识库" in r.output, r.output
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception

@@ -292,3 +292,18 @@ def test_a_100k_character_query_is_refused_quickly(tmp_path):
         with pytest.raises(BadQueryError, match="过长"):
             fn(kb, "安全" * 50_000)
     kb.close()
+
+
+def test_a_bad_manifest_is_reported_once_and_its_files_still_go_in(tmp_path):
+    """A manifest.csv without a file column used to fail every new file below it."""
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "manifest.csv").write_text("文件,标题\na.txt,甲\n", encoding="utf-8")
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        (docs / name).write_text(f"关于{name}的通知\n\n一、各单位要落实安全生产责任制，压实主体责任。\n",
+                                 encoding="utf-8")
+    report = ingest([docs], Config(kb_dir=tmp_path / "kb"), embedder="fake", progress=False)
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    assert len(failed) == 1 and failed[0].path.endswith("manifest.csv")
+    assert "file 列" in failed[0].reason and "按各自正文" in failed[0].reason
+    assert report.count("added") == 3

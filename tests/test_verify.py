@@ -13,7 +13,7 @@ from yuanwen.cli import cli
 from yuanwen.config import Config
 from yuanwen.errors import KnowledgeBaseError
 from yuanwen.index import INDEX_FILE
-from yuanwen.store import Store
+from yuanwen.store import Store, content_hash
 from yuanwen.verify import verify
 
 from .conftest import SAMPLE
@@ -91,10 +91,23 @@ def test_tampered_text_is_reported_not_repaired(cfg):
     db = _db(cfg)
     with db.conn:
         db.execute("UPDATE documents SET text = '改过的' || text WHERE path LIKE '%report.txt'")
-    rep = verify(cfg, repair=True)
+    rep = verify(cfg)
     assert not rep.ok
     assert any("校验值不符" in p and "report.txt" in p for p in rep.problems)
-    assert any("段落与文档正文对不上" in p for p in rep.problems)
+    rep = verify(cfg, repair=True)  # without a way to re-read: removed, and says so
+    assert rep.ok and any("未重新读入" in r for r in rep.repaired)
+
+
+def test_tampered_text_is_read_again_from_its_file(cfg):
+    from ingest.pipeline import repair
+
+    db = _db(cfg)
+    with db.conn:
+        db.execute("UPDATE passages SET text = '改过的' || text WHERE id = (SELECT MIN(id) FROM passages)")
+    assert any("段落与文档正文对不上" in p for p in verify(cfg).problems)
+    rep = repair(cfg)
+    assert rep.ok and any("已从原文件重新读入" in r for r in rep.repaired)
+    assert verify(cfg).ok
 
 
 def test_migration_2_drops_the_unused_sentence_index(tmp_path):
@@ -108,6 +121,83 @@ def test_migration_2_drops_the_unused_sentence_index(tmp_path):
     with pytest.raises(KnowledgeBaseError, match="yuanwen ingest"):
         Store(tmp_path / "kb", readonly=True)
     store = Store(tmp_path / "kb")  # a writer migrates
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     assert "sentences_fts" not in store.db.table_names()
+    assert "root" in store.db["documents"].columns_dict  # migration 3
     store.close()
+
+
+# -- damaged documents and vectors (issue 10) --------------------------------------------------
+def _plant_ghost(cfg, path: str) -> None:
+    """A document row without passages, as a crash between the row and its passages left one
+    before every write path became one transaction."""
+    db = _db(cfg)
+    with db.conn:
+        db.execute("INSERT INTO documents(path, title, content_hash, text, root) VALUES (?, ?, ?, ?, ?)",
+                   [path, "幽灵", content_hash("已入库的正文"), "已入库的正文", str(cfg.kb_dir.parent / "docs")])
+
+
+def test_a_ghost_document_is_reported_and_read_again_from_its_file(cfg):
+    from ingest.pipeline import repair
+
+    ghost = cfg.kb_dir.parent / "docs" / "later.txt"
+    ghost.write_text("关于加强安全生产的通知\n\n一、压实责任。各单位要落实安全生产责任制。\n", encoding="utf-8")
+    _plant_ghost(cfg, str(ghost))
+    rep = verify(cfg)
+    assert not rep.ok and any("文档已损坏" in p and "later.txt" in p and "没有任何段落" in p
+                              for p in rep.problems)
+    r = CliRunner().invoke(cli, ["verify", "--kb", str(cfg.kb_dir)])
+    assert r.exit_code == 1 and "later.txt" in r.output
+    rep = repair(cfg)
+    assert rep.ok and any("已从原文件重新读入" in x for x in rep.repaired), rep
+    assert verify(cfg).ok
+    store = Store(cfg.kb_dir, readonly=True)
+    doc = store.document_by_path(str(ghost))
+    assert doc and store.document_passages(doc["id"])
+    store.close()
+
+
+def test_a_ghost_whose_file_is_gone_is_removed_by_the_cli_repair(cfg):
+    _plant_ghost(cfg, str(cfg.kb_dir.parent / "docs" / "gone.txt"))
+    r = CliRunner().invoke(cli, ["verify", "--kb", str(cfg.kb_dir), "--repair"])
+    assert r.exit_code == 0 and "原文件已不存在" in r.output, r.output
+    assert verify(cfg).ok
+    assert _db(cfg).execute("SELECT COUNT(*) FROM documents WHERE path LIKE '%gone.txt'").fetchone()[0] == 0
+
+
+def test_passages_without_sentences_are_damage(cfg):
+    db = _db(cfg)
+    with db.conn:
+        db.execute("DELETE FROM sentences WHERE passage_id = (SELECT MIN(id) FROM passages)")
+    rep = verify(cfg)
+    assert any("缺少句子记录" in p for p in rep.problems)
+    from ingest.pipeline import repair
+
+    assert repair(cfg).ok and verify(cfg).ok
+
+
+def test_a_damaged_vector_is_found_and_never_left_in_the_index(cfg):
+    """One stored vector of 3e36 became the top semantic hit of every query after a rebuild."""
+    db = _db(cfg)
+    with db.conn:
+        db.execute("UPDATE embeddings SET vector = ? WHERE rowid = 1",
+                   [np.full(64, 3e36, np.float32).tobytes()])
+    rep = verify(cfg)
+    assert any("向量已损坏" in p for p in rep.problems), rep.problems
+    rep = verify(cfg, repair=True)
+    assert rep.ok and any("向量已损坏" in r for r in rep.repaired)
+    assert verify(cfg).ok
+
+
+def test_a_damaged_vector_inside_the_faiss_file_is_found_and_rebuilt(cfg):
+    import faiss
+
+    path = str(cfg.kb_dir / INDEX_FILE)
+    index = faiss.read_index(path)
+    inner = faiss.downcast_index(index.index)
+    xb = faiss.rev_swig_ptr(inner.get_xb(), index.ntotal * 64)
+    xb[:64] = np.nan
+    faiss.write_index(index, path)
+    rep = verify(cfg)
+    assert any("向量索引中有已损坏的向量" in p for p in rep.problems), rep.problems
+    assert verify(cfg, repair=True).ok and verify(cfg).ok

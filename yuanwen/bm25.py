@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import kb_error_from
 from .store import Store
 
 K1, B = 1.2, 0.75
@@ -152,22 +153,38 @@ class KeywordIndex:
 
     # -- files ---------------------------------------------------------------------------
     def save(self, kb_dir: Path) -> None:
-        """Write the arrays to a new folder, then switch ``keyword.json`` to it atomically."""
+        """Write the arrays to a new folder, then switch ``keyword.json`` to it atomically.
+
+        The arrays are written under a temporary name (``.keyword-*.tmp``) and the folder renamed
+        once complete; on any failure (a full disk) what was written is removed and the index
+        in use stays as it was. A full or read-only disk raises KnowledgeBaseError."""
         kb_dir = Path(kb_dir)
         name = f"keyword-{time.time_ns()}"
         folder = kb_dir / name
-        folder.mkdir()
-        blob = np.frombuffer("\n".join(self.vocab).encode("utf-8"), dtype=np.uint8)
-        arrays = [self.ids, self.keyword.indptr, self.keyword.indices, self.keyword.data,
-                  self.text.indptr, self.text.indices, self.text.data, blob]
-        for a, arr in zip(_ARRAYS, arrays):
-            np.save(folder / f"{a}.npy", arr)
-        meta = {"format": FORMAT, "folder": name, "weights": list(self.weights), "state": self.state,
-                "passages": self.size, "terms": len(self.vocab)}
+        part = kb_dir / f".{name}.tmp"
         tmp = kb_dir / (META + ".tmp")
-        tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-        os.replace(tmp, kb_dir / META)
-        for old in kb_dir.glob("keyword-*"):
+        try:
+            part.mkdir()
+            blob = np.frombuffer("\n".join(self.vocab).encode("utf-8"), dtype=np.uint8)
+            arrays = [self.ids, self.keyword.indptr, self.keyword.indices, self.keyword.data,
+                      self.text.indptr, self.text.indices, self.text.data, blob]
+            for a, arr in zip(_ARRAYS, arrays):
+                np.save(part / f"{a}.npy", arr)
+            os.rename(part, folder)
+            meta = {"format": FORMAT, "folder": name, "weights": list(self.weights), "state": self.state,
+                    "passages": self.size, "terms": len(self.vocab)}
+            tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+            os.replace(tmp, kb_dir / META)
+        except BaseException as exc:
+            # judged before the clean-up frees the space (numpy's short write has no errno)
+            err = kb_error_from(exc, kb_dir) if isinstance(exc, OSError) else None
+            for p in (part, folder):
+                shutil.rmtree(p, ignore_errors=True)
+            tmp.unlink(missing_ok=True)
+            if err is not None:
+                raise err from exc
+            raise
+        for old in [*kb_dir.glob("keyword-*"), *kb_dir.glob(".keyword-*.tmp")]:
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)  # Windows keeps files a reader maps
 

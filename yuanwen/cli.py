@@ -19,7 +19,10 @@ KB_HELP = "知识库文件夹（默认：环境变量 YUANWEN_KB，否则 ./yuan
 
 
 class YuanwenGroup(click.Group):
-    """Turns project exceptions into a clean message and exit code."""
+    """Turns every exception into one Chinese line on stderr and an exit code: project errors
+    as they are; SQLite and file-system faults as what they mean for the knowledge base; any
+    other exception (a bug) as a line with an error id, its traceback logged (see
+    :func:`_log_unexpected`). No traceback reaches the user."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -27,10 +30,133 @@ class YuanwenGroup(click.Group):
         except YuanwenError as exc:
             click.echo(f"错误：{exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:  # output piped into `head` and the like
+            _silence_stdout()
+            ctx.exit(1)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            click.echo(f"错误：{_fault_message(ctx, exc)}", err=True)
+            ctx.exit(1)
+
+
+def _fault_message(ctx: click.Context, exc: Exception) -> str:
+    """One line for an exception that is not a project error."""
+    import errno
+    import sqlite3
+
+    from .errors import kb_error_from
+
+    kb_dir = ctx.meta.get(_KB_KEY)
+    if kb_dir is not None and isinstance(exc, sqlite3.DatabaseError | OSError):
+        name = getattr(exc, "filename", None)
+        if not isinstance(exc, OSError) or name is None or _inside(Path(name), kb_dir):
+            err = kb_error_from(exc, kb_dir)
+            if err is not None:
+                return str(err)
+    if isinstance(exc, OSError) and exc.errno in _OS_REASONS:
+        target = f" {exc.filename}" if exc.filename else ""
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return f"磁盘空间不足，无法写入{target}；请腾出磁盘空间后再试"
+        return f"无法读写{target}：{_OS_REASONS[exc.errno]}"
+    err_id, log = _log_unexpected(exc)
+    where = f"详细信息已记入 {log}" if log else "设置环境变量 YUANWEN_DEBUG=1 再运行可看到详细信息"
+    return (f"程序内部出错（编号 {err_id}）：{type(exc).__name__}。{where}；"
+            "请把该编号和详细信息报告给维护者")
+
+
+def _os_reasons() -> dict[int, str]:
+    import errno
+
+    return {
+        errno.ENOENT: "文件或文件夹不存在", errno.EACCES: "没有权限", errno.EPERM: "没有权限",
+        errno.EROFS: "所在位置只读", errno.ENOSPC: "磁盘空间不足", errno.EISDIR: "这是文件夹，不是文件",
+        errno.ENOTDIR: "路径中有一段不是文件夹", errno.EEXIST: "已存在同名文件",
+        errno.EIO: "磁盘读写出错", errno.ENAMETOOLONG: "文件名过长",
+    }
+
+
+_OS_REASONS = _os_reasons()
+_KB_KEY = "yuanwen.kb_dir"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    import os
+
+    p, f = Path(os.path.abspath(path)), Path(os.path.abspath(folder))
+    return p == f or f in p.parents
+
+
+def _log_unexpected(exc: BaseException) -> tuple[str, Path | None]:
+    """Record an unexpected exception: an id for the user, its traceback in
+    ``$XDG_CACHE_HOME/yuanwen/errors.log`` (default ``~/.cache``), and on stderr as well with
+    ``YUANWEN_DEBUG=1``. Returns the id and the log file (None when it could not be written)."""
+    import os
+    import traceback
+    import uuid
+    from datetime import datetime, timezone
+
+    err_id = uuid.uuid4().hex[:8]
+    text = "".join(traceback.format_exception(exc))
+    if os.environ.get("YUANWEN_DEBUG", "") not in ("", "0"):
+        click.echo(text, err=True, nl=False)
+    log: Path | None = _log_path()
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as fh:
+            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            fh.write(f"--- {stamp} 编号 {err_id}: yuanwen {' '.join(sys.argv[1:])}\n{text}")
+    except OSError:
+        log = None
+    return err_id, log
+
+
+def _log_path() -> Path:
+    """Where tracebacks and library log records go: ``$XDG_CACHE_HOME/yuanwen/errors.log``."""
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "yuanwen" / "errors.log"
+
+
+def _setup_logging() -> None:
+    """Library log records (with their tracebacks) go to the error log, not the terminal:
+    the user sees the Chinese lines the commands print. ``YUANWEN_DEBUG=1`` shows them too."""
+    import logging
+    import os
+
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    fmt = logging.Formatter("--- %(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        log = _log_path()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(log, encoding="utf-8", delay=True)
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
+    if os.environ.get("YUANWEN_DEBUG", "") not in ("", "0"):
+        debug = logging.StreamHandler()
+        debug.setFormatter(fmt)
+        root.addHandler(debug)
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _config(kb: str | None, embedder: str | None = None) -> Config:
-    return Config(kb_dir=resolve_kb_dir(kb), embedder=embedder)
+    config = Config(kb_dir=resolve_kb_dir(kb), embedder=embedder)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[_KB_KEY] = config.kb_dir  # named by the messages of faults met while using it
+    return config
 
 
 @click.group(cls=YuanwenGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,20 +175,32 @@ def cli() -> None:
 @click.option("--reembed", is_flag=True, help="丢弃已有向量，用 --embedder 指定的模型重新向量化")
 @click.option("--no-embed", is_flag=True, help="只入库和建关键词索引，稍后再向量化")
 @click.option("--wait", type=float, default=0, help="若有其他导入正在进行，最多等待的秒数")
+@click.option("--follow-links", is_flag=True,
+              help="也导入指向所给文件夹之外的符号链接（默认跳过并提示，以免读入不想共享的文件）")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总")
 def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
            query_prompt: str | None, passage_prompt: str | None, prune: bool,
-           reembed: bool, no_embed: bool, wait: float, as_json: bool) -> None:
+           reembed: bool, no_embed: bool, wait: float, follow_links: bool, as_json: bool) -> None:
     """导入文件或文件夹（递归）：读取、分段、入库、向量化。"""
     from ingest.pipeline import ingest as run_ingest
 
     from .embed import get_embedder
+    from .store import check_kb_dir
 
+    config = _config(kb)
+    check_kb_dir(config.kb_dir, write=True)  # before the ingest lock is taken in it
     chosen = embedder
     if embedder and (query_prompt is not None or passage_prompt is not None):
         chosen = get_embedder(embedder, query_prompt, passage_prompt)
-    report = run_ingest(list(paths), _config(kb), embedder=chosen, prune=prune,
-                        reembed=reembed, embed=not no_embed, progress=not as_json, wait=wait)
+    try:
+        report = run_ingest(list(paths), config, embedder=chosen, prune=prune,
+                            reembed=reembed, embed=not no_embed, progress=not as_json, wait=wait,
+                            follow_links=follow_links)
+    except YuanwenError as exc:  # stopped part way (e.g. a full disk): what went in, then why
+        partial = getattr(exc, "report", None)
+        if partial is not None and not as_json:
+            _print_report(partial, stopped=True)
+        raise
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -71,10 +209,10 @@ def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
         sys.exit(1)
 
 
-def _print_report(report) -> None:
+def _print_report(report, stopped: bool = False) -> None:
     c = report.count
     click.echo(
-        f"完成：新增 {c('added')} 篇，更新 {c('updated')} 篇，未变 {c('unchanged')} 篇，"
+        f"{'中断' if stopped else '完成'}：新增 {c('added')} 篇，更新 {c('updated')} 篇，未变 {c('unchanged')} 篇，"
         f"重复 {c('duplicate')} 篇，失败 {c('failed')} 篇，删除 {c('pruned')} 篇"
     )
     s, e = report.store_seconds, report.embed_seconds
@@ -86,6 +224,9 @@ def _print_report(report) -> None:
     for o in report.outcomes:
         if o.status == "duplicate":
             click.echo(f"重复：{o.path}：{o.reason}")
+    for o in report.outcomes:
+        for w in o.warnings:
+            click.echo(f"注意：{o.path}：{w}")
     for o in report.failed:
         click.echo(f"失败：{o.path}：{o.reason}", err=True)
 
@@ -127,7 +268,19 @@ def _filters(doc_type, issuer, since, until):
 
 
 def _batch_lines(path: Path) -> list[str]:
-    return [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+    """The non-empty lines of a batch file, in whatever encoding it is (UTF-8, GBK, UTF-16...)."""
+    from ingest.normalise import decode_bytes
+
+    from .errors import ReadError, UsageError
+
+    data = path.read_bytes()
+    if not data.strip():
+        return []
+    try:
+        text, _ = decode_bytes(data, path)
+    except ReadError as exc:
+        raise UsageError(f"批量查询文件无法读取：{path}：{exc.reason}") from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
 @cli.command()
@@ -263,7 +416,12 @@ def verify(kb, repair, as_json) -> None:
     """检查知识库是否完好（数据库、关键词索引、向量与向量索引、文档校验值），可选修复。"""
     from .verify import verify as run_verify
 
-    rep = run_verify(_config(kb), repair=repair)
+    if repair:  # under the ingest lock; damaged documents are read again from their files
+        from ingest.pipeline import repair as run_repair
+
+        rep = run_repair(_config(kb))
+    else:
+        rep = run_verify(_config(kb))
     if as_json:
         click.echo(json.dumps(rep.to_dict(), ensure_ascii=False))
     else:
@@ -366,7 +524,7 @@ def pack_add(pack_file, passage_ids, kb, section, note, title, style) -> None:
 
     data = StudyPack(title=title or "学习材料汇编")
     if pack_file.exists():
-        data = StudyPack.from_dict(json.loads(pack_file.read_text(encoding="utf-8")))
+        data = packops.load_pack(pack_file.read_bytes(), pack_file.name)
     base = KnowledgeBase(_config(kb), readonly=True)
     try:
         found = base.store.get_passages(passage_ids)
@@ -398,10 +556,9 @@ def pack_add(pack_file, passage_ids, kb, section, note, title, style) -> None:
 def pack_export(pack_file, out) -> None:
     """把汇编文件导出为 Word（.docx）或 Markdown（.md），按输出文件的扩展名。"""
     from search.export import save_pack
+    from search.pack import load_pack
 
-    from .models import StudyPack
-
-    data = StudyPack.from_dict(json.loads(pack_file.read_text(encoding="utf-8")))
+    data = load_pack(pack_file.read_bytes(), pack_file.name)
     save_pack(data, out)
     click.echo(f"已导出：{out}")
 
@@ -411,6 +568,7 @@ def main() -> None:
     import logging
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # English parser chatter; we report per file
+    _setup_logging()
     cli(prog_name="yuanwen")
 
 

@@ -30,6 +30,12 @@ class Config:
     passage_max_chars: int = 480  # never exceed unless one sentence is longer
     max_file_bytes: int = 60 * 1024 * 1024  # files above this are refused (text formats: 20 MB)
     max_text_chars: int = 5_000_000  # a document with more text is refused: split it first
+    # Each file is parsed (read, metadata, segmentation) in a worker process (ingest/sandbox.py)
+    # under these limits; a file past one is reported and skipped. Memory is the worker's
+    # address space (RLIMIT_AS; not enforced on Windows, where the deadline alone applies).
+    parse_timeout_s: float = 120.0
+    parse_memory_mb: int = 4096
+    parse_isolated: bool = True  # False: parse in this process, unbounded (debugging)
     embed_batch_size: int = 32
     exact_index_max: int = 200_000  # above this many vectors, use an HNSW index
     max_query_chars: int = 2000

@@ -40,3 +40,89 @@ class EmbedderMismatchError(KnowledgeBaseError):
 
 class EmbedderUnavailableError(YuanwenError):
     """An embedder's package or model files are not installed."""
+
+
+class DamagedKnowledgeBaseError(KnowledgeBaseError):
+    """The database file is damaged: only a backup or a fresh ingest can help."""
+
+
+class ReadOnlyKnowledgeBaseError(KnowledgeBaseError):
+    """The knowledge base folder cannot be written (read-only medium or no permission)."""
+
+
+class DiskFullError(KnowledgeBaseError):
+    """The disk holding the knowledge base is full; what was stored before is intact."""
+
+
+def damaged_message(kb_dir: Path | str, detail: str = "") -> str:
+    """What to tell the user about a damaged database: restore it, or ingest anew elsewhere."""
+    why = f"（{detail}）" if detail else ""
+    return (f"知识库 {kb_dir} 的数据库文件已损坏{why}，无法修复：请从备份恢复该文件夹，"
+            f"或把原始文件重新导入到一个新文件夹（yuanwen ingest <文件夹> --kb <新文件夹>）")
+
+
+def readonly_message(kb_dir: Path | str, permission: bool = False) -> str:
+    why = "没有写入权限" if permission else "只读"
+    return (f"知识库 {kb_dir} 所在位置{why}，无法写入；检索、引文核对等只读命令仍可使用。"
+            "如需导入或修复，请把知识库复制到可写的位置，或用 --kb 指定可写的文件夹")
+
+
+def disk_full_message(kb_dir: Path | str) -> str:
+    return (f"磁盘空间不足：知识库 {kb_dir} 无法继续写入。已入库的内容不受影响，未写完的部分没有保存；"
+            "请腾出磁盘空间后重新运行同一命令，会从中断处继续")
+
+
+# SQLite primary result codes (sqlite3.Error.sqlite_errorcode & 0xff)
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
+
+
+def kb_error_from(exc: BaseException, kb_dir: Path | str) -> KnowledgeBaseError | None:
+    """A user-facing error for a low-level fault (SQLite or the file system) met while working on
+    the knowledge base ``kb_dir``, or None when ``exc`` is not one this function knows."""
+    import errno
+    import os
+    import sqlite3
+
+    if isinstance(exc, KnowledgeBaseError):
+        return exc
+    if isinstance(exc, sqlite3.DatabaseError):
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        text = str(exc)
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in text \
+                or "not a database" in text or "decode to UTF-8" in text:
+            return DamagedKnowledgeBaseError(damaged_message(kb_dir, text))
+        if code == _SQLITE_FULL or "disk is full" in text:
+            return DiskFullError(disk_full_message(kb_dir))
+        if code == _SQLITE_READONLY or (code == _SQLITE_CANTOPEN and not os.access(kb_dir, os.W_OK)):
+            return ReadOnlyKnowledgeBaseError(readonly_message(kb_dir))
+        if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return KnowledgeBaseError(f"知识库 {kb_dir} 正被其他程序占用（{text}），请稍后再试")
+        if code == _SQLITE_IOERR:
+            return KnowledgeBaseError(
+                f"读写知识库 {kb_dir} 时出现磁盘错误（{text}）；请检查磁盘后再试，必要时从备份恢复")
+        return KnowledgeBaseError(f"知识库 {kb_dir} 的数据库出错（{text}）；请稍后再试，"
+                                  "如仍出错请运行 yuanwen verify 检查")
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return DiskFullError(disk_full_message(kb_dir))
+        if exc.errno == errno.EROFS:
+            return ReadOnlyKnowledgeBaseError(readonly_message(kb_dir))
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return ReadOnlyKnowledgeBaseError(readonly_message(kb_dir, permission=True))
+        if exc.errno is None and disk_is_full(kb_dir):  # a short write (numpy, FAISS): no errno
+            return DiskFullError(disk_full_message(kb_dir))
+    return None
+
+
+def disk_is_full(path: Path | str, margin: int = 1 << 20) -> bool:
+    """True when the disk holding ``path`` (or its nearest existing parent) has almost no room."""
+    import shutil
+
+    p = Path(path)
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free < margin
+    except OSError:
+        return False

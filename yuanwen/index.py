@@ -16,6 +16,7 @@ an HNSW build; an HNSW graph (which cannot remove) and large changes are rebuilt
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -24,6 +25,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .errors import disk_is_full, kb_error_from
 from .store import Store
 
 INDEX_FILE = "vectors.faiss"
@@ -80,18 +82,36 @@ class VectorIndex:
         return cls(index, dim, kind, state, embedder)
 
     def save(self, kb_dir: Path) -> None:
-        """Write the index and its description atomically (temp file, then rename)."""
+        """Write the index and its description atomically (temp file, then rename).
+
+        On failure the temp files are removed and the saved index stays as it was (a stale one
+        is caught up or rebuilt on open); a full or read-only disk raises KnowledgeBaseError."""
         kb_dir = Path(kb_dir)
         tmp = kb_dir / (INDEX_FILE + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, kb_dir / INDEX_FILE)
+        tmpm = kb_dir / (INDEX_META + ".tmp")
         meta = {
             "embedder": self.embedder, "dim": self.dim, "kind": self.kind,
             "state": self.state, "faiss_version": faiss.__version__,
         }
-        tmpm = kb_dir / (INDEX_META + ".tmp")
-        tmpm.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-        os.replace(tmpm, kb_dir / INDEX_META)
+        try:
+            try:
+                faiss.write_index(self.index, str(tmp))
+            except RuntimeError as exc:  # FAISS reports a short write without its errno
+                if disk_is_full(kb_dir):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp)) from exc
+                if not os.access(kb_dir, os.W_OK):
+                    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp)) from exc
+                raise
+            tmpm.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+            os.replace(tmp, kb_dir / INDEX_FILE)
+            os.replace(tmpm, kb_dir / INDEX_META)
+        except BaseException as exc:
+            err = kb_error_from(exc, kb_dir) if isinstance(exc, OSError) else None
+            tmp.unlink(missing_ok=True)
+            tmpm.unlink(missing_ok=True)
+            if err is not None:
+                raise err from exc
+            raise
 
     @classmethod
     def load(cls, kb_dir: Path, store: Store, dim: int, embedder: str,

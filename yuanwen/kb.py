@@ -86,7 +86,7 @@ class KnowledgeBase:
     def claim_embedder(self) -> Embedder:
         """Record the embedder in the knowledge base (before the first vector is written)."""
         emb = self.embedder
-        with self.store.db.conn:
+        with self.store.transaction():
             self.store.set_meta("embedder", emb.model_id)
             self.store.set_meta("dim", str(emb.dim))
         return emb

@@ -29,6 +29,8 @@ class ReadResult:
     ``pages[N-1]``). ``headings`` are headings the format itself marks (Markdown ``#``,
     DOCX heading styles); the segmenter also finds headings from Chinese conventions.
     ``meta`` holds metadata the format carries (HTML info table, front matter, PDF info).
+    ``warnings`` are Chinese sentences for the user about a file that was read, but not
+    wholly (characters that could not be decoded, pages of unreadable text left out).
     """
 
     text: str
@@ -37,6 +39,7 @@ class ReadResult:
     headings: list[Heading] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Document:
     pages: list[int] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # 版记, publication, aliases, ...
     id: int | None = None
+    root: str | None = None  # the folder it was ingested from (paths are shown relative to it)
 
     @property
     def year(self) -> int | None:
@@ -161,6 +165,7 @@ class FileOutcome:
     reason: str = ""
     doc_id: int | None = None
     passages: int = 0
+    warnings: list[str] = field(default_factory=list)  # it went in, but the user should know (e.g. bytes replaced)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from .errors import KnowledgeBaseError
+from .errors import KnowledgeBaseError, ReadOnlyKnowledgeBaseError, kb_error_from, readonly_message
 from .models import Document, Passage, Sentence
 from .text import fts_document
 
@@ -94,8 +95,57 @@ def _m002_drop_sentence_fts(db: sqlite_utils.Database) -> None:
     db.execute("DROP TABLE IF EXISTS sentences_fts")
 
 
-MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts]
+def _m003_document_root(db: sqlite_utils.Database) -> None:
+    # The folder a document was ingested from (or its own folder for a file named alone):
+    # paths are shown relative to it, and a damaged document is re-read with its manifest.
+    if "root" not in db["documents"].columns_dict:
+        db.execute("ALTER TABLE documents ADD COLUMN root TEXT")
+
+
+MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def check_kb_dir(kb_dir: Path, write: bool = False) -> None:
+    """Raise KnowledgeBaseError when ``kb_dir`` cannot be a knowledge base folder: it names a
+    file, or (with ``write``) it, or the folder it would be made in, cannot be written."""
+    kb_dir = Path(kb_dir)
+    if kb_dir.exists() and not kb_dir.is_dir():
+        raise KnowledgeBaseError(f"--kb 指定的 {kb_dir} 是一个文件，不是文件夹；请指定知识库文件夹")
+    if not write:
+        return
+    probe = kb_dir
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent  # the nearest folder that exists is where it will be made
+    if probe.exists() and not probe.is_dir():
+        raise KnowledgeBaseError(f"无法在 {kb_dir} 建立知识库：{probe} 是一个文件，不是文件夹；请指定知识库文件夹")
+    if probe.is_dir() and not os.access(probe, os.W_OK):
+        raise ReadOnlyKnowledgeBaseError(readonly_message(kb_dir, permission=not _read_only_mount(probe)))
+    db = kb_dir / DB_NAME
+    if db.exists() and not os.access(db, os.W_OK):
+        raise ReadOnlyKnowledgeBaseError(readonly_message(kb_dir, permission=not _read_only_mount(db)))
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _readonly_uri(db: Path) -> str:
+    """The URI that opens ``db`` for reading. Where its folder cannot be written (read-only
+    medium, no permission), SQLite could not make the ``-shm`` file a WAL database needs: the
+    file is then opened ``immutable`` (no locks, no shared memory), which is exact when no write
+    log is left over (a clean close leaves none). Where a ``-shm`` file exists (a writer, say
+    another account, has it open), plain ``mode=ro`` reads through it; a leftover ``-wal``
+    without its ``-shm`` cannot be read there, and the immutable open shows the database as of
+    its last checkpoint."""
+    uri = f"{db.absolute().as_uri()}?mode=ro"
+    writable = os.access(db.parent, os.W_OK) and os.access(db, os.W_OK)
+    if not writable and not Path(f"{db}-shm").exists():
+        uri += "&immutable=1"
+    return uri
 
 
 class Store:
@@ -104,17 +154,23 @@ class Store:
     def __init__(self, kb_dir: Path, create: bool = False, readonly: bool = False) -> None:
         self.kb_dir = Path(kb_dir)
         self.path = self.kb_dir / DB_NAME
+        self._tx_depth = 0
+        check_kb_dir(self.kb_dir, write=not readonly)
         if not self.path.exists():
             if not create:
                 raise KnowledgeBaseError(
                     f"知识库不存在：{self.kb_dir}。请先运行 yuanwen ingest <文件夹> --kb {self.kb_dir}"
                 )
-            self.kb_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.kb_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise kb_error_from(exc, self.kb_dir) or KnowledgeBaseError(
+                    f"无法创建知识库文件夹 {self.kb_dir}（{exc.strerror}）") from exc
+        conn = None
         try:
             if readonly:
-                conn = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=30
-                )
+                conn = sqlite3.connect(_readonly_uri(self.path), uri=True, check_same_thread=False,
+                                       timeout=30)
             else:
                 conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -129,13 +185,19 @@ class Store:
                 # who this database is: index files record it, so files left beside a
                 # replaced database are never taken for its own
                 self.kb_id = uuid.uuid4().hex
-                with self.db.conn:
+                with self.transaction():
                     self.set_meta("kb_id", self.kb_id)
-        except sqlite3.DatabaseError as exc:
-            raise KnowledgeBaseError(
-                f"知识库数据库无法打开：{self.path}（{exc}）。可运行 yuanwen verify --repair，"
-                "或删除该文件夹后重新导入"
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            raise kb_error_from(exc, self.kb_dir) or KnowledgeBaseError(
+                f"知识库 {self.kb_dir} 的数据库无法打开（{exc}）；请检查其中的 {DB_NAME} 是否完好、"
+                "是否有读取权限"
             ) from exc
+        except KnowledgeBaseError:
+            if conn is not None:
+                conn.close()
+            raise
 
     # -- schema -------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -145,7 +207,7 @@ class Store:
                 f"知识库 {self.kb_dir} 的格式版本 {version} 比本程序支持的 {SCHEMA_VERSION} 新；请升级 yuanwen"
             )
         for i in range(version, SCHEMA_VERSION):
-            with self.db.conn:
+            with self.transaction():
                 MIGRATIONS[i](self.db)
                 self.set_meta("schema_version", str(i + 1))
 
@@ -181,6 +243,35 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction, opened explicitly (``BEGIN IMMEDIATE``) and committed at the
+        end, or rolled back on any exception: every write path uses it, so a crash, a full disk
+        or an error leaves each document either wholly stored or not at all. Nested calls join
+        the outer transaction. Never call sqlite-utils' write methods inside: they commit on
+        their own (``with conn:``), which would commit the outer transaction half-done."""
+        conn = self.db.conn
+        if self._tx_depth:
+            self._tx_depth += 1
+            try:
+                yield
+            finally:
+                self._tx_depth -= 1
+            return
+        if not conn.in_transaction:  # else: a statement outside any block opened one; it joins
+            conn.execute("BEGIN IMMEDIATE")
+        self._tx_depth = 1
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        else:
+            conn.commit()
+        finally:
+            self._tx_depth = 0
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -219,7 +310,7 @@ class Store:
         """The document with ``doc_id``."""
         row = self.db.execute(
             "SELECT id, path, title, issuer, date, doc_number, doc_number_masked, doc_type, "
-            f"content_hash, pages, extra, {'text' if with_text else 'NULL'} "
+            f"content_hash, pages, extra, {'text' if with_text else 'NULL'}, root "
             "FROM documents WHERE id = ?", [doc_id]
         ).fetchone()
         if not row:
@@ -230,7 +321,7 @@ class Store:
         """All documents, ordered by date then title."""
         rows = self.db.execute(
             "SELECT id, path, title, issuer, date, doc_number, doc_number_masked, doc_type, "
-            f"content_hash, pages, extra, {'text' if with_text else 'NULL'} "
+            f"content_hash, pages, extra, {'text' if with_text else 'NULL'}, root "
             "FROM documents ORDER BY date, title"
         ).fetchall()
         return [_document_from_row(r) for r in rows]
@@ -247,7 +338,7 @@ class Store:
         Returns the document id. The old passages, sentences and FTS rows of a replaced
         document go in the same transaction, so a crash leaves either the old or the new one.
         """
-        with self.db.conn:
+        with self.transaction():
             old = self.db.execute("SELECT id FROM documents WHERE path = ?", [doc.path]).fetchone()
             if old:
                 self._delete_document_rows(old[0])
@@ -261,7 +352,13 @@ class Store:
             }
             if old:
                 row["id"] = old[0]
-            doc_id = self.db["documents"].insert(row).last_pk
+            # a plain INSERT: sqlite-utils' insert() would commit this row on its own
+            cols = list(row)
+            cur = self.db.conn.execute(
+                f"INSERT INTO documents({', '.join(f'[{c}]' for c in cols)}) "
+                f"VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols],
+            )
+            doc_id = int(cur.lastrowid)
             doc.id = doc_id
             self._insert_passages(doc_id, passages, sentences)
         return doc_id
@@ -308,15 +405,38 @@ class Store:
 
     def delete_document(self, doc_id: int) -> None:
         """Remove a document with its passages, sentences and FTS rows."""
-        with self.db.conn:
+        with self.transaction():
             self._delete_document_rows(doc_id)
 
     def update_document_extra(self, doc_id: int, extra: dict[str, Any]) -> None:
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "UPDATE documents SET extra = ? WHERE id = ?",
                 [json.dumps(extra, ensure_ascii=False), doc_id],
             )
+
+    def touch_document(self, doc_id: int, file_hash: str, mtime: float) -> None:
+        """Record new file bytes whose text is unchanged."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE documents SET file_hash = ?, mtime = ? WHERE id = ?", [file_hash, mtime, doc_id]
+            )
+
+    def add_alias(self, doc_id: int, alias: str, replaced_doc_id: int | None = None) -> None:
+        """Record ``alias`` as another path of document ``doc_id`` (same text); the document
+        that ``alias`` held before, if any, goes in the same transaction."""
+        with self.transaction():
+            row = self.db.execute("SELECT extra FROM documents WHERE id = ?", [doc_id]).fetchone()
+            extra = json.loads(row[0] or "{}") if row else {}
+            aliases = extra.setdefault("aliases", [])
+            if alias not in aliases:
+                aliases.append(alias)
+                self.db.execute(
+                    "UPDATE documents SET extra = ? WHERE id = ?",
+                    [json.dumps(extra, ensure_ascii=False), doc_id],
+                )
+            if replaced_doc_id is not None and replaced_doc_id != doc_id:
+                self._delete_document_rows(replaced_doc_id)
 
     def version(self) -> tuple[int, int]:
         """Changes when this or any other connection commits: a cheap key for caches."""
@@ -359,6 +479,47 @@ class Store:
         ).fetchall()
         return [_passage_from_row(r) for r in rows]
 
+    # -- invariants (verify) ----------------------------------------------------------------
+    def damaged_documents(self) -> list[tuple[int, str, str, str | None]]:
+        """(id, path, reason, root) of documents a reader cannot use whole: stored without any
+        passage (a ghost left by a crash before this program's one-transaction writes), or
+        with passages that lack their sentences. Ingest never stores a document without
+        passages, so every such row is damage."""
+        rows = self.db.execute(
+            "SELECT d.id, d.path, d.root FROM documents d "
+            "WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.doc_id = d.id)"
+        ).fetchall()
+        out = [(r[0], r[1], "没有任何段落（导入中断留下的残缺记录），检索和引文核对都找不到它", r[2])
+               for r in rows]
+        rows = self.db.execute(
+            "SELECT d.id, d.path, d.root, COUNT(*) FROM documents d JOIN passages p ON p.doc_id = d.id "
+            "WHERE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.passage_id = p.id) GROUP BY d.id"
+        ).fetchall()
+        out += [(r[0], r[1], f"有 {r[3]} 个段落缺少句子记录，引文核对找不到其中的原文", r[2]) for r in rows]
+        return out
+
+    def iter_vectors(self, batch: int = 20000) -> Iterator[tuple[list[str], list[bytes]]]:
+        """(content hashes, raw vector blobs) of every stored vector, in batches."""
+        last = ""
+        while True:
+            rows = self.db.execute(
+                "SELECT content_hash, vector FROM embeddings WHERE content_hash > ? "
+                "ORDER BY content_hash LIMIT ?", [last, batch]
+            ).fetchall()
+            if not rows:
+                return
+            yield [r[0] for r in rows], [r[1] for r in rows]
+            last = rows[-1][0]
+
+    def delete_vectors(self, hashes: Sequence[str]) -> None:
+        """Forget the vectors of these texts (their passages become pending)."""
+        with self.transaction():
+            for i in range(0, len(hashes), 900):
+                chunk = list(hashes[i : i + 900])
+                self.db.execute(
+                    f"DELETE FROM embeddings WHERE content_hash IN ({','.join('?' * len(chunk))})", chunk
+                )
+
     # -- embeddings ----------------------------------------------------------------------
     def pending_passages(self, limit: int | None = None) -> list[tuple[str, str]]:
         """(content_hash, text) of passages that have no vector yet, one row per distinct text."""
@@ -381,7 +542,7 @@ class Store:
     def save_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
         """Store one batch of vectors (committed at once, so an interrupted embed resumes)."""
         vecs = np.asarray(vectors, dtype=np.float32)
-        with self.db.conn:
+        with self.transaction():
             self.db.conn.executemany(
                 "INSERT OR REPLACE INTO embeddings(content_hash, vector) VALUES (?, ?)",
                 [(h, vecs[i].tobytes()) for i, h in enumerate(hashes)],
@@ -442,12 +603,12 @@ class Store:
 
     def drop_vectors(self) -> None:
         """Forget every stored vector (used when re-embedding with another model)."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute("DELETE FROM embeddings")
 
     def prune_orphan_vectors(self) -> int:
         """Delete vectors whose text no passage has any more; returns how many."""
-        with self.db.conn:
+        with self.transaction():
             cur = self.db.execute(
                 "DELETE FROM embeddings WHERE content_hash NOT IN (SELECT content_hash FROM passages)"
             )
@@ -482,11 +643,11 @@ def _ids_and_vectors(rows: Sequence[Sequence[Any]], dim: int) -> tuple[np.ndarra
 
 
 def _document_from_row(row: Sequence[Any]) -> Document:
-    (doc_id, path, title, issuer, date, doc_number, masked, doc_type, chash, pages, extra, text) = row
+    (doc_id, path, title, issuer, date, doc_number, masked, doc_type, chash, pages, extra, text, root) = row
     return Document(
         id=doc_id, path=path, title=title, issuer=issuer, date=date, doc_number=doc_number,
         doc_number_masked=bool(masked), doc_type=doc_type, content_hash=chash,
-        pages=json.loads(pages or "[]"), extra=json.loads(extra or "{}"), text=text or "",
+        pages=json.loads(pages or "[]"), extra=json.loads(extra or "{}"), text=text or "", root=root,
     )
 
 

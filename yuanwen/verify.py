@@ -13,61 +13,122 @@ that file again, which the report says.
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from .config import Config
+from .errors import DamagedKnowledgeBaseError, damaged_message, kb_error_from
 from .index import INDEX_FILE, INDEX_META, read_meta
 from .kb import KnowledgeBase
 from .models import VerifyReport
-from .store import SCHEMA_VERSION, content_hash
+from .models import FileOutcome
+from .store import SCHEMA_VERSION, Store, content_hash
 from .text import fts_document
 
 
-def verify(config: Config, repair: bool = False) -> VerifyReport:
-    """Check the knowledge base of ``config``; with ``repair``, fix what can be fixed."""
+#: Re-reads one document's file into the store (``ingest.pipeline.ingest_file`` bound to a
+#: config): given the store, the stored path and the folder it was ingested from, it returns
+#: the file's outcome. The core cannot import ``ingest``; the repair entry point passes it.
+Reread = Callable[[Store, str, "str | None"], FileOutcome]
+
+#: How far a stored vector's length may be from 1 (vectors are stored L2-normalised).
+NORM_TOLERANCE = 1e-3
+
+
+def verify(config: Config, repair: bool = False, reread: Reread | None = None) -> VerifyReport:
+    """Check the knowledge base of ``config``; with ``repair``, fix what can be fixed.
+
+    A damaged document (no passages, or passages without sentences) is removed by a repair
+    and, when ``reread`` is given and its file is still there, read again from that file.
+    """
     rep = VerifyReport()
-    kb = KnowledgeBase(config, readonly=not repair)
     try:
-        _check_sqlite(kb, rep)
-        _check_documents(kb, rep)
+        kb = KnowledgeBase(config, readonly=not repair)
+    except DamagedKnowledgeBaseError as exc:  # e.g. a damaged header: the file does not open
+        rep.problems.append(str(exc))
+        return rep
+    try:
+        if not _check_sqlite(kb, rep):
+            return rep  # damaged pages: the other checks could not read it, nor a repair fix it
+        _check_documents(kb, rep, repair, reread)
         _check_orphans(kb, rep, repair)
         _check_fts(kb, rep, repair)
         _check_vectors(kb, rep, repair)
+        _check_vector_values(kb, rep, repair)
         _check_faiss(kb, rep, repair)
         _check_keyword(kb, rep, repair)
+    except sqlite3.DatabaseError as exc:  # damage that quick_check does not see (bad text)
+        err = kb_error_from(exc, kb.kb_dir)
+        if not isinstance(err, DamagedKnowledgeBaseError):
+            raise (err or exc) from exc
+        rep.problems.append(str(err))
     finally:
         kb.close()
     return rep
 
 
-def _check_sqlite(kb: KnowledgeBase, rep: VerifyReport) -> None:
-    result = kb.store.db.execute("PRAGMA quick_check").fetchone()[0]
+def _check_sqlite(kb: KnowledgeBase, rep: VerifyReport) -> bool:
+    """SQLite's own check and the schema version; False when the database is damaged."""
+    try:
+        rows = kb.store.db.execute("PRAGMA quick_check").fetchall()
+        result = "; ".join(str(r[0]) for r in rows[:3])
+    except sqlite3.DatabaseError as exc:
+        result = str(exc)
     if result != "ok":
-        rep.problems.append(f"SQLite 数据库损坏：{result}。请从备份恢复，或删除知识库后重新导入")
+        rep.problems.append(damaged_message(kb.kb_dir, f"SQLite 检查结果：{result[:300]}"))
+        return False
     v = kb.store.schema_version()
     if v != SCHEMA_VERSION:
         rep.problems.append(f"格式版本为 {v}，应为 {SCHEMA_VERSION}")
+    return True
 
 
-def _check_documents(kb: KnowledgeBase, rep: VerifyReport) -> None:
+def _damaged_text(kb: KnowledgeBase) -> list[tuple[int, str, str, str | None]]:
+    """(id, path, reason, root) of documents whose stored text is damaged: not UTF-8, not
+    matching its hash, or not holding its passages verbatim."""
     db = kb.store.db
-    bad_hash, bad_slices = [], []
-    for doc_id, path, text, chash in db.execute("SELECT id, path, text, content_hash FROM documents"):
-        if content_hash(text or "") != chash:
-            bad_hash.append(path)
-        for pid, start, end, ptext in db.execute(
-            'SELECT id, start, "end", text FROM passages WHERE doc_id = ?', [doc_id]
-        ):
-            if text[start:end] != ptext:
-                bad_slices.append(path)
-                break
-    for path in bad_hash:
-        rep.problems.append(f"文档正文与其校验值不符：{path}。请重新导入该文件")
-    for path in bad_slices:
-        rep.problems.append(f"段落与文档正文对不上：{path}。请重新导入该文件")
+    out = []
+    # read as bytes: damaged text (invalid UTF-8) would make SQLite's decoding raise
+    for doc_id, raw_path, raw_text, chash, root in db.execute(
+            "SELECT id, CAST(path AS BLOB), CAST(text AS BLOB), content_hash, root FROM documents"):
+        path = bytes(raw_path or b"").decode("utf-8", "replace")
+        try:
+            text = bytes(raw_text or b"").decode("utf-8")
+            passages = [(start, end, bytes(ptext or b"").decode("utf-8")) for start, end, ptext in db.execute(
+                'SELECT start, "end", CAST(text AS BLOB) FROM passages WHERE doc_id = ?', [doc_id])]
+        except UnicodeDecodeError:
+            out.append((doc_id, path, "存储的正文不是有效的 UTF-8 文字", root))
+            continue
+        if content_hash(text) != chash:
+            out.append((doc_id, path, "正文与其校验值不符", root))
+        elif any(text[start:end] != ptext for start, end, ptext in passages):
+            out.append((doc_id, path, "段落与文档正文对不上", root))
+    return out
+
+
+def _check_documents(kb: KnowledgeBase, rep: VerifyReport, repair: bool, reread: Reread | None) -> None:
+    """Documents a reader cannot use whole (a ghost without passages, passages without
+    sentences, damaged text): reported; a repair removes each one and reads it again from its
+    file when the file is still there."""
+    for doc_id, path, reason, root in kb.store.damaged_documents() + _damaged_text(kb):
+        msg = f"文档已损坏：{path}：{reason}"
+        if not repair:
+            rep.problems.append(msg + "；运行 yuanwen verify --repair 可从原文件重新读入")
+            continue
+        kb.store.delete_document(doc_id)
+        if reread is None or not Path(path).exists():
+            where = "原文件已不存在" if reread is not None else "未重新读入"
+            rep.repaired.append(f"{msg}：已删除（{where}；可用 yuanwen ingest 重新导入）")
+            continue
+        outcome = reread(kb.store, path, root)
+        if outcome.status in ("added", "updated", "unchanged", "duplicate"):
+            rep.repaired.append(f"{msg}：已从原文件重新读入（{outcome.passages} 段）")
+        else:
+            rep.problems.append(f"{msg}：已删除，但重新读入失败：{outcome.reason}")
 
 
 def _check_orphans(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
@@ -80,7 +141,7 @@ def _check_orphans(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
         return
     msg = f"有 {n_p} 个段落、{n_s} 个句子不属于任何文档"
     if repair:
-        with db.conn:
+        with kb.store.transaction():
             db.execute("DELETE FROM passages WHERE doc_id NOT IN (SELECT id FROM documents)")
             db.execute("DELETE FROM sentences WHERE passage_id NOT IN (SELECT id FROM passages)")
         rep.repaired.append(msg + "：已删除")
@@ -109,7 +170,7 @@ def _check_fts(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
 
 def _rebuild_fts(kb: KnowledgeBase) -> None:
     db = kb.store.db
-    with db.conn:
+    with kb.store.transaction():
         db.execute("DELETE FROM passages_fts")
         rows = db.execute(
             "SELECT p.id, p.text, p.heading_path, d.title FROM passages p "
@@ -135,11 +196,42 @@ def _check_vectors(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
     if bad:
         msg = f"{bad} 个向量的维度不是 {dim}"
         if repair:
-            with db.conn:
+            with kb.store.transaction():
                 db.execute("DELETE FROM embeddings WHERE length(vector) != ?", [dim * 4])
             rep.repaired.append(msg + "：已删除，这些段落将在下次导入时重新向量化")
         else:
             rep.problems.append(msg)
+
+
+def _bad_norm(norms: np.ndarray) -> np.ndarray:
+    """Lengths that no stored vector may have: not finite, or neither 1 nor 0 (an embedder
+    leaves a text with nothing to embed as the zero vector)."""
+    return ~np.isfinite(norms) | ((np.abs(norms - 1) > NORM_TOLERANCE) & (norms != 0))
+
+
+def _check_vector_values(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
+    """Every stored vector is finite and of unit length: one damaged vector scores 1e36 and
+    becomes the top semantic hit of every query."""
+    dim = kb.dim
+    if dim is None:
+        return
+    bad: list[str] = []
+    for hashes, blobs in kb.store.iter_vectors():
+        ok = [i for i, b in enumerate(blobs) if len(b) == dim * 4]
+        if not ok:
+            continue
+        vecs = np.frombuffer(b"".join(blobs[i] for i in ok), dtype=np.float32).reshape(-1, dim)
+        with np.errstate(all="ignore"):
+            norms = np.linalg.norm(vecs.astype(np.float64), axis=1)
+        bad += [hashes[ok[i]] for i in np.flatnonzero(_bad_norm(norms))]
+    if not bad:
+        return
+    msg = f"{len(bad)} 个向量已损坏（含非有限值或长度不为 1）"
+    if repair:
+        kb.store.delete_vectors(bad)
+        rep.repaired.append(msg + "：已删除，这些段落将在下次导入时重新向量化")
+    else:
+        rep.problems.append(msg + "；运行 yuanwen verify --repair 可修复")
 
 
 def _check_faiss(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
@@ -172,7 +264,24 @@ def _faiss_problem(kb: KnowledgeBase) -> str | None:
     ids = np.sort(faiss.vector_to_array(index.id_map)) if hasattr(index, "id_map") else None
     if ids is None or not np.array_equal(ids, kb.store.embedded_ids()):
         return "向量索引中的编号与数据库段落编号不一致"
+    if _faiss_has_bad_vectors(index):
+        return "向量索引中有已损坏的向量（含非有限值或长度不为 1）"
     return None
+
+
+def _faiss_has_bad_vectors(index: faiss.Index, batch: int = 20000) -> bool:
+    """True if any vector held by the FAISS index is not finite or not of unit length."""
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    for start in range(0, index.ntotal, batch):
+        n = min(batch, index.ntotal - start)
+        try:
+            vecs = inner.reconstruct_n(start, n)
+        except RuntimeError:  # an index type that cannot give its vectors back
+            return False
+        with np.errstate(all="ignore"):
+            if _bad_norm(np.linalg.norm(vecs.astype(np.float64), axis=1)).any():
+                return True
+    return False
 
 
 def _check_keyword(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
