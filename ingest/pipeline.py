@@ -80,9 +80,14 @@ def ingest(
             try:
                 _run_stages(kb, [Path(p) for p in paths], config, report, prune, embed, progress,
                             follow_links)
-            except KnowledgeBaseError as exc:  # e.g. the disk filled: what went in before it
-                exc.report = report  # type: ignore[attr-defined]
-                raise
+            except Exception as exc:  # e.g. the disk filled: say why, with what went in before it
+                err = kb_error_from(exc, config.kb_dir)
+                if err is None:
+                    raise
+                err.report = report  # type: ignore[attr-defined]
+                if err is exc:
+                    raise
+                raise err from exc
             return report
         finally:
             kb.close()
@@ -137,6 +142,14 @@ def _reopen(kb: KnowledgeBase, config: Config, embedder: str | Embedder | None) 
 def _store_stage(store: Store, paths: list[Path], config: Config, report: IngestReport,
                  prune: bool, progress: bool, follow_links: bool = False) -> None:
     t0 = time.perf_counter()
+    try:
+        _store_files(store, paths, config, report, prune, progress, follow_links)
+    finally:  # also when a full disk stops it: the summary gives the time it ran
+        report.store_seconds = time.perf_counter() - t0
+
+
+def _store_files(store: Store, paths: list[Path], config: Config, report: IngestReport,
+                 prune: bool, progress: bool, follow_links: bool) -> None:
     key_roots = [Path(_key(p)) for p in paths]  # as stored: for pruning
     seen: set[str] = set()  # every key this run walked, whatever became of it
     unread: list[Path] = []  # folders that could not be listed: nothing under them is pruned
@@ -191,7 +204,6 @@ def _store_stage(store: Store, paths: list[Path], config: Config, report: Ingest
                 store.delete_document(doc_id)
                 report.outcomes.append(FileOutcome(path, "pruned", "文件已不存在", doc_id))
         store.prune_orphan_vectors()
-    report.store_seconds = time.perf_counter() - t0
 
 
 def _under(path: Path, roots: list[Path]) -> bool:
@@ -291,6 +303,8 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     file_info = {
         "file_hash": file_hash, "format": rr.format, "encoding": rr.encoding,
         "size_bytes": st.st_size, "mtime": st.st_mtime, "root": _root_of(key, [Path(_key(r)) for r in roots]),
+        # a name that is not UTF-8 is stored as its decoded text: keep its bytes to open it again
+        "fs_path": os.fsencode(os.path.abspath(path)) if key != os.path.abspath(path) else None,
         "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     doc_id = store.save_document(doc, passages, sentences, file_info)

@@ -169,7 +169,10 @@ class BoundedParser:
     def parse(self, path: Path, override: dict, config: Config, name: Path | None = None) -> ParsedFile:
         """Parse ``path`` in the worker; :class:`ReadError` with a Chinese reason for a file
         that cannot be read, takes longer than the deadline, or needs more memory than allowed."""
-        path = Path(path)
+        # absolute: the worker runs in the package's folder (so that no folder of the user's
+        # named ``ingest`` can stand in for the package), not in the caller's
+        path = Path(os.path.abspath(path))
+        name = None if name is None else Path(os.path.abspath(name))
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._stop(graceful=False)

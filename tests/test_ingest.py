@@ -307,3 +307,21 @@ def test_a_bad_manifest_is_reported_once_and_its_files_still_go_in(tmp_path):
     assert len(failed) == 1 and failed[0].path.endswith("manifest.csv")
     assert "file 列" in failed[0].reason and "按各自正文" in failed[0].reason
     assert report.count("added") == 3
+
+
+def test_relative_paths_are_read_from_the_callers_folder(tmp_path, monkeypatch):
+    """The parse worker runs in the package's folder: a relative path once read the file of the
+    same name under the repository (corpus/...) instead of the user's."""
+    mine = tmp_path / "corpus" / SAMPLE.name
+    mine.parent.mkdir()
+    mine.write_text("关于做好防汛工作的通知\n\n一、各地要落实防汛责任，做好汛期值班值守。\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    report = ingest(["corpus"], Config(kb_dir=Path("kb")), embedder="fake", progress=False)
+    assert report.count("added") == 1 and not report.failed, report.outcomes
+    kb = _open(Config(kb_dir=tmp_path / "kb"))
+    try:
+        (doc,) = kb.store.documents(with_text=True)
+        assert "防汛" in doc.text and "应急管理局" not in doc.text
+        assert doc.path == str(mine)
+    finally:
+        kb.close()

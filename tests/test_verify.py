@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -94,8 +95,9 @@ def test_tampered_text_is_reported_not_repaired(cfg):
     rep = verify(cfg)
     assert not rep.ok
     assert any("校验值不符" in p and "report.txt" in p for p in rep.problems)
-    rep = verify(cfg, repair=True)  # without a way to re-read: removed, and says so
-    assert rep.ok and any("未重新读入" in r for r in rep.repaired)
+    rep = verify(cfg, repair=True)  # without a way to re-read: kept as it is, and says so
+    assert not rep.ok and any("未修复" in p for p in rep.problems)
+    assert _db(cfg).execute("SELECT COUNT(*) FROM documents WHERE path LIKE '%report.txt'").fetchone()[0] == 1
 
 
 def test_tampered_text_is_read_again_from_its_file(cfg):
@@ -201,3 +203,37 @@ def test_a_damaged_vector_inside_the_faiss_file_is_found_and_rebuilt(cfg):
     rep = verify(cfg)
     assert any("向量索引中有已损坏的向量" in p for p in rep.problems), rep.problems
     assert verify(cfg, repair=True).ok and verify(cfg).ok
+
+
+def test_a_damaged_document_whose_file_is_gone_is_kept(cfg):
+    """Repair never drops a document it cannot read again (only an empty ghost goes)."""
+    from ingest.pipeline import repair
+
+    db = _db(cfg)
+    with db.conn:
+        db.execute("UPDATE documents SET text = '改过的' || text WHERE path LIKE '%note.md'")
+    (cfg.kb_dir.parent / "docs" / "note.md").unlink()
+    rep = repair(cfg)
+    assert not rep.ok and any("找不到原文件" in p for p in rep.problems)
+    assert db.execute("SELECT COUNT(*) FROM documents WHERE path LIKE '%note.md'").fetchone()[0] == 1
+
+
+def test_repair_reads_a_gbk_named_file_by_its_real_name(tmp_path):
+    """A GBK file name is stored as its Chinese text; repair must open the real file, not
+    delete the document as gone."""
+    from ingest.pipeline import repair
+
+    d = tmp_path / "docs"
+    d.mkdir()
+    real = os.path.join(os.fsencode(d), "防汛通知.txt".encode("gbk"))
+    with open(real, "wb") as fh:
+        fh.write("关于做好防汛工作的通知\n\n一、各地要落实防汛责任，做好汛期值班值守。\n".encode("utf-8"))
+    cfg = Config(kb_dir=tmp_path / "kb")
+    assert ingest([d], cfg, embedder="fake", progress=False).count("added") == 1
+    db = _db(cfg)
+    with db.conn:
+        db.execute("DELETE FROM sentences")  # damage: passages without their sentences
+    rep = repair(cfg)
+    assert rep.ok and any("已从原文件重新读入" in r for r in rep.repaired), rep
+    assert verify(cfg).ok
+    assert db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 1

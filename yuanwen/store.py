@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sqlite_utils
@@ -100,6 +100,10 @@ def _m003_document_root(db: sqlite_utils.Database) -> None:
     # paths are shown relative to it, and a damaged document is re-read with its manifest.
     if "root" not in db["documents"].columns_dict:
         db.execute("ALTER TABLE documents ADD COLUMN root TEXT")
+    # A file whose name is not UTF-8 (GBK from a zip made on Windows) is stored under its
+    # decoded text; its real name (the bytes) is kept here, so repair can open it again.
+    if "fs_path" not in db["documents"].columns_dict:
+        db.execute("ALTER TABLE documents ADD COLUMN fs_path BLOB")
 
 
 MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root]
@@ -415,6 +419,16 @@ class Store:
                 [json.dumps(extra, ensure_ascii=False), doc_id],
             )
 
+    def swap_hashes(self, doc_id: int, file_hash: str, chash: str) -> tuple[str, str]:
+        """Set a document's file and content hashes; returns the old ones. Blank hashes make
+        the next ingest of its file read and store it again (verify's repair does so)."""
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT file_hash, content_hash FROM documents WHERE id = ?", [doc_id]).fetchone()
+            self.db.execute("UPDATE documents SET file_hash = ?, content_hash = ? WHERE id = ?",
+                            [file_hash, chash, doc_id])
+        return (row[0] or "", row[1] or "") if row else ("", "")
+
     def touch_document(self, doc_id: int, file_hash: str, mtime: float) -> None:
         """Record new file bytes whose text is unchanged."""
         with self.transaction():
@@ -480,22 +494,23 @@ class Store:
         return [_passage_from_row(r) for r in rows]
 
     # -- invariants (verify) ----------------------------------------------------------------
-    def damaged_documents(self) -> list[tuple[int, str, str, str | None]]:
-        """(id, path, reason, root) of documents a reader cannot use whole: stored without any
-        passage (a ghost left by a crash before this program's one-transaction writes), or
-        with passages that lack their sentences. Ingest never stores a document without
-        passages, so every such row is damage."""
+    def damaged_documents(self) -> list[DamagedDocument]:
+        """Documents a reader cannot use whole: stored without any passage (a ghost left by a
+        crash before this program's one-transaction writes), or with passages that lack their
+        sentences. Ingest never stores a document without passages, so every such row is damage."""
         rows = self.db.execute(
-            "SELECT d.id, d.path, d.root FROM documents d "
+            "SELECT d.id, d.path, d.root, d.fs_path FROM documents d "
             "WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.doc_id = d.id)"
         ).fetchall()
-        out = [(r[0], r[1], "没有任何段落（导入中断留下的残缺记录），检索和引文核对都找不到它", r[2])
-               for r in rows]
+        out = [DamagedDocument(r[0], r[1], "没有任何段落（导入中断留下的残缺记录），检索和引文核对都找不到它",
+                               r[2], file_of(r[1], r[3])) for r in rows]
         rows = self.db.execute(
-            "SELECT d.id, d.path, d.root, COUNT(*) FROM documents d JOIN passages p ON p.doc_id = d.id "
+            "SELECT d.id, d.path, d.root, d.fs_path, COUNT(*) FROM documents d "
+            "JOIN passages p ON p.doc_id = d.id "
             "WHERE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.passage_id = p.id) GROUP BY d.id"
         ).fetchall()
-        out += [(r[0], r[1], f"有 {r[3]} 个段落缺少句子记录，引文核对找不到其中的原文", r[2]) for r in rows]
+        out += [DamagedDocument(r[0], r[1], f"有 {r[4]} 个段落缺少句子记录，引文核对找不到其中的原文",
+                                r[2], file_of(r[1], r[3])) for r in rows]
         return out
 
     def iter_vectors(self, batch: int = 20000) -> Iterator[tuple[list[str], list[bytes]]]:
@@ -634,6 +649,22 @@ class Store:
             f"SELECT COALESCE({column}, '未知'), COUNT(*) FROM documents GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
         return {str(k): int(v) for k, v in rows}
+
+
+class DamagedDocument(NamedTuple):
+    """A stored document that ``verify`` found damaged."""
+
+    id: int
+    path: str  # as stored and shown
+    reason: str
+    root: str | None  # the folder it was ingested from
+    file: str  # the file to read it again from (``path``, or its real non-UTF-8 name)
+
+
+def file_of(path: str, fs_path: bytes | None) -> str:
+    """The file a stored document was read from: its stored path, unless the file's real name
+    was not UTF-8 (then ``fs_path`` holds the name's bytes)."""
+    return os.fsdecode(bytes(fs_path)) if fs_path else path
 
 
 def _ids_and_vectors(rows: Sequence[Sequence[Any]], dim: int) -> tuple[np.ndarray, np.ndarray]:

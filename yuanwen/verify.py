@@ -13,6 +13,7 @@ that file again, which the report says.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +25,8 @@ from .config import Config
 from .errors import DamagedKnowledgeBaseError, damaged_message, kb_error_from
 from .index import INDEX_FILE, INDEX_META, read_meta
 from .kb import KnowledgeBase
-from .models import VerifyReport
-from .models import FileOutcome
-from .store import SCHEMA_VERSION, Store, content_hash
+from .models import FileOutcome, VerifyReport
+from .store import SCHEMA_VERSION, DamagedDocument, Store, content_hash, file_of
 from .text import fts_document
 
 
@@ -87,48 +87,61 @@ def _check_sqlite(kb: KnowledgeBase, rep: VerifyReport) -> bool:
     return True
 
 
-def _damaged_text(kb: KnowledgeBase) -> list[tuple[int, str, str, str | None]]:
-    """(id, path, reason, root) of documents whose stored text is damaged: not UTF-8, not
-    matching its hash, or not holding its passages verbatim."""
+def _damaged_text(kb: KnowledgeBase) -> list[DamagedDocument]:
+    """Documents whose stored text is damaged: not UTF-8, not matching its hash, or not
+    holding its passages verbatim."""
     db = kb.store.db
     out = []
     # read as bytes: damaged text (invalid UTF-8) would make SQLite's decoding raise
-    for doc_id, raw_path, raw_text, chash, root in db.execute(
-            "SELECT id, CAST(path AS BLOB), CAST(text AS BLOB), content_hash, root FROM documents"):
+    for doc_id, raw_path, raw_text, chash, root, fs_path in db.execute(
+            "SELECT id, CAST(path AS BLOB), CAST(text AS BLOB), content_hash, root, fs_path FROM documents"):
         path = bytes(raw_path or b"").decode("utf-8", "replace")
         try:
             text = bytes(raw_text or b"").decode("utf-8")
             passages = [(start, end, bytes(ptext or b"").decode("utf-8")) for start, end, ptext in db.execute(
                 'SELECT start, "end", CAST(text AS BLOB) FROM passages WHERE doc_id = ?', [doc_id])]
         except UnicodeDecodeError:
-            out.append((doc_id, path, "存储的正文不是有效的 UTF-8 文字", root))
-            continue
-        if content_hash(text) != chash:
-            out.append((doc_id, path, "正文与其校验值不符", root))
-        elif any(text[start:end] != ptext for start, end, ptext in passages):
-            out.append((doc_id, path, "段落与文档正文对不上", root))
+            reason = "存储的正文不是有效的 UTF-8 文字"
+        else:
+            if content_hash(text) != chash:
+                reason = "正文与其校验值不符"
+            elif any(text[start:end] != ptext for start, end, ptext in passages):
+                reason = "段落与文档正文对不上"
+            else:
+                continue
+        out.append(DamagedDocument(doc_id, path, reason, root, file_of(path, fs_path)))
     return out
 
 
 def _check_documents(kb: KnowledgeBase, rep: VerifyReport, repair: bool, reread: Reread | None) -> None:
     """Documents a reader cannot use whole (a ghost without passages, passages without
     sentences, damaged text): reported; a repair removes each one and reads it again from its
-    file when the file is still there."""
-    for doc_id, path, reason, root in kb.store.damaged_documents() + _damaged_text(kb):
-        msg = f"文档已损坏：{path}：{reason}"
+    file when the file is still there. A document whose file cannot be found is kept unless
+    it is a ghost (which holds nothing a reader can find anyway)."""
+    for d in kb.store.damaged_documents() + _damaged_text(kb):
+        msg = f"文档已损坏：{d.path}：{d.reason}"
         if not repair:
             rep.problems.append(msg + "；运行 yuanwen verify --repair 可从原文件重新读入")
             continue
-        kb.store.delete_document(doc_id)
-        if reread is None or not Path(path).exists():
+        if reread is None or not os.path.exists(d.file):
+            if "没有任何段落" not in d.reason:
+                why = "找不到原文件" if reread is not None else "需从原文件重新读入"
+                rep.problems.append(f"{msg}；{why}，未修复：请运行 yuanwen verify --repair，"
+                                    "或从备份恢复")
+                continue
+            kb.store.delete_document(d.id)
             where = "原文件已不存在" if reread is not None else "未重新读入"
             rep.repaired.append(f"{msg}：已删除（{where}；可用 yuanwen ingest 重新导入）")
             continue
-        outcome = reread(kb.store, path, root)
-        if outcome.status in ("added", "updated", "unchanged", "duplicate"):
+        # blank hashes: the file is read and stored again, replacing the damaged rows in one
+        # transaction; if it cannot be read, the document stays as it was
+        old_hashes = kb.store.swap_hashes(d.id, "", "")
+        outcome = reread(kb.store, d.file, d.root)
+        if outcome.status in ("added", "updated", "duplicate"):
             rep.repaired.append(f"{msg}：已从原文件重新读入（{outcome.passages} 段）")
         else:
-            rep.problems.append(f"{msg}：已删除，但重新读入失败：{outcome.reason}")
+            kb.store.swap_hashes(d.id, *old_hashes)
+            rep.problems.append(f"{msg}：重新读入失败（{outcome.reason or outcome.status}），已保持原样")
 
 
 def _check_orphans(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
@@ -259,8 +272,10 @@ def _faiss_problem(kb: KnowledgeBase) -> str | None:
         meta = None
     if meta is None:
         return "向量索引文件已损坏"
-    if meta.get("state") != state or index.ntotal != state["count"]:
+    if index.ntotal != state["count"]:
         return f"向量索引与数据库不一致（索引 {index.ntotal} 条，数据库 {state['count']} 条）"
+    if meta.get("state") != state:
+        return f"向量索引与数据库不一致（都是 {index.ntotal} 条，但所含段落不同：导入中断时留下的旧索引）"
     ids = np.sort(faiss.vector_to_array(index.id_map)) if hasattr(index, "id_map") else None
     if ids is None or not np.array_equal(ids, kb.store.embedded_ids()):
         return "向量索引中的编号与数据库段落编号不一致"
