@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 KB     ?= yuanwen_kb
 
-.PHONY: run test setup setup-test setup-bench ingest-sample bench bench-quick clean
+.PHONY: run test test-quick setup setup-test setup-bench ingest-sample bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ run: ingest-sample
 
 test: setup-test
 	$(BIN)/python -m pytest -q
+
+# For development: everything but the slow tests (kill loops, Chromium, real embedders,
+# concurrent processes), about two minutes. CI runs `make test`, which runs them all.
+test-quick: setup-test
+	$(BIN)/python -m pytest -q -m "not slow and not soak"
 
 # Benchmarks (docs/benchmarks.md): the peers (bm25s, txtai) and matplotlib on top of the test setup.
 BENCH_KB ?= bench_work/eval_kb

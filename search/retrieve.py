@@ -10,13 +10,16 @@ from __future__ import annotations
 import re
 import sqlite3
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Filters
 from yuanwen.text import fold_width, fts_query, tokenize
+from yuanwen.vocab import meetings
 
 
 @dataclass
@@ -78,14 +81,27 @@ def allowed_passage_ids(kb: KnowledgeBase, filters: Filters | None) -> np.ndarra
 
 
 _CN_NUM = "一二三四五六七八九十"
-# Short names of the Party's and the state's meetings, as users write them, and the full
-# names the documents use (十九大 -> 第十九次全国代表大会, 十九届四中全会 -> 第十九届中央委员会第四次全体会议).
-_ABBREVIATIONS = [
-    (re.compile(rf"(?<![{_CN_NUM}第])([{_CN_NUM}]{{1,3}})大(?!会|学|力|量|幅|局|批|型|概|约|小|于|多|早|类|工|关|行|领|重|产|战|城|片)"),
-     lambda m: f"第{m.group(1)}次全国代表大会"),
-    (re.compile(rf"([{_CN_NUM}]{{1,3}})届([{_CN_NUM}]{{1,2}})中全会"),
-     lambda m: f"第{m.group(1)}届中央委员会第{m.group(2)}次全体会议"),
-]
+# After 党的N大, words that show a congress is meant (党的三大召开, 党的七大以来), not one of the
+# Party's "three major ..." (党的三大作风, 三大法宝).
+_CONGRESS_CONTEXT = "召开|上|报告|以来|精神|通过|决议|党章|会议|前后|之前|之后|期间|提出|确立|选举|代表"
+
+
+@lru_cache(maxsize=1)
+def _abbreviations() -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]]:
+    """Short names of the Party's meetings as users write them and the full names the documents
+    use: the congresses from ``yuanwen/data/meetings.tsv`` (十九大 -> 第十九次全国代表大会; 一大
+    to 十大 only as 党的三大召开..., never 三大攻坚战 or 五大发展理念), and plenary sessions by
+    rule (十九届四中全会 -> 第十九届中央委员会第四次全体会议)."""
+    out: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = []
+    for m in meetings():
+        if m.stands_alone:
+            pat = re.compile(rf"(?<![{_CN_NUM}第]){m.short}(?!会|学|类|批|项)")
+        else:
+            pat = re.compile(rf"党的{m.short}(?={_CONGRESS_CONTEXT}|[，。、；：,.;:\s]|$)")
+        out.append((pat, lambda _, full=m.full: full))
+    out.append((re.compile(rf"([{_CN_NUM}]{{1,3}})届([{_CN_NUM}]{{1,2}})中全会"),
+                lambda x: f"第{x.group(1)}届中央委员会第{x.group(2)}次全体会议"))
+    return out
 
 
 # Question words carry no topic: left in, their bigrams (什么, 哪些, 怎么…) match everywhere.
@@ -98,7 +114,7 @@ _QUESTION_WORDS = re.compile(
 def expand_query(query: str) -> str:
     """The keyword form of ``query``: question words dropped (each becomes a break, so no
     bigram spans it), plus the full forms of the meeting abbreviations it uses."""
-    extra = [fn(m) for pat, fn in _ABBREVIATIONS for m in pat.finditer(query)]
+    extra = [fn(m) for pat, fn in _abbreviations() for m in pat.finditer(query)]
     core = _QUESTION_WORDS.sub(" ", query)
     if not tokenize(core):
         core = query

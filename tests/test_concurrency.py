@@ -22,6 +22,7 @@ from .conftest import SAMPLE
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_searches_answer_while_another_process_ingests(tmp_path):
     docs, kb_dir = tmp_path / "docs", tmp_path / "kb"
     docs.mkdir()
@@ -88,5 +89,16 @@ def test_second_ingest_can_wait_for_the_first(tmp_path):
             ingest([SAMPLE], cfg, embedder="fake", progress=False)
     finally:
         lock.release()
-    r = ingest([SAMPLE], cfg, embedder="fake", progress=False, wait=5)
-    assert r.count("added") == 1
+    # another process holds the lock for 1.5 s: an ingest with wait waits for it, then goes in
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+         "l = FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); time.sleep(1.5); l.release()",
+         lock.lock_file], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        r = ingest([SAMPLE], cfg, embedder="fake", progress=False, wait=30)
+        assert time.monotonic() - t0 >= 1.0  # it really waited for the other process
+        assert r.count("added") == 1
+    finally:
+        holder.wait(timeout=30)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
 from search.api import search
 from yuanwen.config import Config
@@ -40,6 +41,7 @@ def _write_docs(folder: Path, n: int, round_no: int, rng: random.Random) -> None
             target.write_text(text, encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_sigkilled_ingests_recover(tmp_path):
     rng = random.Random(1129)
     docs, kb_dir = tmp_path / "docs", tmp_path / "kb"
@@ -146,7 +148,6 @@ def _folder(docs: Path, state: str) -> int:
     return 5
 
 
-import pytest  # noqa: E402
 
 
 @pytest.mark.parametrize("point,n,state", CHOSEN_POINTS, ids=[f"{p}-{n}-{s}" for p, n, s in CHOSEN_POINTS])

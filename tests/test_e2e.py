@@ -21,6 +21,8 @@ import pytest
 from ingest.pipeline import ingest
 from yuanwen.config import Config
 
+pytestmark = pytest.mark.slow  # a real browser against a real server
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

