@@ -15,6 +15,8 @@ from pathlib import Path
 
 import jieba
 
+from yuanwen.conventions import HAN_UNIFIED
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpus"
 OUT = ROOT / "benchmarks" / "eval" / "quotes.jsonl"
@@ -72,7 +74,7 @@ def perturb(s: str, kind: str, rng: random.Random) -> str | None:
         n = rng.randint(10, min(20, len(body) - 2))
         start = rng.randint(0, len(body) - n)
         frag = body[start : start + n]
-        return frag if len(re.findall(r"[\u4e00-\u9fff]", frag)) >= 9 else None
+        return frag if len(re.findall(f"[{HAN_UNIFIED}]", frag)) >= 9 else None
     if kind == "paraphrase":  # one or two synonyms, and a changed character
         out, hits = body, 0
         for a, b in rng.sample(SYNONYMS, len(SYNONYMS)):

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from yuanwen.conventions import CN_SMALL
 from yuanwen.store import Store
 
-_CN = "一二三四五六七八九十"
+_CN = CN_SMALL
 
 
 def source_material(kb_dir: Path) -> dict:

@@ -36,7 +36,7 @@ def main() -> None:
 
     d = _browser()
     try:
-        d.get(f"{url}/?page=search&q={quote('怎么落实巡视整改')}")
+        d.get(f"{url}/?q={quote('怎么落实巡视整改')}")
         _wait_for_text(d, "用时")
         time.sleep(1)
         d.save_screenshot(str(out / "search.png"))
@@ -46,14 +46,15 @@ def main() -> None:
                 break
             buttons[0].click()
             time.sleep(2)
-        d.find_element(By.XPATH, "//label[.//p[text()='学习材料汇编']]").click()
+        next(a for a in d.find_elements(By.CSS_SELECTOR, "[data-testid='stSidebarNavLink']")
+             if "学习材料汇编" in a.text).click()  # the sidebar's link, in this session
         _wait_for_text(d, "出处")
         time.sleep(1.5)
         d.save_screenshot(str(out / "study-pack.png"))
         pages = [  # (address, text that shows the page is ready, file)
-            (f"?page=quote&text={quote('局党委书记认真履行巡视整改第一责任人的责任，组织起草整改方案')}", "出处", "quote"),
-            ("?page=docs&doc=1", "目录", "documents"),
-            ("?page=kb", "文档", "knowledge-base"),
+            (f"quote?text={quote('局党委书记认真履行巡视整改第一责任人的责任，组织起草整改方案')}", "出处", "quote"),
+            ("docs?doc=1", "目录", "documents"),
+            ("kb", "文档", "knowledge-base"),
         ]
         for address, ready, name in pages:
             d.get(f"{url}/{address}")

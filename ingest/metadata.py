@@ -15,7 +15,6 @@ characters blanked), so offsets found in the view are offsets into the stored te
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -23,7 +22,12 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from yuanwen.conventions import (
+    CN_DIGITS, CN_SMALL, DATE_PATTERN, DATE_RE, DOC_NUMBER_PATTERN, HAN, HAN_UNIFIED, MASK_CHARS, MONTH_DAY,
+    SPACE, YEAR, is_masked, iso_date, parse_date,
+)
 from yuanwen.errors import ReadError
+from yuanwen.vocab import doc_type_endings, speakers
 
 MANIFEST_NAME = "manifest.csv"
 
@@ -31,21 +35,9 @@ MANIFEST_NAME = "manifest.csv"
 # Tables (data, not if-chains)
 # ---------------------------------------------------------------------------------------------
 
-#: Title ending -> document type. Matched longest ending first, after trailing parentheticals
-#: such as ``（试行）`` or ``（2018年）`` are set aside.
-DOC_TYPE_SUFFIXES: dict[str, str] = {
-    "政府工作报告": "报告", "报告": "报告",
-    "讲话": "讲话", "致辞": "讲话", "演讲": "讲话", "发言": "讲话", "谈话": "讲话",
-    "回信": "回信",
-    "通知": "通知", "意见": "意见", "决定": "决定", "决议": "决议", "公报": "公报",
-    "通报": "通报", "批复": "批复", "复函": "函", "函": "函", "答复": "答复",
-    "办法": "办法", "规定": "规定", "条例": "条例",
-    "方案": "方案", "规划": "规划", "纲要": "纲要",
-    "学习材料": "学习材料", "学习资料": "学习材料", "辅导": "学习材料", "辅导读本": "学习材料",
-    "问答": "学习材料",
-    # further 公文 kinds of GB/T 9704 and the like
-    "公告": "公告", "通告": "通告", "请示": "请示", "纪要": "纪要", "说明": "说明",
-}
+#: Title ending -> document type (``yuanwen/data/doc_types.tsv``). Matched longest ending first,
+#: after trailing parentheticals such as ``（试行）`` or ``（2018年）`` are set aside.
+DOC_TYPE_SUFFIXES: dict[str, str] = doc_type_endings()
 #: Whole-title patterns checked before the endings: a law of the PRC (``中华人民共和国…法``).
 DOC_TYPE_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"^中华人民共和国\S*(?<![办方做想])法(?:修正案)?$", "法律"),
@@ -63,12 +55,9 @@ POSITION_WORDS: tuple[str, ...] = (
     "总书记", "国家主席", "副主席", "主席", "副总理", "总理", "委员长", "省长", "市长", "区长",
     "县长", "州长", "书记", "部长", "主任", "院长", "局长",
 )
-#: Speakers whose names cannot be delimited otherwise in run-on text (``※习近平今天，…``).
-KNOWN_SPEAKERS: tuple[str, ...] = (
-    "习近平", "李克强", "李强", "温家宝", "胡锦涛", "江泽民", "朱镕基", "李鹏", "邓小平",
-    "毛泽东", "周恩来", "刘少奇", "华国锋", "胡耀邦", "赵紫阳", "栗战书", "赵乐际", "王沪宁",
-    "韩正", "汪洋", "丁薛祥", "蔡奇", "李希", "吴邦国", "贾庆林", "张德江", "俞正声", "刘云山",
-)
+#: Speakers whose names cannot be delimited otherwise in run-on text (``※习近平今天，…``),
+#: from ``yuanwen/data/speakers.tsv``.
+KNOWN_SPEAKERS: tuple[str, ...] = speakers()
 #: Keys of format metadata (HTML info table, front matter, a ``键：值`` line) -> our field.
 HINT_KEYS: dict[str, str] = {
     "title": "title", "标题": "title", "题名": "title",
@@ -84,32 +73,17 @@ _HEAD_NOISE = re.compile(r"^(?:特急|加急|特提|平急|急件|(?:绝密|机�
 # ---------------------------------------------------------------------------------------------
 # Character classes and patterns
 # ---------------------------------------------------------------------------------------------
-HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-MASK_CHARS = "*＊×XＸ"
 _MASK = re.escape(MASK_CHARS)
-_SPACE = " \t\u3000\xa0\u2002\u2003\u2009"
-_CN_DIGIT = {"〇": 0, "○": 0, "零": 0, "O": 0, "Ｏ": 0, "０": 0, "一": 1, "二": 2, "两": 2,
-             "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
-
-_Y = r"(?:\d{4}|[０-９]{4}|[〇○零ＯO一二三四五六七八九]{4})"
-_MD = r"(?:\d{1,2}|[０-９]{1,2}|[一二三四五六七八九十]{1,3})"
+_SPACE = SPACE
+_Y = YEAR
+_MD = MONTH_DAY
 _S = f"[{_SPACE}]*"
-# A full date, never touching a masked digit: 2018年12月7日, 二〇二二年十月十六日.
-DATE_PATTERN = (
-    f"(?<![\\d０-９{_MASK}])(?P<y>{_Y}){_S}年{_S}(?P<m>{_MD}){_S}月{_S}(?P<d>{_MD}){_S}日"
-)
-_DATE = re.compile(DATE_PATTERN)
+_DATE = DATE_RE
 _DATE_LINE = re.compile(f"^{DATE_PATTERN}$")
 # A year in a title: 2022年 (not 20**年, not the end of a range like 2024—2026年).
 _TITLE_YEAR = re.compile(
-    f"(?<![\\d０-９{_MASK}—\\-－~～至到])(?P<y>(?:19|20)\\d{{2}}|[〇○零一二三四五六七八九]{{4}})年"
+    f"(?<![\\d０-９{_MASK}—\\-－~～至到])(?P<y>(?:19|20)\\d{{2}}|[〇○零{CN_DIGITS}]{{4}})年"
     f"(?![{_SPACE}]*[{_MASK}])"
-)
-# 文号: 国办发〔2022〕6号, *党办发〔2022〕*号, 安委办[2024]1号, 鲁安发（2024）1号.
-DOC_NUMBER_PATTERN = (
-    f"[{HAN}{_MASK}]{{1,20}}{_S}(?:〔|\\[|［|【|﹝|（|\\()"
-    f"{_S}[\\d{_MASK}]{{4}}{_S}(?:〕|\\]|］|】|﹞|）|\\)){_S}第?{_S}[\\d{_MASK}]{{1,6}}{_S}号"
 )
 _DOC_NUMBER_LINE = re.compile(
     f"^(?P<num>{DOC_NUMBER_PATTERN})(?:[{_SPACE}]*(?:签发人|签发)[:：].*)?$"
@@ -118,8 +92,8 @@ _ORDER_NUMBER_LINE = re.compile(f"^(?P<num>[{HAN}]{{2,30}}令{_S}第{_S}[\\d{_MA
 _PAREN_TAIL = re.compile(r"[（(【\[][^（）()【】\[\]]{0,40}[）)】\]]$")
 _SENTENCE_END = "。！？；!?;…，,、"
 _ENUM_START = re.compile(
-    r"^(?:第[一二三四五六七八九十百零〇\d]+[章节条编部分]|[一二三四五六七八九十]+[、．.]"
-    r"|[（(][一二三四五六七八九十\d]+[）)]|\d+[.．、]|序言|目录|前言|总则|附件)"
+    f"^(?:第[{CN_SMALL}百零〇\\d]+[章节条编部分]|[{CN_SMALL}]+[、．.]"
+    f"|[（(][{CN_SMALL}\\d]+[）)]|\\d+[.．、]|序言|目录|前言|总则|附件)"
 )
 _RULE_LINE = re.compile(r"^[-—─━_=＿－~～*·.]{3,}$")
 _SALUTATION_END = ("：", ":")
@@ -131,39 +105,6 @@ _HEADER_LINES = 8
 # ---------------------------------------------------------------------------------------------
 # Small public helpers
 # ---------------------------------------------------------------------------------------------
-def is_masked(doc_number: str | None) -> bool:
-    """True when a 文号 hides digits or characters with ``*``, ``＊``, ``×`` or ``X``."""
-    return bool(doc_number) and any(c in MASK_CHARS for c in doc_number)
-
-
-def parse_date(value: str | None) -> str | None:
-    """An ISO date (``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY``) from a written date, else None.
-
-    Accepts ``2018-12-07``, ``2018/12/7``, ``2018.12.7``, ``20181207``, ``2018年12月7日``,
-    ``二〇二二年十月十六日``, ``2018年12月`` and ``2018`` (or ``2018年``). Masked digits
-    (``20**年``, ``××月``) and impossible dates give None.
-    """
-    if not value:
-        return None
-    s = unicodedata.normalize("NFKC", str(value)).strip().strip("（）()[]")
-    if not s or any(c in MASK_CHARS for c in s):
-        return None
-    m = _DATE.search(s)
-    if m:
-        return _iso(m.group("y"), m.group("m"), m.group("d"))
-    m = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?", s) or re.fullmatch(
-        r"(\d{4})(\d{2})(\d{2})", s)
-    if m:
-        return _iso(*m.groups())
-    m = re.fullmatch(f"({_Y}){_S}年{_S}({_MD}){_S}月?", s) or re.fullmatch(r"(\d{4})[-/.](\d{1,2})", s)
-    if m:
-        return _iso(m.group(1), m.group(2))
-    m = re.fullmatch(f"({_Y})年?", s)
-    if m:
-        return _iso(m.group(1))
-    return None
-
-
 def doc_type_of(title: str | None) -> str | None:
     """The document type a title's ending names (``…的通知`` -> 通知), from the one table."""
     if not title:
@@ -184,41 +125,6 @@ def doc_type_of(title: str | None) -> str | None:
 
 
 _SUFFIXES_LONGEST_FIRST = sorted(DOC_TYPE_SUFFIXES, key=len, reverse=True)
-
-
-def _iso(y: str, m: str | None = None, d: str | None = None) -> str | None:
-    year = _num(y, year=True)
-    if year is None or not 1000 <= year <= 2200:
-        return None
-    if m is None:
-        return f"{year:04d}"
-    month = _num(m)
-    if month is None or not 1 <= month <= 12:
-        return None
-    if d is None:
-        return f"{year:04d}-{month:02d}"
-    day = _num(d)
-    try:
-        return _dt.date(year, month, day or 0).isoformat()
-    except (TypeError, ValueError):
-        return None
-
-
-def _num(s: str, year: bool = False) -> int | None:
-    """Arabic or Chinese numerals: ``2022``, ``二〇二二`` (digit by digit), ``十六``, ``二十``."""
-    s = s.translate(_FULLWIDTH_DIGITS).strip()
-    if s.isdigit():
-        return int(s)
-    if year:
-        if all(c in _CN_DIGIT for c in s):
-            return int("".join(str(_CN_DIGIT[c]) for c in s))
-        return None
-    if "十" in s:
-        tens, _, ones = s.partition("十")
-        t = _CN_DIGIT.get(tens, None) if tens else 1
-        o = _CN_DIGIT.get(ones, None) if ones else 0
-        return None if t is None or o is None else t * 10 + o
-    return _CN_DIGIT.get(s) if len(s) == 1 else None
 
 
 def _squash(s: str) -> str:
@@ -472,7 +378,7 @@ def _front_matter_hints(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for line in text[fm[0]:fm[1]].splitlines()[1:-1]:
         # Key bounded, value taken whole and stripped here: linear on long runs of spaces.
-        m = re.match(r"^([A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff ]{0,63}?)\s*+:\s*(.+)$", line)
+        m = re.match(rf"^([A-Za-z_{HAN_UNIFIED}][\w{HAN_UNIFIED} ]{{0,63}}?)\s*+:\s*(.+)$", line)
         if m:
             value = m.group(2).rstrip() or m.group(2)[:1]
             out[m.group(1)] = value.strip("'\"")
@@ -517,13 +423,13 @@ def _fallback_title(hints: dict[str, str], path: Path) -> tuple[str, str]:
 
 def _file_name_date(path: Path) -> str | None:
     m = re.match(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?=[-_ .]|$)", path.name)
-    return _iso(*m.groups()) if m else None
+    return iso_date(*m.groups()) if m else None
 
 
 def _title_year(title: str) -> str | None:
     t = re.sub(r"《[^》]*》", "", title)  # a year inside a cited title is not this document's
     m = _TITLE_YEAR.search(t)
-    return _iso(m.group("y")) if m else None
+    return iso_date(m.group("y")) if m else None
 
 
 # ---- head: 版头, title, 文号, the lines under the title ----------------------------------------
@@ -648,7 +554,7 @@ def _read_head(lines: list[_Line], view: str) -> _Head:
                 after = s[d.end() : found[k + 1].start() if k + 1 < len(found) else len(s)]
                 if re.search("施行|生效", after) and not re.search(_ENACTED, after):
                     continue  # the date it takes effect is not the date it was made
-                iso = _iso(d.group("y"), d.group("m"), d.group("d"))
+                iso = iso_date(d.group("y"), d.group("m"), d.group("d"))
                 if iso:
                     dates.append(iso)
             head.legislature = head.legislature or _legislature(s)
@@ -709,7 +615,7 @@ def _inline_title(s: str, end_note_name: str | None) -> tuple[str, str | None, s
         name = None  # the text runs straight on: no speaker to be sure of
     if doc_type_of(title) is None and name is None:
         return None  # 党的十八大以来（2012年11月8日），… is a sentence, not a title
-    return title, _iso(m.group("iy"), m.group("im"), m.group("id")), pos, name
+    return title, iso_date(m.group("iy"), m.group("im"), m.group("id")), pos, name
 
 
 def _leading_position(rest: str) -> tuple[str | None, str]:
@@ -741,15 +647,15 @@ _ENACTED = "通过|公布|发布|修订|修正|修改|批准|印发"
 def _legislature(s: str) -> str | None:
     """The enacting body named in a law's 题注 (…第十九次会议修订 / 国务院令第302号公布)."""
     m = re.search(
-        f"(?P<place>[{HAN}]{{2,10}}?(?:省|市|自治区))?第[一二三四五六七八九十]+届"
+        f"(?P<place>[{HAN}]{{2,10}}?(?:省|市|自治区))?第[{CN_SMALL}]+届"
         f"(?P<body>全国人民代表大会常务委员会|全国人民代表大会|人民代表大会常务委员会|人民代表大会)"
-        f"第[一二三四五六七八九十]+次(?:全体)?会议{_S}(?:审议)?(?:通过|修订|修正|批准)",
+        f"第[{CN_SMALL}]+次(?:全体)?会议{_S}(?:审议)?(?:通过|修订|修正|批准)",
         s,
     )
     if m:  # a report delivered *to* a congress (…会议上) is not enacted by it
         place = re.split("[在日]", m.group("place") or "")[-1]
         return place + m.group("body")
-    if re.search(r"国务院第[一二三四五六七八九十百\d]+次常务会议", s):
+    if re.search(f"国务院第[{CN_SMALL}百\\d]+次常务会议", s):
         return "国务院"
     m = re.search(f"(?:^|(?<=[^{HAN}])|日|以|由|经)(?P<orgs>[{HAN}、]{{2,60}}?)令{_S}第", s)
     if m:
@@ -793,11 +699,11 @@ def _signature(lines: list[_Line], start: int) -> tuple[list[str], str | None]:
             else:
                 continue
         if same_line:
-            iso = _iso(same_line.group("sy"), same_line.group("sm"), same_line.group("sd"))
+            iso = iso_date(same_line.group("sy"), same_line.group("sm"), same_line.group("sd"))
             if iso:
                 return _split_organs(same_line.group("org")), iso
             continue
-        iso = _iso(m.group("y"), m.group("m"), m.group("d"))
+        iso = iso_date(m.group("y"), m.group("m"), m.group("d"))
         if not iso:
             continue
         organs: list[str] = []
@@ -829,7 +735,7 @@ def _end_note(view: str) -> dict[str, str]:
         return {}
     out = {"speaker": m.group("name")}
     if m.group("dd"):
-        iso = _iso(m.group("y"), m.group("m"), m.group("d"))
+        iso = iso_date(m.group("y"), m.group("m"), m.group("d"))
         if iso:
             out["date"] = iso
     return out
@@ -861,7 +767,7 @@ def _dateline(view: str, pub: dict[str, str] | None) -> str | None:
     if not pub or "date" not in pub:
         return None
     m = None
-    for m in re.finditer(r"[（(]新华社[\u4e00-\u9fff]{0,6}?(\d{1,2})月(\d{1,2})日电[）)]", view[-800:]):
+    for m in re.finditer(rf"[（(]新华社[{HAN_UNIFIED}]{{0,6}}?(\d{{1,2}})月(\d{{1,2}})日电[）)]", view[-800:]):
         pass
     if not m:
         return None
@@ -869,7 +775,7 @@ def _dateline(view: str, pub: dict[str, str] | None) -> str | None:
     month = int(m.group(1))
     if month > pub_month:
         year -= 1
-    return _iso(str(year), m.group(1), m.group(2))
+    return iso_date(str(year), m.group(1), m.group(2))
 
 
 # ---- 版记 -------------------------------------------------------------------------------------
@@ -914,7 +820,7 @@ def _banji(lines: list[_Line]) -> tuple[int | None, dict[str, str]]:
         m = _printed(s)
         if m:
             extra["printed_by"] = _squash(m.group("org"))
-            iso = _iso(m.group("y"), m.group("m"), m.group("d"))
+            iso = iso_date(m.group("y"), m.group("m"), m.group("d"))
             if iso:
                 extra["printed_date"] = iso
             in_cc = False

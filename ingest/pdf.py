@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from yuanwen.conventions import (
+    CJK_PUNCT, CN_DIGITS, CN_NUMERAL_CHARS, CN_SMALL, FULLWIDTH_DIGITS, HAN, HAN_SUPPLEMENTARY, cn_int,
+)
 from yuanwen.errors import ReadError
 from yuanwen.models import ReadResult
 
@@ -304,11 +307,9 @@ def _pdf_date(value: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # Repair
 # ---------------------------------------------------------------------------------------------
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-# CJK punctuation and full-width forms (not full-width digits, which become ASCII first).
-_CJK_PUNCT = "\u3001-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\uffe0-\uffe6" \
-             "\u2014\u2015\u2018\u2019\u201c\u201d\u2026\u00b7\u2e3a"
-_CJK = f"{_HAN}{_CJK_PUNCT}"
+_HAN = HAN + HAN_SUPPLEMENTARY
+# Han and CJK punctuation and full-width forms (not full-width digits, which become ASCII first).
+_CJK = f"{_HAN}{CJK_PUNCT}"
 _SPACES = " \t\u00a0\u2002\u2003\u2009"  # not U+3000: an ideographic space is a typed character
 _WS_ALL = _SPACES + "\u3000\u200b\ufeff"
 
@@ -317,7 +318,6 @@ _CJK_GAP = re.compile(
     f"(?<=[{_CJK}])[{_SPACES}]+(?=[{_CJK}0-9])|(?<=[0-9])[{_SPACES}]+(?=[{_CJK}])"
 )
 _MULTI_SPACE = re.compile(f"[{_SPACES}]{{2,}}")
-_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 _DASH = "—–\\-－―─‒~～_·•"
 _PAGE_DECORATED = re.compile(
@@ -332,13 +332,13 @@ _PAGE_BARE = re.compile(r"[0-9０-９]{1,4}")
 
 # Headings and list items that start a paragraph.
 _HEADING = re.compile(
-    r"(?:第[一二三四五六七八九十百千零〇两0-9]+[编章节条款部分]"
-    r"|[一二三四五六七八九十百]+、"
-    r"|[（(][一二三四五六七八九十百0-9]+[)）]"
+    rf"(?:第[{CN_NUMERAL_CHARS}0-9]+[编章节条款部分]"
+    rf"|[{CN_SMALL}百]+、"
+    rf"|[（(][{CN_SMALL}百0-9]+[)）]"
     r"|[0-9]{1,3}(?:[、．]|\.(?![0-9]))"
     r"|[①-⑳]"
-    r"|附件[0-9一二三四五六七八九十]*[:：]?$"
-    r"|附件[0-9一二三四五六七八九十]+"
+    rf"|附件[0-9{CN_SMALL}]*[:：]?$"
+    rf"|附件[0-9{CN_SMALL}]+"
     r"|附[:：]"
     r")"
 )
@@ -457,7 +457,7 @@ def _drop_page_furniture(pages: list[list[tuple[int, str]]]) -> None:
         rest = [i for i in range(len(page)) if (p, i) not in drop]
         for i in {rest[0], rest[-1]} if rest else ():
             if len(rest) > 1 and _page_number_key(page[i][1]) == "bare":
-                value = int(page[i][1].translate(_FULLWIDTH_DIGITS))
+                value = int(page[i][1].translate(FULLWIDTH_DIGITS))
                 bare.append((p, i, value - (p + 1)))
     if bare:
         shift, count = Counter(d for _, _, d in bare).most_common(1)[0]
@@ -537,7 +537,7 @@ def _clean_line(s: str, cjk_ascii: bool) -> str:
     """One line's repair: punctuation (on ASCII-punctuation pages), spaces, full-width digits."""
     if cjk_ascii:
         s = _map_ascii_punct(s)
-    s = s.translate(_FULLWIDTH_DIGITS)
+    s = s.translate(FULLWIDTH_DIGITS)
     s = _CJK_GAP.sub("", s)
     s = _MULTI_SPACE.sub(" ", s)
     return s.strip(_WS_ALL)
@@ -592,26 +592,14 @@ class _Paragraph:
     ref: float | None = None  # widest continuation line so far of this paragraph on ``page``
 
 
-_CN_NUM = {c: i for i, c in enumerate("零一二三四五六七八九", start=0)}
 _MARKERS = (
-    ("cn", re.compile(r"([一二三四五六七八九十]{1,3})、")),
-    ("pcn", re.compile(r"[（(]([一二三四五六七八九十]{1,3})[)）]")),
+    ("cn", re.compile(f"([{CN_SMALL}]{{1,3}})、")),
+    ("pcn", re.compile(f"[（(]([{CN_SMALL}]{{1,3}})[)）]")),
     ("par", re.compile(r"[（(]([0-9]{1,3})[)）]")),
     ("dot", re.compile(r"([0-9]{1,3})(?:[．]|\.(?![0-9]))")),
     ("comma", re.compile(r"([0-9]{1,3})、")),
     ("circ", re.compile(r"([①-⑳])")),
 )
-
-
-def _cn_value(t: str) -> int | None:
-    """The value of a Chinese numeral up to 99 (一 .. 九十九)."""
-    if "十" not in t:
-        return _CN_NUM.get(t) if len(t) == 1 else None
-    tens, _, ones = t.partition("十")
-    if len(tens) > 1 or len(ones) > 1:
-        return None
-    value = (_CN_NUM.get(tens, -100) if tens else 1) * 10 + (_CN_NUM.get(ones, -100) if ones else 0)
-    return value if value > 0 else None
 
 
 def _list_marker(s: str) -> tuple[str, int] | None:
@@ -622,7 +610,7 @@ def _list_marker(s: str) -> tuple[str, int] | None:
             continue
         t = m.group(1)
         if style in ("cn", "pcn"):
-            value = _cn_value(t)
+            value = cn_int(t) or None
         elif style == "circ":
             value = ord(t) - ord("①") + 1
         else:
@@ -632,8 +620,8 @@ def _list_marker(s: str) -> tuple[str, int] | None:
 
 
 _DATE_LINE = re.compile(
-    r"(?:[0-9]{4}|[〇○零一二三四五六七八九]{4})年[0-9一二三四五六七八九十]{1,2}月"
-    r"(?:[0-9一二三四五六七八九十]{1,3}日)?"
+    f"(?:[0-9]{{4}}|[〇○零{CN_DIGITS}]{{4}})年[0-9{CN_SMALL}]{{1,2}}月"
+    f"(?:[0-9{CN_SMALL}]{{1,3}}日)?"
 )
 _TOC_END = re.compile(r"(?:(?<!\.)\.{3,}+|(?<!…)…++|(?<!·)·{3,}+)\s*+[0-9]+$")  # linear: runs tried once
 

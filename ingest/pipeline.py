@@ -38,7 +38,35 @@ from . import sandbox
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "ingest.lock"
-ProgressFactory = Callable[..., tqdm]
+#: Called as work advances: (stage, done, total), stage "读取入库" (files) or "向量化"
+#: (passages). The app's upload progress uses it; the CLI's tqdm bars are driven by the same
+#: reporter (:class:`_Progress`).
+ProgressCallback = Callable[[str, int, int], None]
+
+
+class _Progress:
+    """One stage's progress: a tqdm bar on the terminal (when ``bar``) and the callback."""
+
+    def __init__(self, stage: str, unit: str, total: int, bar: bool,
+                 callback: ProgressCallback | None) -> None:
+        self.stage, self.total, self.done, self.callback = stage, total, 0, callback
+        self.bar = tqdm(total=total, desc=stage, unit=unit, disable=not bar, dynamic_ncols=True)
+        self._tell()
+
+    def _tell(self) -> None:
+        if self.callback is not None:
+            self.callback(self.stage, self.done, self.total)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self.bar.update(n)
+        self._tell()
+
+    def write(self, line: str) -> None:
+        self.bar.write(line, file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def ingest_lock(kb_dir: Path, wait: float = 0) -> FileLock:
@@ -57,6 +85,7 @@ def ingest(
     progress: bool = True,
     wait: float = 0,
     follow_links: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest files and folders (recursively) into the knowledge base of ``config``.
 
@@ -79,7 +108,7 @@ def ingest(
             report = IngestReport()
             try:
                 _run_stages(kb, [Path(p) for p in paths], config, report, prune, embed, progress,
-                            follow_links)
+                            follow_links, on_progress)
             except Exception as exc:  # e.g. the disk filled: say why, with what went in before it
                 err = kb_error_from(exc, config.kb_dir)
                 if err is None:
@@ -94,11 +123,12 @@ def ingest(
 
 
 def _run_stages(kb: KnowledgeBase, paths: list[Path], config: Config, report: IngestReport,
-                prune: bool, embed: bool, progress: bool, follow_links: bool) -> None:
+                prune: bool, embed: bool, progress: bool, follow_links: bool,
+                on_progress: ProgressCallback | None = None) -> None:
     with sandbox.bounded_parsing(config):  # one parse worker for this ingest
-        _store_stage(kb.store, paths, config, report, prune, progress, follow_links)
+        _store_stage(kb.store, paths, config, report, prune, progress, follow_links, on_progress)
     if embed:
-        _embed_stage(kb, config, report, progress)
+        _embed_stage(kb, config, report, progress, on_progress)
     t0 = time.perf_counter()
     kb.keyword_index(save=True)  # rebuilt and saved only when stale
     t1 = time.perf_counter()
@@ -140,16 +170,18 @@ def _reopen(kb: KnowledgeBase, config: Config, embedder: str | Embedder | None) 
 
 # -- stage 1: read, segment, store ---------------------------------------------------------
 def _store_stage(store: Store, paths: list[Path], config: Config, report: IngestReport,
-                 prune: bool, progress: bool, follow_links: bool = False) -> None:
+                 prune: bool, progress: bool, follow_links: bool = False,
+                 on_progress: ProgressCallback | None = None) -> None:
     t0 = time.perf_counter()
     try:
-        _store_files(store, paths, config, report, prune, progress, follow_links)
+        _store_files(store, paths, config, report, prune, progress, follow_links, on_progress)
     finally:  # also when a full disk stops it: the summary gives the time it ran
         report.store_seconds = time.perf_counter() - t0
 
 
 def _store_files(store: Store, paths: list[Path], config: Config, report: IngestReport,
-                 prune: bool, progress: bool, follow_links: bool) -> None:
+                 prune: bool, progress: bool, follow_links: bool,
+                 on_progress: ProgressCallback | None = None) -> None:
     key_roots = [Path(_key(p)) for p in paths]  # as stored: for pruning
     seen: set[str] = set()  # every key this run walked, whatever became of it
     unread: list[Path] = []  # folders that could not be listed: nothing under them is pruned
@@ -183,8 +215,8 @@ def _store_files(store: Store, paths: list[Path], config: Config, report: Ingest
         report.outcomes.append(FileOutcome(
             str(bad.path), "failed", f"{bad.reason}；其所在文件夹的文件已按各自正文提取元数据导入"))
     claimed: dict[str, str] = {}  # key -> the real path it stands for
-    bar = tqdm(files, desc="读取入库", unit="文件", disable=not progress, dynamic_ncols=True)
-    for f in bar:
+    bar = _Progress("读取入库", "文件", len(files), progress, on_progress)
+    for f in files:
         key, real = _key(f), os.path.abspath(f)
         if claimed.setdefault(key, real) != real:  # two names that differ only in their encoding
             outcome = FileOutcome(key, "failed", "文件名不是 UTF-8 编码，解码后与另一个文件同名，"
@@ -194,8 +226,10 @@ def _store_files(store: Store, paths: list[Path], config: Config, report: Ingest
         seen.add(outcome.path)
         report.outcomes.append(outcome)
         report.passages_stored += outcome.passages
+        bar.update()
         if outcome.status == "failed" and progress:
-            bar.write(f"失败 {outcome.path}：{outcome.reason}", file=sys.stderr)
+            bar.write(f"失败 {outcome.path}：{outcome.reason}")
+    bar.close()
     if prune:
         for doc_id, path in store.all_paths():
             if path in seen or not _under(Path(path), key_roots) or _under(Path(path), unread):
@@ -328,14 +362,15 @@ def _file_hash(path: Path) -> str:
 
 
 # -- stage 2: embed ---------------------------------------------------------------------
-def _embed_stage(kb: KnowledgeBase, config: Config, report: IngestReport, progress: bool) -> None:
+def _embed_stage(kb: KnowledgeBase, config: Config, report: IngestReport, progress: bool,
+                 on_progress: ProgressCallback | None = None) -> None:
     total = kb.store.count_pending()
     if total == 0:
         return
     emb = kb.claim_embedder()
     t0 = time.perf_counter()
     done = 0
-    bar = tqdm(total=total, desc="向量化", unit="段", disable=not progress, dynamic_ncols=True)
+    bar = _Progress("向量化", "段", total, progress, on_progress)
     try:
         while True:
             batch = kb.store.pending_passages(limit=config.embed_batch_size * 8)

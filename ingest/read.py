@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from yuanwen.conventions import CN_DIGITS, CN_NUMERAL_CHARS, CN_SMALL, DOC_NUMBER_RE, HAN_UNIFIED, find_numeric_date
 from yuanwen.errors import ReadError
 from yuanwen.models import Heading, ReadResult
+from yuanwen.vocab import info_labels
 
 from .normalise import (
     GARBAGE_TEXT_SHARE, ZERO_WIDTH, clean_text, clean_text_tracking, decode_text, delete_tracking,
@@ -178,11 +180,11 @@ _SENTENCE_END = set("。！？；：”’」』）…!?;:)")
 _CLOSE_START = set("》」』”’）)，。、；：！？,.;:!?…")  # cannot start a paragraph
 _OPEN_END = set("《「『“‘（(")  # cannot end a paragraph
 _HEADING_LIKE = re.compile(
-    r"(?:第[一二三四五六七八九十百千零〇两\d]+[编章节条部分]"
-    r"|[一二三四五六七八九十百]+[、.．]"
-    r"|[（(][一二三四五六七八九十百\d]+[)）]"
+    rf"(?:第[{CN_NUMERAL_CHARS}\d]+[编章节条部分]"
+    rf"|[{CN_SMALL}百]+[、.．]"
+    rf"|[（(][{CN_SMALL}百\d]+[)）]"
     r"|\d+(?:[、．]|\.(?!\d))"
-    r"|[0-9０-９〇○零一二三四五六七八九]{4}年"
+    rf"|[0-9０-９〇○零{CN_DIGITS}]{{4}}年"
     r"|(?:附件|附录|注|说明)[:：\d]?"
     r"|[-—]{2})"
 )
@@ -300,7 +302,7 @@ def _replaced(result: ReadResult, replaced: int) -> ReadResult:
 # Markdown
 # ---------------------------------------------------------------------------------------------
 # Key length bounded and the value taken whole (stripped in code): linear on long space runs.
-_FM_LINE = re.compile(r"^\s*+([A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff -]{0,63}?)\s*+[:：]\s*+(.*)$")
+_FM_LINE = re.compile(rf"^\s*+([A-Za-z_{HAN_UNIFIED}][\w{HAN_UNIFIED} -]{{0,63}}?)\s*+[:：]\s*+(.*)$")
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _MD_BLOCK_TAGS = ("address|article|aside|blockquote|br|caption|center|dd|details|div|dl|dt|figcaption|"
                   "figure|footer|h[1-6]|header|hr|li|main|ol|p|pre|section|summary|table|tbody|td|tfoot|"
@@ -442,17 +444,12 @@ _CLOSES_P = {"p", "div", "table", "ul", "ol", "dl", "h1", "h2", "h3", "h4", "h5"
              "blockquote", "section", "article", "header", "footer", "form", "hr"}
 _HTML_WS = re.compile(r"[ \t\n\r\f]+")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
-#: The gov.cn info table: label (spaces removed) -> meta key.
-_INFO_LABELS = {
-    "索引号": "index_no", "主题分类": "topic", "发文机关": "issuer", "成文日期": "date",
-    "标题": "title", "发文字号": "doc_number", "发布日期": "published", "主题词": "keywords",
-}
-_DATE_KEYS = {"date", "published"}
+#: The gov.cn info table (``yuanwen/data/info_labels.tsv``): label (spaces removed) -> meta key.
+_INFO_LABELS = {x.label: x.key for x in info_labels()}
+_DATE_KEYS = {x.key for x in info_labels() if x.is_date}
 _BOILERPLATE = re.compile(
     r"^(?:扫一扫在手机打开当前页|【?(?:我要纠错|打印本页|关闭窗口|打印|关闭)】?|责任编辑[:：].*)$"
 )
-_DOC_NUMBER = re.compile(r"[\u4e00-\u9fff]{1,15}[〔［\[（(﹝【]\d{4}[〕］\]）)﹞】]\d{1,5}号")
-_CN_DATE = re.compile(r"(\d{4})\s*[年\-./]\s*(\d{1,2})\s*[月\-./]\s*(\d{1,2})\s*日?")
 
 
 #: Work bound of the HTML reader: text and layout events (tags, text runs) per page. A large
@@ -642,16 +639,6 @@ def _decode_html(data: bytes, path: Path) -> tuple[str, str, int]:
     return decode_text(data, path)
 
 
-def _iso_date(value: str) -> str | None:
-    m = _CN_DATE.search(value)
-    if not m:
-        return None
-    y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    if not (1 <= mo <= 12 and 1 <= d <= 31):
-        return None
-    return f"{y:04d}-{mo:02d}-{d:02d}"
-
-
 def _info_table(cells: list[dict]) -> tuple[dict[str, str], set[int]]:
     """Meta from label/value cell pairs (``发文机关：`` | ``国务院``), and the tables holding them."""
     meta: dict[str, str] = {}
@@ -675,7 +662,7 @@ def _info_table(cells: list[dict]) -> tuple[dict[str, str], set[int]]:
             continue
         name = _INFO_LABELS[key]
         if name in _DATE_KEYS:
-            iso = _iso_date(value)
+            iso = find_numeric_date(value)
             if iso:
                 meta[name] = iso
             else:
@@ -774,7 +761,7 @@ def read_html_bytes(data: bytes, path: Path) -> ReadResult:
         meta["html_title"] = parser.html_title
     if "doc_number" not in meta:  # some pages keep the 文号 in a hidden element only
         for hidden in parser.hidden_texts:
-            m = _DOC_NUMBER.search(hidden)
+            m = DOC_NUMBER_RE.search(hidden)
             if m:
                 meta["doc_number"] = m.group()
                 break

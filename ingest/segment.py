@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
+from yuanwen.conventions import CN_NUMERAL_CHARS, CN_SMALL, ENUM_IS_PATTERN, ENUM_ORDINAL_PATTERN, cn_int
 from yuanwen.models import Heading, Passage, Sentence
 
 __all__ = ["segment", "split_sentences"]
@@ -45,23 +46,20 @@ R_ENUM = 100  # 一是 / 第一，
 
 _BIG_RANK = {"编": R_BIAN, "部分": R_PART, "章": R_CHAPTER, "节": R_SECTION}
 
-_CN = "一二三四五六七八九十百千零〇两"
-_CN_SMALL = "一二三四五六七八九十"
-
 # Layout noise that may precede a heading's number: whitespace, HTML space entities, bold marks.
 _PREFIX = re.compile(r"(?:\s|&(?:emsp|ensp|nbsp|#12288|#160);|\*\*|__)+")
 _MD_HASH = re.compile(r"[ \t]{0,3}(#{1,6})(?=\s|&|$)")
 _HEAD = re.compile(
-    rf"(?P<big>第[{_CN}\d]{{1,5}}(?P<bk>编|部分|章|节))"
-    rf"|(?P<art>第[{_CN}\d]{{1,6}}条)"
-    rf"|(?P<l2>[（(][{_CN}]{{1,4}}[)）])"
+    rf"(?P<big>第[{CN_NUMERAL_CHARS}\d]{{1,5}}(?P<bk>编|部分|章|节))"
+    rf"|(?P<art>第[{CN_NUMERAL_CHARS}\d]{{1,6}}条)"
+    rf"|(?P<l2>[（(][{CN_NUMERAL_CHARS}]{{1,4}}[)）])"
     rf"|(?P<l4>[（(]\d{{1,3}}[)）])"
-    rf"|(?P<l1>[{_CN}]{{1,4}}[、．.])"
+    rf"|(?P<l1>[{CN_NUMERAL_CHARS}]{{1,4}}[、．.])"
     rf"|(?P<l3>\d{{1,3}}(?:[、．]|\.(?!\d)))"
-    rf"|(?P<en>[{_CN_SMALL}]{{1,3}}是(?!否))"
-    rf"|(?P<di>第[{_CN_SMALL}]{{1,3}}[，,、])"
+    rf"|(?P<en>{ENUM_IS_PATTERN})"
+    rf"|(?P<di>{ENUM_ORDINAL_PATTERN})"
 )
-_ENUM_AT = re.compile(rf"([{_CN_SMALL}]{{1,3}})是(?!否)|第([{_CN_SMALL}]{{1,3}})[，,、]")
+_ENUM_AT = re.compile(rf"([{CN_SMALL}]{{1,3}})是(?!否)|第([{CN_SMALL}]{{1,3}})[，,、]")
 # After 第X条 without a space, these characters mean a reference ("第三条至第五条"), not an article.
 _ART_NOT_FOLLOWED = set("至和及与或、，,的中之所第款项规相（(）)")
 _LEAD_END = re.compile(r"[。！？；：!?;:]")
@@ -85,15 +83,7 @@ _LEAD_CAP = 40  # otherwise the path element is the lead clause, capped at this 
 
 def _cn_int(s: str) -> int:
     """Value of a small Chinese numeral (一..九十九); 0 if not one."""
-    digits = {c: i for i, c in enumerate("零一二三四五六七八九")}
-    if s == "十":
-        return 10
-    if "十" in s:
-        a, _, b = s.partition("十")
-        tens = digits.get(a, 0) if a else 1
-        ones = digits.get(b, 0) if b else 0
-        return tens * 10 + ones
-    return digits.get(s, 0) if len(s) == 1 else 0
+    return cn_int(s) or 0
 
 
 def _cap(lead: str, cap: int) -> str:

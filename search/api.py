@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import calendar
 import sqlite3
 import time
 from dataclasses import replace
 
+from yuanwen.conventions import iso_date
 from yuanwen.errors import BadQueryError, UsageError, kb_error_from
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Document, Filters, Hit, Passage, SearchResult
@@ -150,10 +150,10 @@ def parse_date_bound(value: str | None) -> str | None:
     m = re.fullmatch(r"(\d{4})(?:[-/.年](\d{1,2})(?:[-/.月](\d{1,2})日?)?月?)?年?", v)
     if not m:
         raise UsageError(f"日期格式不对：{value!r}；请写成 2018、2018-03 或 2018-03-01")
-    y, mo, d = m.groups()
-    if mo and not 1 <= int(mo) <= 12 or d and not 1 <= int(d) <= calendar.monthrange(int(y), int(mo))[1]:
+    iso = iso_date(*m.groups())  # None unless a real date (year 1000..2200)
+    if iso is None:
         raise UsageError(f"日期不存在：{value!r}")
-    return y + (f"-{int(mo):02d}" if mo else "") + (f"-{int(d):02d}" if d else "")
+    return iso
 
 
 def normalise_filters(filters: Filters | None) -> Filters | None:

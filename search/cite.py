@@ -11,27 +11,14 @@ Only known fields are printed; nothing is invented. Examples::
 
 from __future__ import annotations
 
-import re
-
+from yuanwen.conventions import ARTICLE_RE, cn_date
 from yuanwen.models import Citation, Document
+from yuanwen.vocab import doc_types_cited_as
 
-SPEECH_TYPES = {"讲话", "致辞", "演讲", "回信", "发言", "谈话", "讲话（文章节选）"}
-LAW_TYPES = {"法律", "行政法规", "地方性法规", "部门规章", "条例", "规定", "办法"}
-REPORT_TYPES = {"报告", "政府工作报告", "政府工作报告（地方）", "党代会报告", "决议", "说明"}
-_ARTICLE = re.compile(r"^第[一二三四五六七八九十百千零〇0-9]+条")
-
-
-def _cn_date(iso: str | None) -> str:
-    """``2018-12-07`` -> ``2018年12月7日``; partial dates stay partial."""
-    if not iso:
-        return ""
-    parts = iso.split("-")
-    out = f"{int(parts[0])}年" if parts[0].isdigit() else ""
-    if len(parts) > 1 and parts[1].isdigit():
-        out += f"{int(parts[1])}月"
-    if len(parts) > 2 and parts[2].isdigit():
-        out += f"{int(parts[2])}日"
-    return out
+# Document types by how they are cited (``yuanwen/data/doc_types.tsv``, shared with metadata).
+SPEECH_TYPES = doc_types_cited_as("speech")
+LAW_TYPES = doc_types_cited_as("law")
+REPORT_TYPES = doc_types_cited_as("report")
 
 
 def _speaker(doc: Document) -> str | None:
@@ -43,7 +30,7 @@ def _location(heading_path: list[str] | None, page: int | None, style: str) -> s
     parts = []
     if heading_path:
         for h in reversed(heading_path):
-            m = _ARTICLE.match(h)
+            m = ARTICLE_RE.match(h)
             if m:
                 parts.append(m.group())
                 break
@@ -68,13 +55,13 @@ def _footnote(doc: Document, heading_path: list[str] | None, page: int | None) -
     if article and doc.doc_type in LAW_TYPES | {None}:
         s += article
     if isinstance(pub, dict) and pub.get("name"):
-        s += f"，《{pub['name']}》{_cn_date(pub.get('date'))}"
+        s += f"，《{pub['name']}》{cn_date(pub.get('date'))}"
         if pub.get("page"):
             s += f"，第{pub['page']}版"
     else:
         if doc.doc_number:
             s += f"（{doc.doc_number}）"
-        date = _cn_date(doc.date)
+        date = cn_date(doc.date)
         if date:
             s += f"（{date}）" if speaker and not doc.doc_number else f"，{date}"
         elif not speaker and doc.issuer and doc.issuer not in title:

@@ -20,6 +20,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Pt
 
+from yuanwen.conventions import cn_numeral
 from yuanwen.models import Hit, PackItem, StudyPack
 
 TITLE_FONT = "方正小标宋简体"
@@ -28,7 +29,6 @@ BODY_FONT = "仿宋_GB2312"
 NOTE_FONT = "楷体_GB2312"
 # Word picks the first installed font only through the theme; name fallbacks explicitly.
 FALLBACKS = {TITLE_FONT: "宋体", HEADING_FONT: "SimHei", BODY_FONT: "仿宋", NOTE_FONT: "楷体"}
-CN_NUM = "一二三四五六七八九十"
 
 # What XML 1.0 cannot hold (and so a .docx cannot): C0 controls other than tab and newline,
 # U+FFFE/U+FFFF and lone surrogates (a pair is never seen: Python strings hold code points).
@@ -91,8 +91,7 @@ def item_from_hit(hit: Hit, style: str = "footnote") -> PackItem:
 
 
 def _section_label(i: int, title: str) -> str:
-    num = CN_NUM[i] if i < len(CN_NUM) else str(i + 1)
-    return f"{num}、{title}"
+    return f"{cn_numeral(i + 1)}、{title}"
 
 
 def to_markdown(pack: StudyPack) -> str:

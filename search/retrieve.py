@@ -16,10 +16,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from yuanwen.conventions import CN_SMALL
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Filters
 from yuanwen.text import fold_width, fts_query, tokenize
-from yuanwen.vocab import meetings
+from yuanwen.vocab import meetings, question_words
 
 
 @dataclass
@@ -80,7 +81,6 @@ def allowed_passage_ids(kb: KnowledgeBase, filters: Filters | None) -> np.ndarra
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
-_CN_NUM = "一二三四五六七八九十"
 # After 党的N大, words that show a congress is meant (党的三大召开, 党的七大以来), not one of the
 # Party's "three major ..." (党的三大作风, 三大法宝).
 _CONGRESS_CONTEXT = "召开|上|报告|以来|精神|通过|决议|党章|会议|前后|之前|之后|期间|提出|确立|选举|代表"
@@ -95,20 +95,18 @@ def _abbreviations() -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], st
     out: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = []
     for m in meetings():
         if m.stands_alone:
-            pat = re.compile(rf"(?<![{_CN_NUM}第]){m.short}(?!会|学|类|批|项)")
+            pat = re.compile(rf"(?<![{CN_SMALL}第]){m.short}(?!会|学|类|批|项)")
         else:
             pat = re.compile(rf"党的{m.short}(?={_CONGRESS_CONTEXT}|[，。、；：,.;:\s]|$)")
         out.append((pat, lambda _, full=m.full: full))
-    out.append((re.compile(rf"([{_CN_NUM}]{{1,3}})届([{_CN_NUM}]{{1,2}})中全会"),
+    out.append((re.compile(rf"([{CN_SMALL}]{{1,3}})届([{CN_SMALL}]{{1,2}})中全会"),
                 lambda x: f"第{x.group(1)}届中央委员会第{x.group(2)}次全体会议"))
     return out
 
 
 # Question words carry no topic: left in, their bigrams (什么, 哪些, 怎么…) match everywhere.
-_QUESTION_WORDS = re.compile(
-    "有哪些|有什么|是什么|做什么|为什么|什么样|什么|哪些|哪几种|哪几|怎么样|怎么|怎样|如何|是否|有没有|多少|多长|"
-    "请问|吗|呢|呀"
-)
+# The words are ``yuanwen/data/question_words.tsv``, tried in file order.
+_QUESTION_WORDS = re.compile("|".join(map(re.escape, question_words())))
 
 
 def expand_query(query: str) -> str:

@@ -7,9 +7,7 @@ app through ``$YUANWEN_KB`` (pytest's own argv carries no ``--kb``).
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 from pathlib import Path
 
 import docx
@@ -17,10 +15,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingest.pipeline import ingest
+from pages_app import common as app_common
 from search import pack as packops
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import PackItem, StudyPack
+from yuanwen import uploads
 
 from .conftest import ROOT, FakeEmbedder  # noqa: F401  (registers the "fake" embedder)
 
@@ -35,16 +35,6 @@ XSS_TEXT = (
 )
 
 
-def _load_app_module():
-    """app.py as a module (its UI runs only as __main__), for its pure helpers."""
-    spec = importlib.util.spec_from_file_location("yuanwen_app", APP)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-app_mod = _load_app_module()
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +52,16 @@ def kb_dir(tmp_path_factory) -> Path:
 def ok(at: AppTest) -> AppTest:
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def page_shown(at: AppTest) -> str:
+    """The title of the page the app shows (each page starts with its header)."""
+    return at.header[0].value
+
+
+def goto(at: AppTest, slug: str) -> AppTest:
+    """Open another page, as its link in the sidebar's navigation does."""
+    return at.switch_page(f"pages_app/{app_common.PAGES[slug][1]}").run()
 
 
 def html_values(at: AppTest) -> list[str]:
@@ -89,7 +89,7 @@ def test_search_with_type_filter_writes_the_url(app):
     assert titles and all("某市安全生产条例" in t for t in titles)
     assert any("<mark>安全生产</mark>" in v for v in html_values(at))
     assert at.query_params["q"] == "安全生产" and at.query_params["type"] == "地方性法规"
-    assert at.query_params["mode"] == "keyword" and at.query_params["page"] == "search"
+    assert at.query_params["mode"] == "keyword" and page_shown(at) == "检索"
     # each card offers the citation in a code block (with its copy button)
     assert any("某市安全生产条例" in c.value for c in at.code)
 
@@ -166,15 +166,24 @@ def test_document_text_is_never_rendered_as_html_or_markdown(app, kb_dir):
     # the outline: one entry per heading, linking to the passage anchors
     nav = next(v for v in htmls if "yw-outline" in v)
     assert "一、总体要求" in nav and "二、具体措施" in nav and 'href="#yw-p-' in nav
-    assert at.query_params["page"] == "docs"
+    assert page_shown(at) == "文档" and at.query_params["doc"]
+
+
+def test_an_old_style_link_opens_its_page_and_each_page_keeps_its_query(app, kb_dir):
+    doc = doc_id(kb_dir, "页面显示安全")
+    at = ok(app({"page": "docs", "doc": str(doc), "q": "防汛", "mode": "keyword"}))
+    assert page_shown(at) == "文档" and "page" not in at.query_params  # the page is the path now
+    assert at.query_params["doc"] == str(doc) and "q" not in at.query_params
+    ok(goto(at, "search"))  # the search the link carried ran, and its query is back in the URL
+    assert page_shown(at) == "检索" and at.session_state["search_res"].hits
+    assert at.query_params["q"] == "防汛" and at.query_params["mode"] == "keyword"
 
 
 def test_view_in_document_from_a_hit(app):
     at = ok(app({"q": "防汛责任人", "mode": "keyword"}))
     hit = at.session_state["search_res"].hits[0]
     ok(at.button(key=f"hit_view_{hit.passage.id}").click().run())
-    assert at.radio(key="nav").value == "文档"
-    assert at.query_params["page"] == "docs" and at.query_params["doc"] == str(hit.document.id)
+    assert page_shown(at) == "文档" and at.query_params["doc"] == str(hit.document.id)
     focused = [v for v in html_values(at) if 'class="yw-passage yw-focus"' in v]
     assert len(focused) == 1 and f'id="yw-p-{hit.passage.id}"' in focused[0]
     assert any("scrollIntoView" in v for v in html_values(at))
@@ -199,9 +208,8 @@ def test_pack_collect_arrange_and_export(app, media):
     ok(at.button(key=f"hit_add_{hits[1].passage.id}").click().run())
     assert at.button(key=f"hit_add_{hits[0].passage.id}").disabled  # already in the pack
 
-    at.radio(key="nav").set_value("学习材料汇编").run()
-    ok(at)
-    assert at.query_params["page"] == "pack"
+    ok(goto(at, "pack"))
+    assert page_shown(at) == "学习材料汇编"
     at.text_input(key="pk_title").input("安全生产专题学习").run()
     at.text_input(key="pk_new_section").input("二、防汛工作")
     ok(at.button(key="pk_add_section").click().run())
@@ -285,7 +293,7 @@ def test_upload_creates_the_kb_reports_failures_and_neutralises_paths(app, tmp_p
         "empty.txt", "evil.txt", "x).txt", "通知.txt"]  # "/" in a name: only its last part
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "work" / "evil.txt").exists()
     # the new documents are seen at once (the cached knowledge base was dropped)
-    at.radio(key="nav").set_value("检索").run()
+    goto(at, "search")
     at.text_input(key="s_q").input("值班制度")
     ok(at.button(key="s_go").click().run())
     assert {h.document.title for h in at.session_state["search_res"].hits} >= {"关于做好防汛工作的通知"}
@@ -303,26 +311,26 @@ def test_upload_creates_the_kb_reports_failures_and_neutralises_paths(app, tmp_p
     ("x\x00y\n.md", "x_y.md"),
 ])
 def test_safe_filename(name, expected):
-    assert app_mod.safe_filename(name) == expected
+    assert uploads.safe_filename(name) == expected
 
 
 def test_upload_target_stays_in_its_folder(tmp_path):
     folder = tmp_path / "uploads"
     folder.mkdir()
     for name in ("../../evil.txt", "../x.md", "/abs/y.pdf", "ok.txt"):
-        assert app_mod.upload_target(folder, name).parent == folder
+        assert uploads.upload_target(folder, name).parent == folder
     (folder / "link.txt").symlink_to(tmp_path / "outside.txt")
     with pytest.raises(Exception, match="不安全"):
-        app_mod.upload_target(folder, "link.txt")
+        uploads.upload_target(folder, "link.txt")
 
 
 def test_highlight_escapes_before_marking():
-    out = app_mod.highlight("<b>安全</b> & lt", ["安全", "lt"])
+    out = app_common.highlight("<b>安全</b> & lt", ["安全", "lt"])
     assert out == "&lt;b&gt;<mark>安全</mark>&lt;/b&gt; &amp; <mark>lt</mark>"
-    assert app_mod.highlight("ＡＢＣ规定", ["abc"]) == "<mark>ＡＢＣ</mark>规定"
+    assert app_common.highlight("ＡＢＣ规定", ["abc"]) == "<mark>ＡＢＣ</mark>规定"
 
 
 def test_kb_dir_from_argv(monkeypatch, tmp_path):
     monkeypatch.setenv("YUANWEN_KB", str(tmp_path / "env"))
-    assert app_mod.kb_dir_from_argv(["--kb", str(tmp_path / "arg")]) == tmp_path / "arg"
-    assert app_mod.kb_dir_from_argv(["-q", "tests/x.py"]) == tmp_path / "env"
+    assert app_common.kb_dir_from_argv(["--kb", str(tmp_path / "arg")]) == tmp_path / "arg"
+    assert app_common.kb_dir_from_argv(["-q", "tests/x.py"]) == tmp_path / "env"

@@ -25,7 +25,11 @@ from yuanwen.errors import UsageError, YuanwenError
 from yuanwen.models import PackItem, PackSection, StudyPack
 
 from .conftest import ROOT, FakeEmbedder  # noqa: F401  (registers the "fake" embedder)
-from .test_app import MINI, app_mod
+from pages_app.common import ERROR_LOG
+from search.present import display_path
+from yuanwen import uploads
+
+from .test_app import MINI
 
 BAD_CHARS = "\x00\x01\x08\x0b\x0c\x1b\x1f\ufffe\uffff\ud800\udfff"  # lone surrogates last
 
@@ -61,7 +65,7 @@ def kb_dir(tmp_path_factory) -> Path:
     return kb
 
 
-from .test_app import ok  # noqa: E402  (the app and media fixtures are in conftest.py)
+from .test_app import goto, ok, page_shown  # noqa: E402  (the app and media fixtures are in conftest.py)
 
 
 def shown_text(at: AppTest) -> str:
@@ -80,26 +84,26 @@ def shown_text(at: AppTest) -> str:
     ("📜.txt", "upload.txt"),
 ])
 def test_safe_filename_keeps_safe_names(name, expected):
-    assert app_mod.safe_filename(name) == expected
+    assert uploads.safe_filename(name) == expected
 
 
 def test_uploads_never_overwrite_each_other(tmp_path):
     kb = tmp_path / "kb"
-    (saved_a,), _ = app_mod.save_uploads(kb, [Upload("会议 纪要.txt", b"first")])
-    (saved_b,), _ = app_mod.save_uploads(kb, [Upload("会议_纪要.txt", b"second")])
+    (saved_a,), _ = uploads.save_uploads(kb, [Upload("会议 纪要.txt", b"first")])
+    (saved_b,), _ = uploads.save_uploads(kb, [Upload("会议_纪要.txt", b"second")])
     assert saved_a[1] != saved_b[1]
     assert saved_a[1].read_bytes() == b"first" and saved_b[1].read_bytes() == b"second"
     # two names that both fall back to the default name, in one upload
-    saved, refused = app_mod.save_uploads(kb, [Upload("📜.txt", b"scroll"), Upload("★.txt", b"star")])
+    saved, refused = uploads.save_uploads(kb, [Upload("📜.txt", b"scroll"), Upload("★.txt", b"star")])
     assert not refused and len({p for _, p in saved}) == 2
     assert sorted(p.read_bytes() for _, p in saved) == [b"scroll", b"star"]
     # the same name again: an update of that file, with new or the same bytes
-    (again,), _ = app_mod.save_uploads(kb, [Upload("★.txt", b"star, revised")])
+    (again,), _ = uploads.save_uploads(kb, [Upload("★.txt", b"star, revised")])
     assert again[1] == dict(saved)["★.txt"] and again[1].read_bytes() == b"star, revised"
-    (same,), _ = app_mod.save_uploads(kb, [Upload("会议_纪要.txt", b"second")])
+    (same,), _ = uploads.save_uploads(kb, [Upload("会议_纪要.txt", b"second")])
     assert same[1] == saved_b[1]
     # different bytes under the same original name: an update too
-    (other,), _ = app_mod.save_uploads(kb, [Upload("会议_纪要.txt", b"third")])
+    (other,), _ = uploads.save_uploads(kb, [Upload("会议_纪要.txt", b"third")])
     assert other[1] == saved_b[1]  # same original name: an update, not a new file
     names = sorted(p.name for p in (kb / "uploads").iterdir() if not p.name.startswith("."))
     assert len(names) == 4, names
@@ -107,8 +111,8 @@ def test_uploads_never_overwrite_each_other(tmp_path):
 
 def test_taken_safe_name_gets_a_numbered_name(tmp_path):
     kb = tmp_path / "kb"
-    (a,), _ = app_mod.save_uploads(kb, [Upload("a<b>.txt", b"one")])
-    (b,), _ = app_mod.save_uploads(kb, [Upload("a_b_.txt", b"two")])  # the same safe name, a_b.txt
+    (a,), _ = uploads.save_uploads(kb, [Upload("a<b>.txt", b"one")])
+    (b,), _ = uploads.save_uploads(kb, [Upload("a_b_.txt", b"two")])  # the same safe name, a_b.txt
     assert a[1].name == "a_b.txt" and b[1].name == "a_b (2).txt"
     assert a[1].read_bytes() == b"one" and b[1].read_bytes() == b"two"
 
@@ -130,8 +134,8 @@ def test_upload_collision_in_the_app_keeps_both_documents(app, tmp_path, monkeyp
 
 
 def test_oversized_upload_is_refused_by_name(tmp_path):
-    big = Upload("大文件.pdf", b"0" * (app_mod.MAX_UPLOAD_MB * 1048576 + 1))
-    saved, refused = app_mod.save_uploads(tmp_path / "kb", [big])
+    big = Upload("大文件.pdf", b"0" * (uploads.MAX_UPLOAD_MB * 1048576 + 1))
+    saved, refused = uploads.save_uploads(tmp_path / "kb", [big])
     assert not saved and refused[0][0] == "大文件.pdf" and "文件过大" in refused[0][1]
 
 
@@ -140,7 +144,7 @@ def test_upload_cap_holds_wherever_the_app_starts(app):
     st_config.set_option("client.disableDataExport", False)
     try:
         ok(app({"page": "kb"}))
-        assert st_config.get_option("server.maxUploadSize") == app_mod.MAX_UPLOAD_MB
+        assert st_config.get_option("server.maxUploadSize") == uploads.MAX_UPLOAD_MB
         assert st_config.get_option("client.disableDataExport") is True
     finally:
         st_config.set_option("server.maxUploadSize", 200)
@@ -168,12 +172,12 @@ def test_a_page_that_fails_shows_an_error_id_not_a_traceback(app, kb_dir, monkey
     eid = errors[0].split("错误编号 ")[1][:8]
     text = shown_text(at)
     assert "Traceback" not in text and "boom" not in text and str(kb_dir) not in text
-    log = (kb_dir / app_mod.ERROR_LOG).read_text(encoding="utf-8")
+    log = (kb_dir / ERROR_LOG).read_text(encoding="utf-8")
     assert eid in log and "Traceback" in log and "boom in" in log
     assert eid in capsys.readouterr().err
     # the sidebar still works: another page opens
-    at.radio(key="nav").set_value("知识库").run()
-    ok(at)
+    ok(goto(at, "kb"))
+    assert page_shown(at) == "知识库"
     assert not at.error
 
 
@@ -207,7 +211,7 @@ def test_documents_page_shows_no_absolute_path(app, kb_dir):
     ("条例.md", None, "条例.md"),
 ])
 def test_display_path(path, root, expected):
-    assert app_mod.display_path(path, root, Path("/srv/kb")) == expected
+    assert display_path(path, root, Path("/srv/kb")) == expected
 
 
 # -- 15. XML-safe Word export, pack-file validation ---------------------------------------------

@@ -325,3 +325,17 @@ def test_relative_paths_are_read_from_the_callers_folder(tmp_path, monkeypatch):
         assert doc.path == str(mine)
     finally:
         kb.close()
+
+
+def test_progress_callback_reports_each_stage_to_its_total(tmp_path):
+    """The app's upload progress and the CLI's bars come from the same reporter."""
+    seen: list[tuple[str, int, int]] = []
+    d = _sample_dir(tmp_path)
+    (d / "note.md").write_text("# 学习笔记\n\n坚持人民至上、生命至上。统筹发展和安全。\n", encoding="utf-8")
+    report = ingest([d], _kb(tmp_path), embedder="fake", progress=False,
+                    on_progress=lambda stage, done, total: seen.append((stage, done, total)))
+    files = [x for x in seen if x[0] == "读取入库"]
+    embeds = [x for x in seen if x[0] == "向量化"]
+    assert files[0] == ("读取入库", 0, 2) and files[-1] == ("读取入库", 2, 2)
+    assert embeds[-1][1] == embeds[-1][2] == report.passages_embedded > 0
+    assert [x[1] for x in embeds] == sorted(x[1] for x in embeds)  # it only goes forward

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from search.retrieve import expand_query
-from yuanwen.vocab import meetings
+from yuanwen.conventions import HAN
+from yuanwen.vocab import doc_type_endings, doc_types, doc_types_cited_as, info_labels, meetings, question_words, speakers
 
 
 def test_meetings_table_lists_every_congress_once():
@@ -33,3 +37,115 @@ def test_the_n_major_things_are_never_taken_for_a_congress(query):
 def test_congress_short_names_get_their_full_names(query, full):
     assert full in expand_query(query)
     assert expand_query(query).count("全国代表大会") <= 1 or "届" in query
+
+
+# -- document types: one list for metadata (title endings) and citations -----------------------
+
+def test_document_types_are_one_list_shared_by_metadata_and_citations():
+    from ingest.metadata import DOC_TYPE_SUFFIXES
+    from search.cite import LAW_TYPES, REPORT_TYPES, SPEECH_TYPES
+
+    table = doc_types()
+    names = [t.name for t in table]
+    assert len(names) == len(set(names)) >= 30
+    endings = [e for t in table for e in t.endings]
+    assert len(endings) == len(set(endings)), "an ending names two types"
+    assert DOC_TYPE_SUFFIXES == doc_type_endings()
+    assert set(DOC_TYPE_SUFFIXES.values()) <= set(names), "metadata gives a type the list lacks"
+    assert (SPEECH_TYPES, LAW_TYPES, REPORT_TYPES) == tuple(
+        doc_types_cited_as(c) for c in ("speech", "law", "report"))
+    assert {"讲话", "致辞", "回信"} <= SPEECH_TYPES and {"法律", "条例"} <= LAW_TYPES
+    assert {"报告", "政府工作报告"} <= REPORT_TYPES
+
+
+@pytest.mark.parametrize("title,dtype,citation", [
+    ("国务院办公厅关于推进政务新媒体健康有序发展的意见", "意见", ""),
+    ("关于同意建立某某制度的复函", "函", ""),
+    ("2023年国务院政府工作报告", "报告", "report"),
+    ("在全国抗击新冠肺炎疫情表彰大会上的致辞", "讲话", "speech"),
+    ("某某安全生产条例（试行）", "条例", "law"),
+    ("中华人民共和国安全生产法", "法律", "law"),
+])
+def test_a_title_ending_names_a_type_and_the_type_says_how_it_is_cited(title, dtype, citation):
+    from ingest.metadata import doc_type_of
+
+    assert doc_type_of(title) == dtype
+    assert {t.name: t.citation for t in doc_types()}[dtype] == citation
+
+
+def test_a_speech_type_from_a_manifest_is_cited_with_its_speaker():
+    from search.cite import cite
+    from yuanwen.models import Document
+
+    doc = Document(path="a.txt", title="在某会议上的讲话", text="", content_hash="h", issuer="李某某",
+                   doc_type="讲话（文章节选）", date="2020-09-08")
+    assert cite(doc).footnote == "李某某：《在某会议上的讲话》（2020年9月8日）。"
+    assert cite(Document(path="b.txt", title="某某报告", text="", content_hash="h",
+                         doc_type="党代会报告")).gbt7714.endswith("[R].")
+
+
+# -- speakers -----------------------------------------------------------------------------------
+
+def test_speakers_are_names_listed_once():
+    from ingest.metadata import KNOWN_SPEAKERS
+
+    names = speakers()
+    assert KNOWN_SPEAKERS == names and "习近平" in names and "李强" in names
+    assert len(names) == len(set(names)) >= 20
+    assert all(re.fullmatch(f"[{HAN}]{{2,3}}", n) for n in names)
+
+
+@pytest.mark.parametrize("name", ["李强", "温家宝", "江泽民"])
+def test_a_listed_speaker_is_found_in_run_on_text(name):
+    """Run-on text (line breaks lost) names its speaker only by a name from the list."""
+    from ingest.metadata import extract_metadata
+
+    text = (f"不断开拓新境界※{name}今天，中央政治局进行集体学习。我们要立足我国国情。"
+            f"※这是{name}同志2015年11月23日在中央政治局集体学习时的讲话。")
+    m = extract_metadata(text, Path("x.txt"))
+    assert m["extra"]["speaker"] == name and m["issuer"] == name
+
+
+# -- gov.cn info-table labels -------------------------------------------------------------------
+
+def test_info_labels_map_each_label_once():
+    table = info_labels()
+    labels = [x.label for x in table]
+    assert len(labels) == len(set(labels)) >= 8
+    by_label = {x.label: x for x in table}
+    assert by_label["发文字号"].key == "doc_number" and by_label["发文机关"].key == "issuer"
+    assert {x.label for x in table if x.is_date} == {"成文日期", "发布日期"}
+
+
+def test_a_gov_cn_info_table_fills_the_metadata(tmp_path):
+    from ingest.read import read_file
+
+    rows = [("索引号", "000014349/2018-00123"), ("发文机关", "国务院办公厅"), ("成 文 日 期", "2018年12月07日"),
+            ("发文字号", "国办发〔2018〕123号"), ("发布日期", "2018-12-27"), ("标题", "关于推进政务新媒体健康有序发展的意见")]
+    cells = "".join(f"<tr><td><b>{k}：</b></td><td>{v}</td></tr>" for k, v in rows)
+    page = (f"<html><body><table>{cells}</table><div><p>国务院办公厅关于推进政务新媒体健康有序发展的意见</p>"
+            "<p>各省、自治区、直辖市人民政府：政务新媒体是移动互联网时代党和政府联系群众的重要渠道。</p></div></body></html>")
+    path = tmp_path / "gov.html"
+    path.write_text(page, encoding="utf-8")
+    meta = read_file(path).meta
+    assert meta["issuer"] == "国务院办公厅" and meta["doc_number"] == "国办发〔2018〕123号"
+    assert meta["date"] == "2018-12-07" and meta["published"] == "2018-12-27"
+    assert meta["index_no"] == "000014349/2018-00123"
+
+
+# -- question words -----------------------------------------------------------------------------
+
+def test_question_words_are_listed_once_each_before_any_word_it_holds():
+    words = question_words()
+    assert len(words) == len(set(words)) >= 20 and {"什么", "哪些", "怎么", "如何"} <= set(words)
+    for i, w in enumerate(words):
+        for shorter in words[:i]:
+            assert shorter not in w, f"{w} comes after {shorter}, which it holds: {w} is never dropped whole"
+
+
+@pytest.mark.parametrize("query,kept", [("局党委是怎么抓巡视整改的", "巡视整改"), ("安全生产有哪些要求", "安全生产"),
+                                        ("什么样的干部是好干部", "好干部"), ("请问如何开展审计整改呢", "审计整改")])
+def test_question_words_are_dropped_from_keyword_queries(query, kept):
+    out = expand_query(query)
+    assert kept in out
+    assert not any(w in out for w in question_words())

@@ -210,11 +210,9 @@ def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
 
 
 def _print_report(report, stopped: bool = False) -> None:
-    c = report.count
-    click.echo(
-        f"{'中断' if stopped else '完成'}：新增 {c('added')} 篇，更新 {c('updated')} 篇，未变 {c('unchanged')} 篇，"
-        f"重复 {c('duplicate')} 篇，失败 {c('failed')} 篇，删除 {c('pruned')} 篇"
-    )
+    from search.present import ingest_summary
+
+    click.echo(ingest_summary(report, stopped))
     s, e = report.store_seconds, report.embed_seconds
     rate_s = report.passages_stored / s if s > 0 else 0.0
     click.echo(f"入库：{report.passages_stored} 段，{s:.1f} 秒（{rate_s:.0f} 段/秒）")
@@ -339,16 +337,9 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
 
 def _mark(text: str, terms: list[str]) -> str:
     """Bracket matched terms with 【】, for terminals without colour."""
-    from search.api import highlight_spans
+    from search.present import mark_terms
 
-    out, pos = [], 0
-    for s, e in highlight_spans(text, terms):
-        out.append(text[pos:s] + f"【{text[s:e]}】")
-        pos = e
-    return "".join(out) + text[pos:]
-
-
-VERDICTS = {"exact": "原文一致", "close": "有出入", "not_found": "未找到"}
+    return mark_terms(text, terms, "【", "】")
 
 
 @cli.command()
@@ -361,6 +352,7 @@ VERDICTS = {"exact": "原文一致", "close": "有出入", "not_found": "未找�
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def quote(text, kb, style, batch, as_json) -> None:
     """引文核对：查找一段引文的原文和出处，标出差异。"""
+    from search.present import VERDICT_LABELS, render_diff
     from search.quote import lookup_quote
 
     from .kb import KnowledgeBase
@@ -383,29 +375,14 @@ def quote(text, kb, style, batch, as_json) -> None:
     if as_json:
         click.echo(json.dumps(res.to_dict(), ensure_ascii=False))
         return
-    click.secho(f"结论：{VERDICTS[res.verdict]}（相似度 {res.similarity:.0f}%）", bold=True)
+    click.secho(f"结论：{VERDICT_LABELS[res.verdict]}（相似度 {res.similarity:.0f}%）", bold=True)
     for i, m in enumerate(res.matches, 1):
         d = m.document
         click.echo(f"[{i}] {d.title}　{d.date or ''}")
         click.echo(f"    原文：{m.text}")
         if m.diff:
-            click.echo("    差异：" + _render_diff(m.diff))
+            click.echo("    差异：" + render_diff(m.diff))
         click.echo(f"    出处：{m.citation.format(style)}")
-
-
-def _render_diff(diff) -> str:
-    """[-missing-] {+added+} [~quote→original~] around unchanged text."""
-    out = []
-    for op in diff:
-        if op.kind == "equal":
-            out.append(op.original)
-        elif op.kind == "missing":
-            out.append(f"[-{op.original}-]")
-        elif op.kind == "added":
-            out.append(f"{{+{op.quote}+}}")
-        else:
-            out.append(f"[~{op.quote}→{op.original}~]")
-    return "".join(out)
 
 
 @cli.command()

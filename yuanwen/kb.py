@@ -43,6 +43,8 @@ class KnowledgeBase:
         self._keyword_mtime = -1
         self._keyword_version: tuple[int, ...] | None = None
         self._lock = threading.Lock()
+        self._facets: tuple[tuple[int, int], dict[str, dict[str, int]]] | None = None
+        self._facets_lock = threading.Lock()
         if isinstance(self._requested, Embedder):
             self._embedder = self._requested
         self.check_embedder()
@@ -186,6 +188,21 @@ class KnowledgeBase:
             self._index, self._index_version = idx, self.store.version()
         return idx
 
+    def facets(self) -> dict[str, dict[str, int]]:
+        """Documents per type (``by_type``), issuer (``by_issuer``) and year (``by_year``),
+        most first: what search filters and overviews offer. Counted again only when the
+        database has changed (``Store.version``), so callers may ask on every page view."""
+        with self._facets_lock:
+            version = self.store.version()
+            if self._facets is None or self._facets[0] != version:
+                st = self.store
+                self._facets = (version, {
+                    "by_type": st.group_counts("doc_type"),
+                    "by_issuer": st.group_counts("issuer"),
+                    "by_year": st.group_counts("year"),
+                })
+            return {k: dict(v) for k, v in self._facets[1].items()}
+
     def stats(self) -> dict:
         """What is in the knowledge base: counts, embedder, groupings, sizes on disk."""
         st = self.store
@@ -193,9 +210,7 @@ class KnowledgeBase:
         out["pending"] = out["passages"] - out["embedded"]
         out["embedder"] = self.built_with
         out["dim"] = self.dim
-        out["by_type"] = st.group_counts("doc_type")
-        out["by_issuer"] = st.group_counts("issuer")
-        out["by_year"] = st.group_counts("year")
+        out.update(self.facets())
         out["index_type"] = (read_meta(self.kb_dir) or {}).get("kind")
         out["index_bytes"] = index_bytes(self.kb_dir)
         out["keyword_index_bytes"] = bm25.index_bytes(self.kb_dir)

@@ -13,8 +13,10 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from .conventions import HAN
+
 # Characters that take part in keyword matching: CJK ideographs (BMP + ext A) and alphanumerics.
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = HAN
 _RUN = re.compile(rf"[{_CJK}]+|[0-9a-z]+")
 _IS_CJK = re.compile(rf"[{_CJK}]")
 

@@ -1,0 +1,309 @@
+"""What every page of the app shares: the knowledge base handle, session state, the URL,
+the error-id wrapper, and safe ways to show text.
+
+Safety: document text never goes through Markdown. It is shown with ``st.text``/``st.code``,
+or HTML-escaped piece by piece before the app's own markup (``<mark>``, diff colours) is put
+around it and handed to ``st.html`` (which sanitises once more). Text that must go into an
+element that always renders Markdown (``st.error``, ``st.info``...) goes through
+:func:`md_literal` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import html
+import re
+import secrets
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from search.present import HTML_DIFF, mark_terms, render_match
+from yuanwen.config import Config, resolve_kb_dir
+from yuanwen.errors import YuanwenError
+from yuanwen.models import QuoteMatch, StudyPack
+from yuanwen.uploads import MAX_UPLOAD_MB
+
+# -- the pages: slug -> (title, file, icon); the slug is the page's URL path ------------------
+HERE = Path(__file__).resolve().parent
+PAGES: dict[str, tuple[str, str, str]] = {
+    "search": ("检索", "search_page.py", ":material/search:"),
+    "quote": ("引文核对", "quote_page.py", ":material/format_quote:"),
+    "docs": ("文档", "documents_page.py", ":material/description:"),
+    "pack": ("学习材料汇编", "pack_page.py", ":material/library_books:"),
+    "kb": ("知识库", "kb_page.py", ":material/database:"),
+}
+DEFAULT_PAGE = "search"
+MODES = {"综合": "hybrid", "语义": "semantic", "关键词": "keyword"}
+MODE_LABELS = {v: k for k, v in MODES.items()}
+STYLES = {"脚注格式": "footnote", "GB/T 7714": "gbt7714"}
+VERDICT_COLOURS = {"exact": "green", "close": "orange", "not_found": "gray"}
+ERROR_LOG = "app-errors.log"  # in the knowledge base folder: tracebacks under their error ids
+DEFAULT_K = 10
+ALL_YEARS = "全部年份"
+# Keys of widgets whose values must survive while their page is not shown.
+PERSISTENT_KEYS = ("s_q", "s_mode", "s_types", "s_issuer", "s_since", "s_until", "s_k",
+                   "q_text", "d_types", "d_issuer", "d_year", "d_pick", "style")
+
+CSS = """<style>
+.yw-passage { white-space: pre-wrap; line-height: 1.9; font-size: 1.02rem; }
+.yw-passage mark { background: #ffe58f; padding: 0 1px; }
+.yw-doc .yw-passage { padding: .35rem .6rem; border-radius: .4rem; }
+.yw-focus { background: #fff7d6; border-left: 4px solid #f08c00; }
+.yw-gap { white-space: pre-wrap; font-weight: 600; line-height: 1.9; }
+.yw-title { font-weight: 700; font-size: 1.08rem; }
+.yw-missing { color: #c92a2a; background: #ffe3e3; text-decoration: underline wavy #c92a2a; }
+.yw-added { color: #1864ab; background: #d0ebff; text-decoration: line-through; }
+.yw-changed { color: #d9480f; background: #ffe8cc; }
+.yw-changed .yw-quote { color: #868e96; font-size: .85em; }
+.yw-outline a { text-decoration: none; display: block; line-height: 1.7; }
+[data-testid="stNavSectionHeader"] { font-size: 1.75rem; font-weight: 700; color: inherit; }
+</style>"""
+
+
+def page_file(slug: str) -> Path:
+    """The file of the page ``slug``."""
+    return HERE / PAGES[slug][1]
+
+
+# -- pure helpers (importable without running the app) ----------------------------------------
+def kb_dir_from_argv(argv: list[str]) -> Path:
+    """The knowledge base folder: ``--kb DIR`` after ``--``, else ``$YUANWEN_KB``, else ./yuanwen_kb."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--kb")
+    args, _ = parser.parse_known_args(argv)
+    return resolve_kb_dir(args.kb)
+
+
+def current_kb_dir() -> Path:
+    """The knowledge base folder this server was started on."""
+    return kb_dir_from_argv(sys.argv[1:])
+
+
+_MD_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$<>&])")
+
+
+def md_literal(text: str | None) -> str:
+    """``text`` with every Markdown-significant ASCII character backslash-escaped, for the
+    places that always render Markdown (st.error, st.info, ...): shown exactly as written."""
+    return _MD_PUNCT.sub(r"\\\1", text or "")
+
+
+def esc(text: str | None) -> str:
+    """HTML-escaped text (quotes too)."""
+    return html.escape(text or "", quote=True)
+
+
+def highlight(text: str, terms: list[str]) -> str:
+    """``text`` HTML-escaped, with ``terms`` (matched width-insensitively) wrapped in <mark>."""
+    return mark_terms(text, terms, "<mark>", "</mark>", esc)
+
+
+def diff_html(match: QuoteMatch) -> str:
+    """The original sentence(s) of a quote match, HTML-escaped, with the differences from the
+    quote marked (classes ``yw-missing``, ``yw-added``, ``yw-changed``; see
+    :data:`search.present.HTML_DIFF`); an exact match marks the matched span."""
+    return render_match(match, HTML_DIFF, esc, mark="<mark>{text}</mark>")
+
+
+def split_issuers(text: str) -> list[str]:
+    """发文机关/讲话人 entered as one line: several may be given, separated by commas or spaces."""
+    return [s for s in re.split(r"[,，、;；\s]+", text or "") if s]
+
+
+# -- unexpected errors: a message and an error id for the user, the traceback in the log ------
+def report_fault(exc: BaseException, kb: Path | None = None) -> str:
+    """Log ``exc`` with its traceback under a new short error id, to stderr and to
+    ``<kb>/app-errors.log`` when the knowledge base folder exists; returns the id."""
+    eid = secrets.token_hex(4)
+    entry = (f"--- {datetime.now().isoformat(timespec='seconds')} error {eid}\n"
+             + "".join(traceback.format_exception(exc)))
+    print(entry, file=sys.stderr, flush=True)
+    if kb is not None and Path(kb).is_dir():
+        try:
+            with open(Path(kb) / ERROR_LOG, "a", encoding="utf-8") as fh:
+                fh.write(entry)
+        except OSError:
+            pass
+    return eid
+
+
+def fault_message(eid: str) -> str:
+    return (f"出错了（错误编号 {eid}）。请刷新页面后重试；"
+            "如果问题反复出现，请把错误编号告诉管理员。")
+
+
+def show_fault(exc: BaseException) -> None:
+    """Show an unexpected error as its error id (the traceback goes to the log)."""
+    st.error(fault_message(report_fault(exc, current_kb_dir())))
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A widget callback that, instead of failing the page, logs an unexpected error and
+    leaves its error id for the page to show."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001  (shown as an error id, logged in full)
+            ss()["fault"] = report_fault(exc, current_kb_dir())
+            return None
+    return wrapper
+
+
+def enforce_limits() -> None:
+    """Settings that must hold however the server was started (its config file is read from
+    the folder it was started in): the upload cap, checked by the server on every upload,
+    and no built-in CSV export of tables (it would copy cells verbatim, formulas included;
+    the app offers its own neutralised CSV downloads)."""
+    from streamlit import config as st_config
+
+    if st_config.get_option("server.maxUploadSize") > MAX_UPLOAD_MB:
+        st_config.set_option("server.maxUploadSize", MAX_UPLOAD_MB, "app.py")
+    if not st_config.get_option("client.disableDataExport"):
+        st.set_option("client.disableDataExport", True)
+
+
+# -- the knowledge base, once per process -----------------------------------------------------
+@dataclass
+class KBHandle:
+    """The read-only knowledge base shared by every session, and a lock to take turns on it."""
+
+    kb: Any
+    lock: threading.RLock
+
+
+@st.cache_resource(show_spinner="正在打开知识库…")
+def open_kb(kb: str) -> KBHandle:
+    """The knowledge base at ``kb``, opened read-only (its embedder loads on first use)."""
+    from yuanwen.kb import KnowledgeBase
+
+    return KBHandle(KnowledgeBase(Config(kb_dir=Path(kb)), readonly=True), threading.RLock())
+
+
+def kb_exists(kb: Path) -> bool:
+    from yuanwen.store import DB_NAME
+
+    return (kb / DB_NAME).exists()
+
+
+def get_kb(kb: Path, quiet: bool = False) -> KBHandle | None:
+    """The cached knowledge base, or None after telling the user why it cannot be opened."""
+    if not kb_exists(kb):
+        if not quiet:
+            show_missing_kb(kb)
+        return None
+    try:
+        return open_kb(str(kb.resolve()))
+    except YuanwenError as exc:
+        if not quiet:
+            st.error(md_literal(str(exc)))
+        return None
+
+
+def show_missing_kb(kb: Path) -> None:
+    st.info(
+        f"还没有知识库：{md_literal(str(kb))}\n\n"
+        "建立知识库有两种方式：\n"
+        f"1. 在命令行运行 `yuanwen ingest <文件夹> --kb {kb}`，导入一个文件夹（含子文件夹）里的文件；\n"
+        "2. 打开左侧的「知识库」页面，用上传框上传文件并导入。\n\n"
+        "导入完成后刷新本页即可检索。"
+    )
+
+
+# -- session state and the URL ----------------------------------------------------------------
+def ss() -> Any:
+    return st.session_state
+
+
+def init_state() -> None:
+    """Defaults on a session's first run, read from the URL (so links can be shared)."""
+    s = ss()
+    for k in PERSISTENT_KEYS:  # keep values of widgets whose page is not shown
+        if k in s:
+            s[k] = s[k]
+    if s.get("_init"):
+        return
+    s["_init"] = True
+    qp = st.query_params
+    s["pack"] = StudyPack()
+    s["style"] = "脚注格式"
+    s["upload_gen"] = 0
+    s["s_q"] = qp.get("q", "")
+    s["s_mode"] = MODE_LABELS.get(qp.get("mode", "hybrid"), "综合")
+    s["s_types"] = qp.get_all("type")
+    s["s_issuer"] = qp.get("issuer", "")
+    s["s_since"] = qp.get("since", "")
+    s["s_until"] = qp.get("until", "")
+    try:
+        s["s_k"] = max(1, min(100, int(qp.get("k", DEFAULT_K))))
+    except ValueError:
+        s["s_k"] = DEFAULT_K
+    if s["s_q"].strip():
+        submit_search()
+    s["q_text"] = qp.get("text", "")
+    s["quote_pending"] = bool(s["q_text"].strip())
+    if qp.get("doc", "").isdigit():
+        goto_doc(int(qp["doc"]), None, None, switch=False)
+
+
+def style() -> str:
+    return STYLES.get(ss().get("style", "脚注格式"), "footnote")
+
+
+def sync_query_params(params: dict[str, Any]) -> None:
+    """Make the URL's query say ``params`` (written only when it changes)."""
+    want = {k: (v if isinstance(v, list) else [v]) for k, v in params.items() if v not in ("", [], None)}
+    have = {k: st.query_params.get_all(k) for k in st.query_params}
+    if want != have:
+        st.query_params.from_dict(want)
+
+
+def run_page(body: Callable[[Path], dict[str, Any]]) -> None:
+    """Run a page's ``body`` on the knowledge base folder and make the URL say what it returns.
+    An unexpected error is shown as an error id by the entry point (``app.py``)."""
+    sync_query_params(body(current_kb_dir()) or {})
+
+
+def add_to_pack(item: Any) -> None:
+    from search import pack as packops
+
+    if packops.find_item(ss()["pack"], item.passage_id) is not None:
+        st.toast("这一段已在汇编中")
+        return
+    ss()["pack"] = packops.add_item(ss()["pack"], item)
+    st.toast("已加入学习材料汇编")
+
+
+# -- callbacks shared by several pages --------------------------------------------------------
+@guarded
+def submit_search() -> None:
+    """Take the search form's values as the search to run (on the 检索 page's next run)."""
+    s = ss()
+    s["search_req"] = {
+        "q": s.get("s_q", ""), "mode": MODES.get(s.get("s_mode", "综合"), "hybrid"),
+        "types": list(s.get("s_types") or []), "issuer": s.get("s_issuer", "").strip(),
+        "since": s.get("s_since", "").strip(), "until": s.get("s_until", "").strip(),
+        "k": int(s.get("s_k") or DEFAULT_K),
+    }
+    s["search_pending"] = True
+
+
+@guarded
+def goto_doc(doc_id: int, start: int | None, end: int | None, switch: bool = True) -> None:
+    """Open document ``doc_id`` on the 文档 page, marking ``start``..``end`` when given."""
+    s = ss()
+    if switch:
+        s["switch_to"] = "docs"  # a callback cannot switch pages: the entry point does
+    s["d_types"], s["d_issuer"], s["d_year"] = [], "", ALL_YEARS
+    s["d_pick"] = doc_id
+    s["doc_focus"] = (doc_id, start, end) if start is not None else None
+    s["doc_scrolled"] = None

@@ -1,0 +1,150 @@
+"""文档: browse by type, issuer and year; read a document beside its outline, with the passage
+or quote the reader came from marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from pages_app.common import (
+    ALL_YEARS,
+    add_to_pack,
+    current_kb_dir,
+    esc,
+    get_kb,
+    guarded,
+    md_literal,
+    run_page,
+    split_issuers,
+    ss,
+    style,
+)
+from search.documents import list_documents, outline
+from search.present import display_path
+from yuanwen.errors import YuanwenError
+from yuanwen.models import Document, Filters, Passage
+
+
+def body(kb_dir: Path) -> dict[str, Any]:
+    st.header("文档")
+    h = get_kb(kb_dir)
+    if h is None:
+        return {}
+    with h.lock:
+        docs = h.kb.store.documents()
+    if not docs:
+        st.info("知识库里还没有文档。")
+        return {}
+    s = ss()
+    types = sorted({d.doc_type for d in docs if d.doc_type})
+    years = sorted({str(d.year) for d in docs if d.year}, reverse=True)
+    if s.get("d_year") not in [ALL_YEARS, *years]:
+        s["d_year"] = ALL_YEARS
+    s["d_types"] = [t for t in s.get("d_types") or [] if t in types]
+    c1, c2, c3 = st.columns(3)
+    c1.multiselect("文种", types, key="d_types", placeholder="全部文种")
+    c2.text_input("发文机关/讲话人", key="d_issuer", placeholder="包含即可")
+    c3.selectbox("年份", [ALL_YEARS, *years], key="d_year")
+    year = None if s["d_year"] == ALL_YEARS else s["d_year"]
+    with h.lock:
+        shown = list_documents(h.kb, Filters(doc_types=s["d_types"],
+                                             issuers=split_issuers(s.get("d_issuer", "")),
+                                             since=year, until=year))
+    if not shown:
+        st.info("没有符合条件的文档。")
+        return {}
+    ids = [d.id for d in shown]
+    labels = {d.id: "　".join(x for x in (d.title, d.date, d.doc_type) if x) for d in shown}
+    if s.get("d_pick") not in ids:
+        s["d_pick"] = ids[0]
+    st.selectbox(f"文档（{len(shown)} 篇）", ids, key="d_pick", format_func=lambda i: labels[i])
+    doc_id = s["d_pick"]
+    try:
+        with h.lock:
+            doc = h.kb.store.get_document(doc_id)
+            passages = h.kb.store.document_passages(doc_id)
+    except YuanwenError as exc:
+        st.error(md_literal(str(exc)))
+        return {}
+    render_document(doc, passages, display_path(doc.path, doc.root, kb_dir))
+    return {"doc": str(doc_id)}
+
+
+def render_document(doc: Document, passages: list[Passage], shown_path: str) -> None:
+    from search import pack as packops
+    from search.cite import cite
+
+    s = ss()
+    st.html(f'<div class="yw-title" style="font-size:1.4rem">{esc(doc.title)}</div>')
+    meta = "　".join(x for x in (doc.issuer, doc.date, doc.doc_type, doc.doc_number) if x)
+    if meta:
+        st.text(meta)
+    with st.expander("引用本文"):
+        st.code(cite(doc).format(style()), language=None, wrap_lines=True)
+        st.text(f"文件：{shown_path}")
+    focus = s.get("doc_focus")
+    fs, fe = (focus[1], focus[2]) if focus and focus[0] == doc.id else (None, None)
+    focus_pid = next((p.id for p in passages if fs is not None and p.start <= fs < p.end), None)
+
+    left, right = st.columns([1, 3], gap="large")
+    with left:
+        st.markdown("**目录**")
+        heads = outline(passages)
+        if heads:
+            links = "".join(
+                f'<a href="#yw-p-{pid}" style="padding-left:{(lvl - 1) * 1.1}em">{esc(t)}</a>'
+                for lvl, t, pid in heads
+            )
+            with st.container(height=min(640, 60 + 28 * len(heads))):
+                st.html(f'<nav class="yw-outline">{links}</nav>')
+        else:
+            st.caption("本文没有分级标题")
+    with right:
+        with st.container(key="yw_doc", border=False):
+            if not passages:
+                st.text(doc.text)
+            pos = 0
+            for p in passages:
+                gap = doc.text[pos : p.start]
+                if gap.strip():
+                    st.html(f'<div class="yw-gap">{esc(gap.strip(chr(10)))}</div>')
+                cls = "yw-passage yw-focus" if p.id == focus_pid else "yw-passage"
+                if p.id == focus_pid and fe is not None:  # a quote: mark the matched words
+                    a, b = fs - p.start, min(p.end, fe) - p.start
+                    body = f"{esc(p.text[:a])}<mark>{esc(p.text[a:b])}</mark>{esc(p.text[b:])}"
+                else:
+                    body = esc(p.text)
+                st.html(f'<div class="yw-doc"><div id="yw-p-{p.id}" class="{cls}">{body}</div></div>')
+                in_pack = packops.find_item(s["pack"], p.id) is not None
+                st.button("已在汇编中" if in_pack else "＋ 加入汇编", key=f"doc_add_{p.id}",
+                          type="tertiary", disabled=in_pack, on_click=_add_passage, args=(doc.id, p.id))
+                pos = p.end
+            tail = doc.text[pos:] if passages else ""
+            if tail.strip():
+                st.text(tail.strip("\n"))
+    if focus_pid is not None and s.get("doc_scrolled") != (doc.id, fs):
+        s["doc_scrolled"] = (doc.id, fs)
+        st.html(
+            "<script>setTimeout(function(){var e=document.getElementById("
+            f"'yw-p-{int(focus_pid)}');if(e)e.scrollIntoView({{behavior:'smooth',block:'center'}});}},400);</script>",
+            unsafe_allow_javascript=True,
+        )
+
+
+@guarded
+def _add_passage(doc_id: int, passage_id: int) -> None:
+    from search.pack import item_from_passage
+
+    h = get_kb(current_kb_dir(), quiet=True)
+    if h is None:
+        return
+    with h.lock:
+        doc = h.kb.store.get_document(doc_id, with_text=False)
+        p = h.kb.store.get_passages([passage_id]).get(passage_id)
+    if p is not None:
+        add_to_pack(item_from_passage(doc, p, style()))
+
+
+run_page(body)

@@ -1,0 +1,80 @@
+"""引文核对: where a (half-remembered) quote comes from, what differs, how to cite it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from pages_app.common import (
+    VERDICT_COLOURS,
+    diff_html,
+    esc,
+    get_kb,
+    goto_doc,
+    md_literal,
+    run_page,
+    ss,
+    style,
+)
+from search.present import VERDICT_LABELS
+from yuanwen.errors import YuanwenError
+
+
+def body(kb_dir: Path) -> dict[str, Any]:
+    st.header("引文核对")
+    st.caption("粘贴一段引文（可以是凭记忆写的），查找原文和最早的出处，并标出与原文不同的地方。")
+    h = get_kb(kb_dir)
+    if h is None:
+        return {}
+    st.text_area("引文", key="q_text", height=120,
+                 placeholder="如：坚持人民至上、生命至上，把保护人民生命安全摆在首位")
+    clicked = st.button("核对", type="primary", key="q_go")
+    if clicked or ss().pop("quote_pending", False):
+        from search.quote import lookup_quote
+
+        ss()["quote_res"], ss()["quote_err"] = None, None
+        with st.spinner("正在查找出处…"):
+            try:
+                with h.lock:
+                    ss()["quote_res"] = lookup_quote(h.kb, ss().get("q_text", ""))
+            except YuanwenError as exc:
+                ss()["quote_err"] = str(exc)
+    if ss().get("quote_err"):
+        st.error(md_literal(ss()["quote_err"]))
+    res = ss().get("quote_res")
+    if res is None:
+        return {}
+    label = VERDICT_LABELS[res.verdict]
+    c1, c2 = st.columns([1, 5])
+    with c1:
+        st.badge(label, color=VERDICT_COLOURS[res.verdict])
+    c2.markdown(f"**结论：{label}**（相似度 {res.similarity:.0f}%）")
+    if res.verdict == "not_found":
+        st.info("知识库中没有找到这段话的出处。可以到「检索」页用其中的关键词再找找。")
+        return {}
+    if res.verdict == "close":
+        st.html(
+            '<div>图例：<span class="yw-missing">原文有而引文缺</span>　'
+            '<span class="yw-added">引文多出</span>　'
+            '<span class="yw-changed">原文用字<span class="yw-quote">〔引文作“…”〕</span></span></div>'
+        )
+    st.caption(f"出处 {len(res.matches)} 处，按时间从早到晚排列")
+    for i, m in enumerate(res.matches):
+        d = m.document
+        with st.container(border=True):
+            st.html(f'<div class="yw-title">{i + 1}. {esc(d.title)}</div>')
+            meta = "　".join(x for x in (d.issuer, d.date, d.doc_type, d.doc_number) if x)
+            loc = " › ".join(m.heading_path) + (f"　第{m.page}页" if m.page else "")
+            if meta or loc.strip():
+                st.text("　".join(x for x in (meta, loc.strip()) if x))
+            st.html(f'<div class="yw-passage">{diff_html(m)}</div>')
+            citation = m.citation.format(style()) if m.citation else d.title
+            st.code(citation, language=None, wrap_lines=True)
+            st.button("在文中查看", key=f"quote_view_{i}", on_click=goto_doc,
+                      args=(d.id, m.match_start, m.match_end))
+    return {}
+
+
+run_page(body)
