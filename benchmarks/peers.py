@@ -19,7 +19,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from yuanwen.kb import KnowledgeBase
-import json
 
 from search.retrieve import expand_query
 from yuanwen.text import tokenize
@@ -30,11 +29,10 @@ def corpus(kb: KnowledgeBase) -> tuple[np.ndarray, list[str], np.ndarray | None]
 
     Tokens cover the passage text, its heading path and the document title: the fields our
     FTS5 index holds (there with weights 1, 0.5 and 0.3)."""
-    rows = kb.store.db.execute(
-        "SELECT p.id, p.text, p.heading_path, d.title FROM passages p JOIN documents d ON d.id = p.doc_id "
-        "ORDER BY p.id").fetchall()
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    toks = [" ".join(tokenize(" ".join([r[1], *json.loads(r[2] or "[]"), r[3] or ""]))) for r in rows]
+    titles = dict(kb.store.titles())
+    rows = [p for p in kb.store.passages() if p.doc_id in titles]
+    ids = np.fromiter((p.id for p in rows), dtype=np.int64, count=len(rows))
+    toks = [" ".join(tokenize(" ".join([p.text, *p.heading_path, titles[p.doc_id]]))) for p in rows]
     vecs = None
     if kb.dim:
         parts = list(kb.store.iter_passage_vectors(kb.dim))

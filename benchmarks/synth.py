@@ -10,7 +10,6 @@ vectors, see :mod:`benchmarks.workload`).
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -26,18 +25,16 @@ def source_material(kb_dir: Path) -> dict:
     """Sentences, headings, titles and the mean passage length of a (store-only) knowledge base."""
     store = Store(Path(kb_dir), readonly=True)
     try:
-        db = store.db
-        texts = dict(db.execute("SELECT id, text FROM documents").fetchall())
-        sentences = [texts[d][s:e].strip() for d, s, e in db.execute('SELECT doc_id, start, "end" FROM sentences')]
+        sentences = [s.strip() for s in store.sentence_texts()]
         sentences = [s for s in sentences if len(s) >= 8 and "\n" not in s and not _is_heading(s)]
         heads: set[str] = set()
-        for (hp,) in db.execute("SELECT DISTINCT heading_path FROM passages"):
-            for h in json.loads(hp or "[]"):
+        for hp in store.distinct_heading_paths():
+            for h in hp:
                 m = re.match(rf"^[{_CN}]+、(.{{4,30}})$", h)
                 if m:
                     heads.add(m.group(1))
         titles = [t for _, t in store.titles() if t]
-        mean = db.execute("SELECT AVG(LENGTH(text)) FROM passages").fetchone()[0] or 150.0
+        mean = store.mean_passage_chars() or 150.0
     finally:
         store.close()
     return {"sentences": sentences, "headings": sorted(heads), "titles": titles, "passage_chars": float(mean)}

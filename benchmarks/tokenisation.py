@@ -52,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     kb = KnowledgeBase(Config(kb_dir=Path(args.kb)), readonly=True)
     judge = Judge(kb)
-    rows = kb.store.db.execute("SELECT id, doc_id, start, \"end\", text FROM passages").fetchall()
+    rows = [(p.id, p.doc_id, p.start, p.end, p.text) for p in kb.store.passages()]
     meta = {r[0]: (r[1], r[2], r[3]) for r in rows}
     qs, quotes = load("questions.jsonl"), [q for q in load("quotes.jsonl") if q["source"]]
     print("| tokenisation | questions R@1 | R@5 | MRR@10 | quotes: source first |")

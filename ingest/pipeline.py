@@ -31,7 +31,7 @@ from yuanwen.store import Store, check_kb_dir, content_hash
 from yuanwen.verify import verify
 
 from .metadata import find_manifest_entry, manifest_problems
-from .read import check_file
+from .readers import check_file
 from .walk import Skipped, os_reason, printable_path, walk
 from . import sandbox
 

@@ -70,7 +70,7 @@ def parse_file(path: Path, override: dict, config: Config, name: Path | None = N
     path metadata sees, defaults to ``path``) and segment it, in this process and without
     bounds; :class:`ReadError` for a file that cannot be read."""
     from .metadata import apply_overrides, extract_metadata
-    from .read import read_file
+    from .readers import read_file
     from .segment import segment
 
     path = Path(path)

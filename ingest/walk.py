@@ -213,7 +213,7 @@ def _check_entry(path: Path, roots: list[str], follow_links: bool) -> Path | Ski
 
 
 def _suffixes() -> tuple[str, ...]:
-    from .read import SUPPORTED_SUFFIXES  # read.py re-exports this module: import late
+    from .readers import SUPPORTED_SUFFIXES  # the readers use this module's OS helpers: import late
 
     return SUPPORTED_SUFFIXES
 

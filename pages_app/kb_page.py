@@ -7,11 +7,14 @@ from typing import Any
 
 import streamlit as st
 
+from ingest.readers import upload_types
 from pages_app.common import get_kb, md_literal, open_kb, run_page, ss
 from search.present import STATUS_LABELS, ingest_summary
 from yuanwen.config import Config
 from yuanwen.errors import YuanwenError
-from yuanwen.uploads import MAX_UPLOAD_MB, UPLOAD_DIR, UPLOAD_TYPES, safe_filename, save_uploads
+from yuanwen.uploads import MAX_UPLOAD_MB, UPLOAD_DIR, safe_filename, save_uploads
+
+UPLOAD_TYPES = upload_types()  # what the readers read: the reader registry's suffixes
 
 
 def body(kb_dir: Path) -> dict[str, Any]:
@@ -76,7 +79,7 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
     result: dict[str, Any] = {"rows": [], "summary": "", "error": None}
     with st.status("正在导入…", expanded=True) as status:
         st.write(f"保存 {len(files)} 个文件…")
-        saved, refused = save_uploads(kb_dir, files)
+        saved, refused = save_uploads(kb_dir, files, UPLOAD_TYPES)
         for name, reason in refused:
             result["rows"].append({"文件": name, "结果": "失败", "段落": 0, "说明": reason})
         if saved:

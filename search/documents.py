@@ -9,17 +9,12 @@ from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Document, Filters, Passage
 
 from .api import normalise_filters
-from .retrieve import filter_sql
 
 
 def list_documents(kb: KnowledgeBase, filters: Filters | None = None) -> list[Document]:
     """Documents (without their text) that pass ``filters``, by date then title."""
-    where, args = filter_sql(normalise_filters(filters))
     try:
-        ids = [r[0] for r in kb.store.db.execute(
-            f"SELECT d.id FROM documents d WHERE {where} ORDER BY d.date, d.title", args
-        ).fetchall()]
-        return [kb.store.get_document(i, with_text=False) for i in ids]
+        return kb.store.documents(filters=normalise_filters(filters))
     except sqlite3.DatabaseError as exc:  # a damaged database, a disk error: say what it means
         raise kb_error_from(exc, kb.kb_dir) or exc from exc
 

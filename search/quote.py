@@ -172,11 +172,7 @@ def _originals(text: str, offsets: list[int], a: int, b: int) -> str:
 
 def _sentences_around(kb: KnowledgeBase, doc_id: int, ms: int, me: int) -> tuple[int, int, str]:
     """The stored sentence(s) covering ``[ms, me)``, as (start, end, verbatim text)."""
-    row = kb.store.db.execute(
-        'SELECT MIN(start), MAX("end") FROM sentences WHERE doc_id = ? AND "end" > ? AND start < ?',
-        [doc_id, ms, me],
-    ).fetchone()
-    s, e = (row[0], row[1]) if row and row[0] is not None else (ms, me)
+    s, e = kb.store.sentence_span(doc_id, ms, me) or (ms, me)
     s, e = min(s, ms), max(e, me)
     return s, e, kb.store.document_slice(doc_id, s, e)
 

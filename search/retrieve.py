@@ -1,14 +1,13 @@
 """Retrieval: keyword (FTS5 BM25 over bigrams), semantic (FAISS) and hybrid (fused).
 
 Every searcher has the same ``search(query, k, filters) -> list[Candidate]`` signature, so
-modes swap freely. Filters are applied before ranking is cut: keyword search puts them in
-the SQL, semantic search passes the allowed ids to FAISS.
+modes swap freely. Filters are applied before ranking is cut: the store applies them (to its
+FTS5 query, or as the allowed passage ids the eager keyword index and FAISS search among).
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import numpy as np
 from yuanwen.conventions import CN_SMALL
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Filters
-from yuanwen.text import fold_width, fts_query, tokenize
+from yuanwen.text import fold_width, tokenize
 from yuanwen.vocab import meetings, question_words
 
 
@@ -31,54 +30,10 @@ class Candidate:
     score: float
 
 
-def _date_bound(value: str | None, upper: bool) -> str | None:
-    """``2020`` -> ``2020`` / ``2020-12-31~``; full dates pass through."""
-    if not value:
-        return None
-    v = value.strip()
-    if upper:
-        return v + "\uffff"  # inclusive: 2020 covers 2020-xx-xx, 2020-05 covers 2020-05-xx
-    return v
-
-
-def filter_sql(filters: Filters | None) -> tuple[str, list]:
-    """A WHERE fragment over ``documents d`` for ``filters`` (``1`` when there are none)."""
-    if filters is None or filters.is_empty():
-        return "1", []
-    clauses, args = [], []
-    if filters.doc_types:
-        clauses.append(f"d.doc_type IN ({','.join('?' * len(filters.doc_types))})")
-        args += filters.doc_types
-    if filters.issuers:
-        sub = []
-        for iss in filters.issuers:
-            # a substring match: the user's % and _ are literal characters, not wildcards
-            sub.append("(d.issuer LIKE ? ESCAPE '\\' OR json_extract(d.extra, '$.speaker') LIKE ? ESCAPE '\\')")
-            pattern = "%" + iss.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            args += [pattern, pattern]
-        clauses.append("(" + " OR ".join(sub) + ")")
-    lo, hi = _date_bound(filters.since, False), _date_bound(filters.until, True)
-    if lo:
-        clauses.append("d.date >= ?")
-        args.append(lo)
-    if hi:
-        clauses.append("d.date <= ?")
-        args.append(hi)
-    if filters.doc_ids:
-        clauses.append(f"d.id IN ({','.join('?' * len(filters.doc_ids))})")
-        args += list(filters.doc_ids)
-    return " AND ".join(clauses), args
-
-
 def allowed_passage_ids(kb: KnowledgeBase, filters: Filters | None) -> np.ndarray | None:
-    """Passage ids that pass ``filters``, or None when nothing is filtered."""
-    if filters is None or filters.is_empty():
-        return None
-    where, args = filter_sql(filters)
-    rows = kb.store.db.execute(
-        f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.doc_id WHERE {where}", args
-    ).fetchall()
-    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    """Passage ids that pass ``filters``, or None when nothing is filtered (the store applies
+    them: :meth:`yuanwen.store.Store.filtered_passage_ids`)."""
+    return kb.store.filtered_passage_ids(filters)
 
 
 # After 党的N大, words that show a congress is meant (党的三大召开, 党的七大以来), not one of the
@@ -148,26 +103,8 @@ def fts_bm25(kb: KnowledgeBase, terms: str, k: int, filters: Filters | None,
              weights: tuple[float, float, float], text_only: bool = False, after: int = 0) -> list[Candidate]:
     """The same ranking from SQLite FTS5 (always current), over passages with ids above
     ``after``: all of them when the eager index is missing, the newest when it is behind."""
-    match = fts_query(terms)
-    if not match:
-        return []
-    if text_only:
-        match = f"terms : ({match})"
-    where, args = filter_sql(filters)
-    w = ", ".join(f"{x:g}" for x in weights)
-    join = "" if where == "1" else " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc_id"
-    if after:
-        where, args = f"f.rowid > ? AND {where}", [after, *args]
-    sql = (
-        f"SELECT f.rowid, bm25(passages_fts, {w}) AS s FROM passages_fts f{join} "
-        f"WHERE passages_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
-    )
-    try:
-        rows = kb.store.db.execute(sql, [match, *args, k]).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    # FTS5's bm25() is lower-is-better and negative; flip it.
-    return [Candidate(int(r[0]), -float(r[1])) for r in rows]
+    return [Candidate(pid, score) for pid, score in
+            kb.store.fts_bm25(terms, k, weights, filters, text_only=text_only, after=after)]
 
 
 class KeywordSearcher:
@@ -241,13 +178,6 @@ def fuse(dense: list[Candidate], sparse: list[Candidate], dense_weight: float) -
     return fused
 
 
-def _doc_ids(kb: KnowledgeBase, passage_ids: list[int]) -> dict[int, int]:
-    rows = kb.store.db.execute(
-        f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(passage_ids))})", passage_ids
-    ).fetchall()
-    return dict(rows)
-
-
 _TITLES: "weakref.WeakKeyDictionary[KnowledgeBase, tuple]" = weakref.WeakKeyDictionary()
 
 
@@ -316,7 +246,7 @@ def fuse_ranked(kb: KnowledgeBase, dense: list[Candidate], sparse: list[Candidat
              if fused and fusion.title_weight > 0 and query else set())
     if not named and (fusion.doc_weight <= 0 or not fused):
         return fused
-    doc_of = _doc_ids(kb, [c.passage_id for c in fused])
+    doc_of = kb.store.passage_doc_ids([c.passage_id for c in fused])
     if named:
         fused = [Candidate(c.passage_id, c.score + fusion.title_weight * (doc_of.get(c.passage_id) in named))
                  for c in fused]

@@ -139,6 +139,18 @@ def test_oversized_upload_is_refused_by_name(tmp_path):
     assert not saved and refused[0][0] == "大文件.pdf" and "文件过大" in refused[0][1]
 
 
+def test_upload_types_come_from_the_reader_registry(tmp_path):
+    from ingest.readers import upload_types
+    from pages_app import kb_page
+
+    assert kb_page.UPLOAD_TYPES == upload_types()
+    assert {"txt", "md", "html", "htm", "pdf", "docx"} <= set(kb_page.UPLOAD_TYPES)
+    saved, refused = uploads.save_uploads(tmp_path / "kb", [Upload("a.exe", b"x"), Upload("b.md", b"# b")],
+                                          upload_types())
+    assert [name for name, _ in saved] == ["b.md"]
+    assert refused[0][0] == "a.exe" and "不支持的文件类型" in refused[0][1] and "docx" in refused[0][1]
+
+
 def test_upload_cap_holds_wherever_the_app_starts(app):
     st_config.set_option("server.maxUploadSize", 200)  # as when config.toml is not found
     st_config.set_option("client.disableDataExport", False)

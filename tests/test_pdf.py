@@ -267,7 +267,7 @@ def test_repair_never_fails_and_offsets_stay_in_bounds(pages):
     ("garbage", None),
 ])
 def test_pdf_dates(raw, iso):
-    from ingest.pdf import _pdf_date
+    from ingest.readers.pdf import _pdf_date
 
     assert _pdf_date(raw) == iso
 

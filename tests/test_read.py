@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import read as read_mod
+from ingest.readers import docx as docx_reader
 from ingest.read import SUPPORTED_SUFFIXES, iter_files, join_split_lines, read_file
 from yuanwen.errors import ReadError
 
@@ -101,7 +101,7 @@ def test_unsupported_suffix(tmp_path):
     with pytest.raises(ReadError) as err:
         read_file(_write(tmp_path, "data.xyz", "内容"))
     assert "不支持的文件类型 .xyz" in err.value.reason
-    assert ".txt .md .html .htm .pdf .docx" in err.value.reason
+    assert "支持 .txt .md .markdown .html .htm .pdf .docx" in err.value.reason  # from the registry
 
 
 def test_oversized_file(tmp_path):
@@ -377,7 +377,7 @@ def test_docx_zip_bomb_ratio_is_refused(tmp_path):
 
 
 def test_docx_uncompressed_size_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(read_mod, "DOCX_MAX_UNCOMPRESSED", 1024 * 1024)
+    monkeypatch.setattr(docx_reader, "DOCX_MAX_UNCOMPRESSED", 1024 * 1024)
     with pytest.raises(ReadError, match="解压后过大"):
         read_file(_bomb(tmp_path / "large.docx", 2 * 1024 * 1024))
 
@@ -492,3 +492,44 @@ def test_shared_pdf_dispatch():
     assert rr.text == rr.text.strip() and "\r" not in rr.text
     for start in rr.pages:
         assert 0 <= start <= len(rr.text)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader registry (ingest/readers)
+# ---------------------------------------------------------------------------------------------
+def test_registry_lists_every_format_once():
+    from ingest import readers
+
+    names = [r.name for r in readers.readers()]
+    assert names == ["txt", "md", "html", "pdf", "docx"]
+    assert readers.SUPPORTED_SUFFIXES == tuple(s for r in readers.readers() for s in r.suffixes)
+    assert readers.upload_types() == [s.lstrip(".") for s in readers.SUPPORTED_SUFFIXES]
+    assert readers.reader_for("A.PDF").name == "pdf" and readers.reader_for("x.htm").name == "html"
+    assert readers.reader_for("x.xyz") is None and readers.reader_for("README") is None
+    # Text formats carry the text limit; DOCX and PDF only the caller's.
+    limits = {r.name: r.max_bytes for r in readers.readers()}
+    assert limits == {"txt": readers.TEXT_MAX_BYTES, "md": readers.TEXT_MAX_BYTES,
+                      "html": readers.TEXT_MAX_BYTES, "pdf": None, "docx": None}
+
+
+def test_a_registered_reader_is_dispatched_to_and_walked(tmp_path, monkeypatch):
+    from ingest import readers
+    from ingest.walk import iter_files as walk_files
+    from yuanwen.models import ReadResult
+
+    monkeypatch.setattr(readers, "_BY_SUFFIX", dict(readers._BY_SUFFIX))  # restored afterwards
+    monkeypatch.setattr(readers, "SUPPORTED_SUFFIXES", readers.SUPPORTED_SUFFIXES)
+
+    def read_rst(data, path):
+        return ReadResult(text=data.decode("utf-8").upper(), format="rst")
+
+    readers.register(readers.Reader("rst", (".RST",), read_rst, max_bytes=10))
+    assert readers.SUPPORTED_SUFFIXES[-1] == ".rst" and "rst" in readers.upload_types()
+    p = _write(tmp_path, "a.rst", "abc")
+    rr = read_file(p)
+    assert (rr.text, rr.format) == ("ABC", "rst")
+    assert list(walk_files([tmp_path])) == [p]
+    with pytest.raises(ReadError, match="文件过大"):
+        read_file(_write(tmp_path, "b.rst", "x" * 11))
+    with pytest.raises(ValueError, match="already"):
+        readers.register(readers.Reader("other", (".txt",), read_rst))

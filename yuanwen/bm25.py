@@ -97,8 +97,7 @@ class KeywordIndex:
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         ids_l, lens_l = [], []
         offset = 0
-        cur = store.db.execute("SELECT rowid, terms, heads, title FROM passages_fts ORDER BY rowid")
-        while batch := cur.fetchmany(chunk):
+        for batch in store.iter_fts_rows(chunk):
             ids_l.append(np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch)))
             keys, length = [], np.zeros(len(batch), dtype=np.int64)
             for c in (1, 2, 3):

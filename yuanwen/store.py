@@ -28,8 +28,8 @@ import numpy as np
 import sqlite_utils
 
 from .errors import KnowledgeBaseError, ReadOnlyKnowledgeBaseError, kb_error_from, readonly_message
-from .models import Document, Passage, Sentence
-from .text import fts_document
+from .models import Document, Filters, Passage, Sentence
+from .text import fts_document, fts_query
 
 DB_NAME = "yuanwen.db"
 
@@ -321,12 +321,14 @@ class Store:
             raise KnowledgeBaseError(f"知识库中没有编号为 {doc_id} 的文档")
         return _document_from_row(row)
 
-    def documents(self, with_text: bool = False) -> list[Document]:
-        """All documents, ordered by date then title."""
+    def documents(self, with_text: bool = False, filters: Filters | None = None) -> list[Document]:
+        """All documents that pass ``filters`` (all of them without), ordered by date then
+        title, read in one query."""
+        where, args = _filter_where(filters)
         rows = self.db.execute(
-            "SELECT id, path, title, issuer, date, doc_number, doc_number_masked, doc_type, "
-            f"content_hash, pages, extra, {'text' if with_text else 'NULL'}, root "
-            "FROM documents ORDER BY date, title"
+            "SELECT d.id, d.path, d.title, d.issuer, d.date, d.doc_number, d.doc_number_masked, "
+            f"d.doc_type, d.content_hash, d.pages, d.extra, {'d.text' if with_text else 'NULL'}, d.root "
+            f"FROM documents d WHERE {where} ORDER BY d.date, d.title", args
         ).fetchall()
         return [_document_from_row(r) for r in rows]
 
@@ -493,7 +495,175 @@ class Store:
         ).fetchall()
         return [_passage_from_row(r) for r in rows]
 
+    def passages(self) -> list[Passage]:
+        """Every stored passage, in id order (benchmarks read the whole collection)."""
+        rows = self.db.execute(
+            'SELECT id, doc_id, seq, start, "end", page, para, heading_path, text '
+            "FROM passages ORDER BY id").fetchall()
+        return [_passage_from_row(r) for r in rows]
+
+    def distinct_passage_texts(self) -> list[str]:
+        """Each distinct passage text once, in the order of its first passage: what the
+        embedder encodes."""
+        return [r[0] for r in self.db.execute(
+            "SELECT MIN(text) FROM passages GROUP BY content_hash ORDER BY MIN(id)")]
+
+    def distinct_heading_paths(self) -> list[list[str]]:
+        """Each distinct heading path of the passages once."""
+        return [json.loads(hp or "[]") for (hp,) in self.db.execute("SELECT DISTINCT heading_path FROM passages")]
+
+    def mean_passage_chars(self) -> float | None:
+        """The mean length of a passage in characters (None when there are none)."""
+        return self.db.execute("SELECT AVG(LENGTH(text)) FROM passages").fetchone()[0]
+
+    def passage_doc_ids(self, passage_ids: Sequence[int]) -> dict[int, int]:
+        """The document id of each of these passages (missing ids are left out)."""
+        ids = list(passage_ids)
+        out: dict[int, int] = {}
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            out.update(self.db.execute(
+                f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall())
+        return out
+
+    # -- sentences -------------------------------------------------------------------------
+    def sentence_texts(self) -> list[str]:
+        """The verbatim text (its document's text between its offsets) of every stored
+        sentence, in stored order."""
+        texts = dict(self.db.execute("SELECT id, text FROM documents").fetchall())
+        return [texts[d][s:e] for d, s, e in self.db.execute('SELECT doc_id, start, "end" FROM sentences')]
+
+    def sample_sentences(self, every: int = 97, limit: int = 2000) -> list[str]:
+        """The verbatim text of every ``every``-th stored sentence (by id), at most ``limit``
+        of them: quotes for benchmarks."""
+        return [r[0] for r in self.db.execute(
+            'SELECT substr(d.text, s.start + 1, s."end" - s.start) FROM sentences s JOIN documents d '
+            "ON d.id = s.doc_id WHERE s.id % ? = 0 LIMIT ?", [every, limit])]
+
+    def sentence_span(self, doc_id: int, start: int, end: int) -> tuple[int, int] | None:
+        """(first start, last end) of the stored sentences of ``doc_id`` that overlap
+        ``[start, end)``, or None when no sentence does."""
+        row = self.db.execute(
+            'SELECT MIN(start), MAX("end") FROM sentences WHERE doc_id = ? AND "end" > ? AND start < ?',
+            [doc_id, start, end],
+        ).fetchone()
+        return (row[0], row[1]) if row and row[0] is not None else None
+
+    # -- search ------------------------------------------------------------------------------
+    def filtered_passage_ids(self, filters: Filters | None) -> np.ndarray | None:
+        """Ids of the passages whose documents pass ``filters`` (in the order SQLite reads
+        them), or None when nothing is filtered."""
+        if filters is None or filters.is_empty():
+            return None
+        where, args = _filter_where(filters)
+        rows = self.db.execute(
+            f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.doc_id WHERE {where}", args
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def fts_bm25(self, terms: str, k: int, weights: tuple[float, float, float],
+                 filters: Filters | None = None, text_only: bool = False,
+                 after: int = 0) -> list[tuple[int, float]]:
+        """The top ``k`` (passage id, score) pairs by FTS5's BM25 for the keyword terms of
+        ``terms``, higher scores first (FTS5's bm25() negated), over passages with ids above
+        ``after`` whose documents pass ``filters``. The columns (passage text, heading path,
+        document title) are weighted by ``weights``; ``text_only`` matches the text column
+        alone. Empty when ``terms`` has no keyword term or the match cannot be run."""
+        match = fts_query(terms)
+        if not match:
+            return []
+        if text_only:
+            match = f"terms : ({match})"
+        where, args = _filter_where(filters)
+        w = ", ".join(f"{x:g}" for x in weights)
+        join = "" if where == "1" else " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc_id"
+        if after:
+            where, args = f"f.rowid > ? AND {where}", [after, *args]
+        sql = (
+            f"SELECT f.rowid, bm25(passages_fts, {w}) AS s FROM passages_fts f{join} "
+            f"WHERE passages_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
+        )
+        try:
+            rows = self.db.execute(sql, [match, *args, k]).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        # FTS5's bm25() is lower-is-better and negative; flip it.
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def iter_fts_rows(self, chunk: int = 20_000) -> Iterator[list[tuple[int, str, str, str]]]:
+        """The FTS5 rows, (passage id, text terms, heading terms, title terms), in id order
+        and in batches of ``chunk``: the exact terms FTS5 indexed (the eager keyword index is
+        built from them)."""
+        cur = self.db.execute("SELECT rowid, terms, heads, title FROM passages_fts ORDER BY rowid")
+        while batch := cur.fetchmany(chunk):
+            yield batch
+
     # -- invariants (verify) ----------------------------------------------------------------
+    def quick_check(self) -> list[str]:
+        """SQLite's ``PRAGMA quick_check`` result lines (``["ok"]`` for an intact database);
+        raises sqlite3.DatabaseError when the check itself cannot run."""
+        return [str(r[0]) for r in self.db.execute("PRAGMA quick_check").fetchall()]
+
+    def raw_documents(self) -> Iterator[RawDocument]:
+        """Every document with its path and text as stored bytes, not decoded (damaged text,
+        invalid UTF-8, would make SQLite's decoding raise): for verify's scan."""
+        for r in self.db.execute(
+                "SELECT id, CAST(path AS BLOB), CAST(text AS BLOB), content_hash, root, fs_path FROM documents"):
+            yield RawDocument(r[0], bytes(r[1] or b""), bytes(r[2] or b""), r[3], r[4], r[5])
+
+    def raw_passages(self, doc_id: int) -> list[tuple[int, int, bytes]]:
+        """(start, end, text as stored bytes) of the passages of ``doc_id``."""
+        return [(start, end, bytes(ptext or b"")) for start, end, ptext in self.db.execute(
+            'SELECT start, "end", CAST(text AS BLOB) FROM passages WHERE doc_id = ?', [doc_id])]
+
+    def orphan_counts(self) -> tuple[int, int]:
+        """(passages of no stored document, sentences of no stored passage)."""
+        n_p = self.db.execute(
+            "SELECT COUNT(*) FROM passages WHERE doc_id NOT IN (SELECT id FROM documents)").fetchone()[0]
+        n_s = self.db.execute(
+            "SELECT COUNT(*) FROM sentences WHERE passage_id NOT IN (SELECT id FROM passages)").fetchone()[0]
+        return n_p, n_s
+
+    def delete_orphans(self) -> None:
+        """Delete the passages of no stored document, then the sentences of no stored
+        passage, in one transaction."""
+        with self.transaction():
+            self.db.execute("DELETE FROM passages WHERE doc_id NOT IN (SELECT id FROM documents)")
+            self.db.execute("DELETE FROM sentences WHERE passage_id NOT IN (SELECT id FROM passages)")
+
+    def fts_mismatch(self) -> tuple[int, int]:
+        """(passages without an FTS row, FTS rows without a passage)."""
+        missing = self.db.execute(
+            "SELECT COUNT(*) FROM passages WHERE id NOT IN (SELECT rowid FROM passages_fts)").fetchone()[0]
+        extra = self.db.execute(
+            "SELECT COUNT(*) FROM passages_fts WHERE rowid NOT IN (SELECT id FROM passages)").fetchone()[0]
+        return missing, extra
+
+    def rebuild_fts(self) -> None:
+        """Write the FTS table again from the passages and their documents' titles, in one
+        transaction."""
+        with self.transaction():
+            self.db.execute("DELETE FROM passages_fts")
+            rows = self.db.execute(
+                "SELECT p.id, p.text, p.heading_path, d.title FROM passages p "
+                "JOIN documents d ON d.id = p.doc_id").fetchall()
+            self.db.conn.executemany(
+                "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)",
+                [(pid, fts_document(t), fts_document(" ".join(json.loads(h))), fts_document(title or ""))
+                 for pid, t, h, title in rows])
+
+    def bad_dimension_vectors(self, dim: int) -> int:
+        """How many stored vectors do not have ``dim`` float32 components."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM embeddings WHERE length(vector) != ?", [dim * 4]).fetchone()[0]
+
+    def delete_bad_dimension_vectors(self, dim: int) -> None:
+        """Forget the stored vectors that do not have ``dim`` components (their passages
+        become pending)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM embeddings WHERE length(vector) != ?", [dim * 4])
+
     def damaged_documents(self) -> list[DamagedDocument]:
         """Documents a reader cannot use whole: stored without any passage (a ghost left by a
         crash before this program's one-transaction writes), or with passages that lack their
@@ -649,6 +819,58 @@ class Store:
             f"SELECT COALESCE({column}, '未知'), COUNT(*) FROM documents GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
         return {str(k): int(v) for k, v in rows}
+
+
+class RawDocument(NamedTuple):
+    """A stored document as bytes, not decoded (see :meth:`Store.raw_documents`)."""
+
+    id: int
+    path: bytes
+    text: bytes
+    content_hash: str
+    root: str | None
+    fs_path: bytes | None
+
+
+def _date_bound(value: str | None, upper: bool) -> str | None:
+    """A date filter bound as compared with ``documents.date``: the upper bound gets U+FFFF
+    appended, so ``2020`` covers every 2020-xx-xx; lower bounds and full dates pass through."""
+    if not value:
+        return None
+    v = value.strip()
+    if upper:
+        return v + "\uffff"  # inclusive: 2020 covers 2020-xx-xx, 2020-05 covers 2020-05-xx
+    return v
+
+
+def _filter_where(filters: Filters | None) -> tuple[str, list[Any]]:
+    """A WHERE fragment over ``documents d`` for ``filters`` (``1`` when there are none)."""
+    if filters is None or filters.is_empty():
+        return "1", []
+    clauses: list[str] = []
+    args: list[Any] = []
+    if filters.doc_types:
+        clauses.append(f"d.doc_type IN ({','.join('?' * len(filters.doc_types))})")
+        args += filters.doc_types
+    if filters.issuers:
+        sub = []
+        for iss in filters.issuers:
+            # a substring match: the user's % and _ are literal characters, not wildcards
+            sub.append("(d.issuer LIKE ? ESCAPE '\\' OR json_extract(d.extra, '$.speaker') LIKE ? ESCAPE '\\')")
+            pattern = "%" + iss.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args += [pattern, pattern]
+        clauses.append("(" + " OR ".join(sub) + ")")
+    lo, hi = _date_bound(filters.since, False), _date_bound(filters.until, True)
+    if lo:
+        clauses.append("d.date >= ?")
+        args.append(lo)
+    if hi:
+        clauses.append("d.date <= ?")
+        args.append(hi)
+    if filters.doc_ids:
+        clauses.append(f"d.id IN ({','.join('?' * len(filters.doc_ids))})")
+        args += list(filters.doc_ids)
+    return " AND ".join(clauses), args
 
 
 class DamagedDocument(NamedTuple):

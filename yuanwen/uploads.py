@@ -13,11 +13,11 @@ import os
 import re
 import unicodedata
 from pathlib import Path
+from collections.abc import Collection
 from typing import Protocol
 
 from .errors import UsageError
 
-UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf", "docx"]
 MAX_UPLOAD_MB = 50
 UPLOAD_DIR = "uploads"
 UPLOAD_NAMES = ".names.json"  # in UPLOAD_DIR: saved file name -> the name it was uploaded as
@@ -88,9 +88,11 @@ def unique_upload_target(folder: Path, name: str, data: bytes, owners: dict[str,
     raise UsageError(f"同名文件过多，已拒绝：{name}")
 
 
-def save_uploads(kb_dir: Path, files: list[Upload]) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
+def save_uploads(kb_dir: Path, files: list[Upload], types: Collection[str] | None = None,
+                 ) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
     """Save uploaded files under ``<kb>/uploads/`` with safe names; two different uploads
-    never overwrite each other (see :func:`unique_upload_target`).
+    never overwrite each other (see :func:`unique_upload_target`). ``types``: the suffixes
+    accepted, without the dot (the app passes ``ingest.readers.upload_types()``); None: any.
 
     Returns (original name, saved path) for each saved file, and (name, reason) for refusals.
     """
@@ -111,8 +113,8 @@ def save_uploads(kb_dir: Path, files: list[Upload]) -> tuple[list[tuple[str, Pat
             if f.size > MAX_UPLOAD_MB * 1048576:
                 refused.append((f.name, f"文件过大（{f.size / 1048576:.1f} MB，上限 {MAX_UPLOAD_MB} MB）"))
                 continue
-            if Path(safe_filename(f.name)).suffix.lstrip(".") not in UPLOAD_TYPES:
-                refused.append((f.name, f"不支持的文件类型；请上传 {'、'.join(UPLOAD_TYPES)} 文件"))
+            if types is not None and Path(safe_filename(f.name)).suffix.lstrip(".") not in types:
+                refused.append((f.name, f"不支持的文件类型；请上传 {'、'.join(types)} 文件"))
                 continue
             data = f.getvalue()
             try:

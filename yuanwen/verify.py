@@ -12,7 +12,6 @@ that file again, which the report says.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -27,7 +26,6 @@ from .index import INDEX_FILE, INDEX_META, read_meta
 from .kb import KnowledgeBase
 from .models import FileOutcome, VerifyReport
 from .store import SCHEMA_VERSION, DamagedDocument, Store, content_hash, file_of
-from .text import fts_document
 
 
 #: Re-reads one document's file into the store (``ingest.pipeline.ingest_file`` bound to a
@@ -74,8 +72,7 @@ def verify(config: Config, repair: bool = False, reread: Reread | None = None) -
 def _check_sqlite(kb: KnowledgeBase, rep: VerifyReport) -> bool:
     """SQLite's own check and the schema version; False when the database is damaged."""
     try:
-        rows = kb.store.db.execute("PRAGMA quick_check").fetchall()
-        result = "; ".join(str(r[0]) for r in rows[:3])
+        result = "; ".join(kb.store.quick_check()[:3])
     except sqlite3.DatabaseError as exc:
         result = str(exc)
     if result != "ok":
@@ -90,16 +87,14 @@ def _check_sqlite(kb: KnowledgeBase, rep: VerifyReport) -> bool:
 def _damaged_text(kb: KnowledgeBase) -> list[DamagedDocument]:
     """Documents whose stored text is damaged: not UTF-8, not matching its hash, or not
     holding its passages verbatim."""
-    db = kb.store.db
     out = []
     # read as bytes: damaged text (invalid UTF-8) would make SQLite's decoding raise
-    for doc_id, raw_path, raw_text, chash, root, fs_path in db.execute(
-            "SELECT id, CAST(path AS BLOB), CAST(text AS BLOB), content_hash, root, fs_path FROM documents"):
-        path = bytes(raw_path or b"").decode("utf-8", "replace")
+    for doc_id, raw_path, raw_text, chash, root, fs_path in kb.store.raw_documents():
+        path = raw_path.decode("utf-8", "replace")
         try:
-            text = bytes(raw_text or b"").decode("utf-8")
-            passages = [(start, end, bytes(ptext or b"").decode("utf-8")) for start, end, ptext in db.execute(
-                'SELECT start, "end", CAST(text AS BLOB) FROM passages WHERE doc_id = ?', [doc_id])]
+            text = raw_text.decode("utf-8")
+            passages = [(start, end, ptext.decode("utf-8"))
+                        for start, end, ptext in kb.store.raw_passages(doc_id)]
         except UnicodeDecodeError:
             reason = "存储的正文不是有效的 UTF-8 文字"
         else:
@@ -145,57 +140,30 @@ def _check_documents(kb: KnowledgeBase, rep: VerifyReport, repair: bool, reread:
 
 
 def _check_orphans(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
-    db = kb.store.db
-    n_p = db.execute(
-        "SELECT COUNT(*) FROM passages WHERE doc_id NOT IN (SELECT id FROM documents)").fetchone()[0]
-    n_s = db.execute(
-        "SELECT COUNT(*) FROM sentences WHERE passage_id NOT IN (SELECT id FROM passages)").fetchone()[0]
+    n_p, n_s = kb.store.orphan_counts()
     if not (n_p or n_s):
         return
     msg = f"有 {n_p} 个段落、{n_s} 个句子不属于任何文档"
     if repair:
-        with kb.store.transaction():
-            db.execute("DELETE FROM passages WHERE doc_id NOT IN (SELECT id FROM documents)")
-            db.execute("DELETE FROM sentences WHERE passage_id NOT IN (SELECT id FROM passages)")
+        kb.store.delete_orphans()
         rep.repaired.append(msg + "：已删除")
     else:
         rep.problems.append(msg)
 
 
-def _fts_mismatch(kb: KnowledgeBase, table: str, fts: str) -> tuple[int, int]:
-    db = kb.store.db
-    missing = db.execute(f"SELECT COUNT(*) FROM {table} WHERE id NOT IN (SELECT rowid FROM {fts})").fetchone()[0]
-    extra = db.execute(f"SELECT COUNT(*) FROM {fts} WHERE rowid NOT IN (SELECT id FROM {table})").fetchone()[0]
-    return missing, extra
-
-
 def _check_fts(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
-    missing, extra = _fts_mismatch(kb, "passages", "passages_fts")
+    missing, extra = kb.store.fts_mismatch()
     if not (missing or extra):
         return
     msg = f"关键词索引与段落不同步（缺 {missing} 条，多 {extra} 条）"
     if repair:
-        _rebuild_fts(kb)
+        kb.store.rebuild_fts()
         rep.repaired.append(msg + "：已重建")
     else:
         rep.problems.append(msg)
 
 
-def _rebuild_fts(kb: KnowledgeBase) -> None:
-    db = kb.store.db
-    with kb.store.transaction():
-        db.execute("DELETE FROM passages_fts")
-        rows = db.execute(
-            "SELECT p.id, p.text, p.heading_path, d.title FROM passages p "
-            "JOIN documents d ON d.id = p.doc_id").fetchall()
-        db.conn.executemany(
-            "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)",
-            [(pid, fts_document(t), fts_document(" ".join(json.loads(h))), fts_document(title or ""))
-             for pid, t, h, title in rows])
-
-
 def _check_vectors(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
-    db = kb.store.db
     dim = kb.dim
     counts = kb.store.counts()
     pending = counts["passages"] - counts["embedded"]
@@ -205,12 +173,11 @@ def _check_vectors(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
         if counts["embedded"]:
             rep.problems.append("知识库有向量但没有记录向量模型和维度")
         return
-    bad = db.execute("SELECT COUNT(*) FROM embeddings WHERE length(vector) != ?", [dim * 4]).fetchone()[0]
+    bad = kb.store.bad_dimension_vectors(dim)
     if bad:
         msg = f"{bad} 个向量的维度不是 {dim}"
         if repair:
-            with kb.store.transaction():
-                db.execute("DELETE FROM embeddings WHERE length(vector) != ?", [dim * 4])
+            kb.store.delete_bad_dimension_vectors(dim)
             rep.repaired.append(msg + "：已删除，这些段落将在下次导入时重新向量化")
         else:
             rep.problems.append(msg)
