@@ -28,6 +28,7 @@ run: ingest-sample
 	$(BIN)/python -m streamlit run app.py --server.address 127.0.0.1 --server.headless true --browser.gatherUsageStats false -- --kb $(KB)
 
 test: setup-test
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 # For development: everything but the slow tests (kill loops, Chromium, real embedders,

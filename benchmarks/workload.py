@@ -122,25 +122,6 @@ def machine() -> dict:
             "sqlite": sqlite3.sqlite_version, "faiss": faiss.__version__}
 
 
-def named_documents_plain(kb, query: str, min_chars: int = 3, max_docs: int = 3) -> set[int]:
-    """``search.retrieve.named_documents`` as it was before the title trigram index: the query
-    aligned with every title. Kept to measure the change and to test that both agree."""
-    from difflib import SequenceMatcher
-
-    from search.retrieve import expand_query
-    from yuanwen.text import fold_width, tokenize
-
-    q = fold_width(expand_query(query))
-    titles = [(i, fold_width(t)) for i, t in kb.store.titles()]
-    best: dict[str, set[int]] = {}
-    for doc_id, t in titles:
-        m = SequenceMatcher(None, q, t, autojunk=False).find_longest_match(0, len(q), 0, len(t))
-        part = q[m.a : m.a + m.size]
-        if (m.b <= 2 or len(t) - (m.b + m.size) <= 6) and len(tokenize(part)) >= min_chars - 1 \
-                and len(part) >= min_chars:
-            best.setdefault(part, set()).add(doc_id)
-    for part in sorted(best, key=len, reverse=True):
-        holders = {i for i, t in titles if part in t}
-        if len(holders) <= max_docs:
-            return holders
-    return set()
+# The reference that search.retrieve.named_documents (title trigram index) must agree with:
+# kept in the library, measured here against the indexed version.
+from search.retrieve import named_documents_by_alignment as named_documents_plain  # noqa: E402,F401
