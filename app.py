@@ -61,13 +61,13 @@ def switch_if_asked(current: str) -> None:
 
 
 def sidebar() -> None:
-    from search import pack as packops
+    from yuanwen.library import Library
 
     with st.sidebar:
         st.caption("政策文件、讲话与学习材料知识库")
         st.selectbox("引文格式", list(STYLES), key="style",
                      help="复制引文和加入汇编时使用的引文格式")
-        st.caption(f"汇编中已有 {packops.item_count(ss()['pack'])} 段")
+        st.caption(f"汇编中已有 {Library.pack_size(ss()['pack'])} 段")
         st.caption(f"知识库：{md_literal(current_kb_dir().name)}")  # no server paths on every page
 
 

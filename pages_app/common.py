@@ -22,15 +22,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from search.present import HTML_DIFF, mark_terms, render_match
-from yuanwen.config import Config, resolve_kb_dir
+from yuanwen.config import resolve_kb_dir
 from yuanwen.errors import YuanwenError
 from yuanwen.models import QuoteMatch, StudyPack
 from yuanwen.uploads import MAX_UPLOAD_MB
+
+if TYPE_CHECKING:
+    from yuanwen.library import Library
 
 # -- the pages: slug -> (title, file, icon); the slug is the page's URL path ------------------
 HERE = Path(__file__).resolve().parent
@@ -175,24 +178,27 @@ def enforce_limits() -> None:
 # -- the knowledge base, once per process -----------------------------------------------------
 @dataclass
 class KBHandle:
-    """The read-only knowledge base shared by every session, and a lock to take turns on it."""
+    """The read-only knowledge base (the façade, :class:`yuanwen.library.Library`) shared by
+    every session, and a lock to take turns on it."""
 
-    kb: Any
+    kb: Library
     lock: threading.RLock
 
 
 @st.cache_resource(show_spinner="正在打开知识库…")
 def open_kb(kb: str) -> KBHandle:
     """The knowledge base at ``kb``, opened read-only (its embedder loads on first use)."""
-    from yuanwen.kb import KnowledgeBase
+    from yuanwen.library import open_kb as open_library
 
-    return KBHandle(KnowledgeBase(Config(kb_dir=Path(kb)), readonly=True), threading.RLock())
+    lib = open_library(Path(kb), readonly=True)
+    lib.kb  # noqa: B018 - open it now, so a damaged knowledge base is said here
+    return KBHandle(lib, threading.RLock())
 
 
 def kb_exists(kb: Path) -> bool:
-    from yuanwen.store import DB_NAME
+    from yuanwen.library import open_kb as open_library
 
-    return (kb / DB_NAME).exists()
+    return open_library(kb).exists()
 
 
 def get_kb(kb: Path, quiet: bool = False) -> KBHandle | None:

@@ -21,7 +21,7 @@ from pages_app.common import (
     ss,
     style,
 )
-from search.documents import list_documents, outline
+from search.documents import outline
 from search.present import display_path
 from yuanwen.errors import YuanwenError
 from yuanwen.models import Document, Filters, Passage
@@ -33,7 +33,7 @@ def body(kb_dir: Path) -> dict[str, Any]:
     if h is None:
         return {}
     with h.lock:
-        docs = h.kb.store.documents()
+        docs = h.kb.documents()
     if not docs:
         st.info("知识库里还没有文档。")
         return {}
@@ -49,7 +49,7 @@ def body(kb_dir: Path) -> dict[str, Any]:
     c3.selectbox("年份", [ALL_YEARS, *years], key="d_year")
     year = None if s["d_year"] == ALL_YEARS else s["d_year"]
     with h.lock:
-        shown = list_documents(h.kb, Filters(doc_types=s["d_types"],
+        shown = h.kb.documents(Filters(doc_types=s["d_types"],
                                              issuers=split_issuers(s.get("d_issuer", "")),
                                              since=year, until=year))
     if not shown:
@@ -63,8 +63,8 @@ def body(kb_dir: Path) -> dict[str, Any]:
     doc_id = s["d_pick"]
     try:
         with h.lock:
-            doc = h.kb.store.get_document(doc_id)
-            passages = h.kb.store.document_passages(doc_id)
+            doc = h.kb.document(doc_id, with_text=True)
+            passages = h.kb.document_passages(doc_id)
     except YuanwenError as exc:
         st.error(md_literal(str(exc)))
         return {}
@@ -141,8 +141,8 @@ def _add_passage(doc_id: int, passage_id: int) -> None:
     if h is None:
         return
     with h.lock:
-        doc = h.kb.store.get_document(doc_id, with_text=False)
-        p = h.kb.store.get_passages([passage_id]).get(passage_id)
+        doc = h.kb.document(doc_id)
+        p = h.kb.passages([passage_id]).get(passage_id)
     if p is not None:
         add_to_pack(item_from_passage(doc, p, style()))
 

@@ -10,7 +10,6 @@ import streamlit as st
 from ingest.readers import upload_types
 from pages_app.common import get_kb, md_literal, open_kb, run_page, ss
 from search.present import STATUS_LABELS, ingest_summary
-from yuanwen.config import Config
 from yuanwen.errors import YuanwenError
 from yuanwen.uploads import MAX_UPLOAD_MB, UPLOAD_DIR, safe_filename, save_uploads
 
@@ -74,8 +73,6 @@ def body(kb_dir: Path) -> dict[str, Any]:
 
 def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
     """Save the uploads and ingest them; returns what to show (rows, summary, errors)."""
-    from ingest.pipeline import ingest
-
     result: dict[str, Any] = {"rows": [], "summary": "", "error": None}
     with st.status("正在导入…", expanded=True) as status:
         st.write(f"保存 {len(files)} 个文件…")
@@ -93,8 +90,10 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
             renamed = {str(p.resolve()): f"已有同名的另一文件，另存为 {p.name}"
                        for name, p in saved if p.name != safe_filename(name)}
             try:
-                report = ingest([p for _, p in saved], Config(kb_dir=kb_dir), progress=False,
-                                on_progress=on_progress)
+                from yuanwen.library import open_kb as open_library
+
+                report = open_library(kb_dir, readonly=False).ingest(
+                    [p for _, p in saved], on_progress=on_progress)
             except YuanwenError as exc:
                 result["error"] = str(exc)
                 status.update(label="导入失败", state="error")

@@ -32,13 +32,11 @@ def body(kb_dir: Path) -> dict[str, Any]:
                  placeholder="如：坚持人民至上、生命至上，把保护人民生命安全摆在首位")
     clicked = st.button("核对", type="primary", key="q_go")
     if clicked or ss().pop("quote_pending", False):
-        from search.quote import lookup_quote
-
         ss()["quote_res"], ss()["quote_err"] = None, None
         with st.spinner("正在查找出处…"):
             try:
                 with h.lock:
-                    ss()["quote_res"] = lookup_quote(h.kb, ss().get("q_text", ""))
+                    ss()["quote_res"] = h.kb.quote(ss().get("q_text", ""))
             except YuanwenError as exc:
                 ss()["quote_err"] = str(exc)
     if ss().get("quote_err"):

@@ -53,8 +53,6 @@ def body(kb_dir: Path) -> dict[str, Any]:
     if req and s.get("search_pending"):
         s["search_pending"] = False
         s["search_res"], s["search_err"] = None, None
-        from search.api import search
-
         filters = Filters(doc_types=req["types"], issuers=split_issuers(req["issuer"]),
                           since=req["since"] or None, until=req["until"] or None)
         first = not s.get("searched_once")
@@ -62,8 +60,8 @@ def body(kb_dir: Path) -> dict[str, Any]:
         with st.spinner(msg):
             try:
                 with h.lock:
-                    s["search_res"] = search(h.kb, req["q"], k=req["k"], mode=req["mode"],
-                                             filters=filters)
+                    s["search_res"] = h.kb.search(req["q"], k=req["k"], mode=req["mode"],
+                                                  filters=filters)
                 s["searched_once"] = True
             except YuanwenError as exc:
                 s["search_err"] = str(exc)

@@ -1,8 +1,5 @@
-"""Search a knowledge base: hybrid/semantic/keyword retrieval, quote lookup, citations."""
+"""The way out: retrieval, quote lookup, citations, browsing, study packs and their wording.
 
-from .api import MODES, check_query, search
-from .cite import cite
-from .quote import QuoteConfig, lookup_quote
-from .retrieve import FusionConfig
-
-__all__ = ["MODES", "FusionConfig", "QuoteConfig", "check_query", "cite", "lookup_quote", "search"]
+Front ends reach these through the façade, :mod:`yuanwen.library` (see ``docs/api.md``);
+this package exports nothing itself.
+"""

@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .config import Config, resolve_kb_dir
 from .errors import YuanwenError
+
+if TYPE_CHECKING:
+    from .library import Library
 
 KB_HELP = "知识库文件夹（默认：环境变量 YUANWEN_KB，否则 ./yuanwen_kb）"
 
@@ -159,6 +163,13 @@ def _config(kb: str | None, embedder: str | None = None) -> Config:
     return config
 
 
+def _open(kb: str | None, embedder: str | None = None, readonly: bool = True) -> Library:
+    """The knowledge base of ``--kb`` (and ``--embedder``), through the façade."""
+    from .library import open_kb
+
+    return open_kb(config=_config(kb, embedder), readonly=readonly)
+
+
 @click.group(cls=YuanwenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="yuanwen")
 def cli() -> None:
@@ -182,19 +193,11 @@ def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
            query_prompt: str | None, passage_prompt: str | None, prune: bool,
            reembed: bool, no_embed: bool, wait: float, follow_links: bool, as_json: bool) -> None:
     """导入文件或文件夹（递归）：读取、分段、入库、向量化。"""
-    from ingest.pipeline import ingest as run_ingest
-
-    from .embed import get_embedder
-    from .store import check_kb_dir
-
-    config = _config(kb)
-    check_kb_dir(config.kb_dir, write=True)  # before the ingest lock is taken in it
-    chosen = embedder
-    if embedder and (query_prompt is not None or passage_prompt is not None):
-        chosen = get_embedder(embedder, query_prompt, passage_prompt)
+    lib = _open(kb, readonly=False)
     try:
-        report = run_ingest(list(paths), config, embedder=chosen, prune=prune,
-                            reembed=reembed, embed=not no_embed, progress=not as_json, wait=wait,
+        report = lib.ingest(list(paths), embedder=embedder or None, query_prompt=query_prompt,
+                            passage_prompt=passage_prompt, prune=prune, reembed=reembed,
+                            embed=not no_embed, progress=not as_json, wait=wait,
                             follow_links=follow_links)
     except YuanwenError as exc:  # stopped part way (e.g. a full disk): what went in, then why
         partial = getattr(exc, "report", None)
@@ -234,13 +237,8 @@ def _print_report(report, stopped: bool = False) -> None:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def stats(kb: str | None, as_json: bool) -> None:
     """知识库概况：文档、段落、向量、模型、按类型/发文机关/年份统计、磁盘占用。"""
-    from .kb import KnowledgeBase
-
-    base = KnowledgeBase(_config(kb), readonly=True)
-    try:
-        s = base.stats()
-    finally:
-        base.close()
+    with _open(kb) as lib:
+        s = lib.stats()
     if as_json:
         click.echo(json.dumps(s, ensure_ascii=False))
         return
@@ -267,15 +265,14 @@ def _filters(doc_type, issuer, since, until):
 
 def _batch_lines(path: Path) -> list[str]:
     """The non-empty lines of a batch file, in whatever encoding it is (UTF-8, GBK, UTF-16...)."""
-    from ingest.normalise import decode_bytes
-
     from .errors import ReadError, UsageError
+    from .library import Library
 
     data = path.read_bytes()
     if not data.strip():
         return []
     try:
-        text, _ = decode_bytes(data, path)
+        text = Library.decode_text(data, path)
     except ReadError as exc:
         raise UsageError(f"批量查询文件无法读取：{path}：{exc.reason}") from None
     return [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -299,24 +296,21 @@ def _batch_lines(path: Path) -> list[str]:
 @click.option("--embedder", help="向量模型（默认沿用建库时的模型）")
 def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_json, embedder) -> None:
     """检索：用自然语言提问或输入关键词，返回相关段落及出处。"""
-    from search.api import search as run_search
-
-    from .kb import KnowledgeBase
-
     if not query and not batch:
         raise click.UsageError("请给出查询内容，或用 --batch 指定查询文件")
-    base = KnowledgeBase(_config(kb, embedder), readonly=True)
+    base = _open(kb, embedder)
+    base.kb  # noqa: B018 - open it now: a missing knowledge base is said before anything else
     filters = _filters(doc_type, issuer, since, until)
     try:
         if batch:
             for line in _batch_lines(batch):
                 try:
-                    res = run_search(base, line, k=k, mode=mode, filters=filters).to_dict()
+                    res = base.search(line, k=k, mode=mode, filters=filters).to_dict()
                 except YuanwenError as exc:
                     res = {"query": line, "error": str(exc)}
                 click.echo(json.dumps(res, ensure_ascii=False))
             return
-        res = run_search(base, query, k=k, mode=mode, filters=filters)
+        res = base.search(query, k=k, mode=mode, filters=filters)
     finally:
         base.close()
     if as_json:
@@ -353,23 +347,21 @@ def _mark(text: str, terms: list[str]) -> str:
 def quote(text, kb, style, batch, as_json) -> None:
     """引文核对：查找一段引文的原文和出处，标出差异。"""
     from search.present import VERDICT_LABELS, render_diff
-    from search.quote import lookup_quote
-
-    from .kb import KnowledgeBase
 
     if not text and not batch:
         raise click.UsageError("请给出要核对的引文，或用 --batch 指定文件")
-    base = KnowledgeBase(_config(kb), readonly=True)
+    base = _open(kb)
+    base.kb  # noqa: B018 - open it now: a missing knowledge base is said before anything else
     try:
         if batch:
             for line in _batch_lines(batch):
                 try:
-                    res = lookup_quote(base, line).to_dict()
+                    res = base.quote(line).to_dict()
                 except YuanwenError as exc:
                     res = {"query": line, "error": str(exc)}
                 click.echo(json.dumps(res, ensure_ascii=False))
             return
-        res = lookup_quote(base, text)
+        res = base.quote(text)
     finally:
         base.close()
     if as_json:
@@ -391,14 +383,8 @@ def quote(text, kb, style, batch, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def verify(kb, repair, as_json) -> None:
     """检查知识库是否完好（数据库、关键词索引、向量与向量索引、文档校验值），可选修复。"""
-    from .verify import verify as run_verify
-
-    if repair:  # under the ingest lock; damaged documents are read again from their files
-        from ingest.pipeline import repair as run_repair
-
-        rep = run_repair(_config(kb))
-    else:
-        rep = run_verify(_config(kb))
+    # with --repair: under the ingest lock; damaged documents are read again from their files
+    rep = _open(kb).verify(repair=repair)
     if as_json:
         click.echo(json.dumps(rep.to_dict(), ensure_ascii=False))
     else:
@@ -422,15 +408,8 @@ def verify(kb, repair, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def docs(kb, doc_type, issuer, since, until, as_json) -> None:
     """列出知识库中的文档（可按文种、发文机关、日期筛选）。"""
-    from search.documents import list_documents
-
-    from .kb import KnowledgeBase
-
-    base = KnowledgeBase(_config(kb), readonly=True)
-    try:
-        found = list_documents(base, _filters(doc_type, issuer, since, until))
-    finally:
-        base.close()
+    with _open(kb) as lib:
+        found = lib.documents(_filters(doc_type, issuer, since, until))
     if as_json:
         click.echo(json.dumps([{"id": d.id, "title": d.title, "issuer": d.issuer, "date": d.date,
                                 "doc_type": d.doc_type, "doc_number": d.doc_number, "path": d.path}
@@ -448,17 +427,10 @@ def docs(kb, doc_type, issuer, since, until, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（元数据、目录、段落）")
 def show(doc_id, kb, only_outline, as_json) -> None:
     """显示一篇文档：元数据、目录和正文段落。"""
-    from search.documents import outline
-
-    from .kb import KnowledgeBase
-
-    base = KnowledgeBase(_config(kb), readonly=True)
-    try:
-        doc = base.store.get_document(doc_id, with_text=False)
-        passages = base.store.document_passages(doc_id)
-    finally:
-        base.close()
-    heads = outline(passages)
+    with _open(kb) as lib:
+        doc = lib.document(doc_id)
+        passages = lib.document_passages(doc_id)
+        heads = lib.outline(doc_id)
     if as_json:
         click.echo(json.dumps({
             "id": doc.id, "title": doc.title, "issuer": doc.issuer, "date": doc.date,
@@ -494,37 +466,19 @@ def pack() -> None:
 @click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote", show_default=True)
 def pack_add(pack_file, passage_ids, kb, section, note, title, style) -> None:
     """把段落（按编号）加入汇编文件；文件不存在则新建。"""
-    from search import pack as packops
+    from .library import Library
 
-    from .kb import KnowledgeBase
-    from .models import StudyPack
-
-    data = StudyPack(title=title or "学习材料汇编")
+    data = Library.new_pack(title or "学习材料汇编")
     if pack_file.exists():
-        data = packops.load_pack(pack_file.read_bytes(), pack_file.name)
-    base = KnowledgeBase(_config(kb), readonly=True)
-    try:
-        found = base.store.get_passages(passage_ids)
+        data = Library.load_pack(pack_file.read_bytes(), pack_file.name)
+    with _open(kb) as lib:
+        found = lib.passages(passage_ids)
         missing = [i for i in passage_ids if i not in found]
         if missing:
             raise click.UsageError(f"知识库中没有这些段落：{', '.join(map(str, missing))}")
-        sec = None
-        if section is not None:
-            titles = [s.title for s in data.sections]
-            if section not in titles:
-                data = packops.add_section(data, section)
-                titles.append(section)
-            sec = titles.index(section)
-        for pid in passage_ids:
-            p = found[pid]
-            doc = base.store.get_document(p.doc_id, with_text=False)
-            item = packops.item_from_passage(doc, p, style)
-            item.note = note
-            data = packops.add_item(data, item, sec)
-    finally:
-        base.close()
+        data = lib.add_to_pack(data, passage_ids, section=section, note=note, style=style)
     pack_file.write_text(json.dumps(data.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-    click.echo(f"汇编 {pack_file}：共 {packops.item_count(data)} 段")
+    click.echo(f"汇编 {pack_file}：共 {Library.pack_size(data)} 段")
 
 
 @pack.command("export")
@@ -532,11 +486,10 @@ def pack_add(pack_file, passage_ids, kb, section, note, title, style) -> None:
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 def pack_export(pack_file, out) -> None:
     """把汇编文件导出为 Word（.docx）或 Markdown（.md），按输出文件的扩展名。"""
-    from search.export import save_pack
-    from search.pack import load_pack
+    from .library import Library
 
-    data = load_pack(pack_file.read_bytes(), pack_file.name)
-    save_pack(data, out)
+    data = Library.load_pack(pack_file.read_bytes(), pack_file.name)
+    Library.export_pack(data, out)
     click.echo(f"已导出：{out}")
 
 
