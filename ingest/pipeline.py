@@ -211,7 +211,7 @@ def _store_files(store: Store, paths: list[Path], config: Config, report: Ingest
                 unread.append(Path(key))
         else:
             files.append(item)
-    for bad in manifest_problems([f for f in files if isinstance(f, Path)], roots):
+    for bad in manifest_problems(files, roots):
         report.outcomes.append(FileOutcome(
             str(bad.path), "failed", f"{bad.reason}；其所在文件夹的文件已按各自正文提取元数据导入"))
     claimed: dict[str, str] = {}  # key -> the real path it stands for

@@ -673,7 +673,7 @@ class Store:
             "WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.doc_id = d.id)"
         ).fetchall()
         out = [DamagedDocument(r[0], r[1], "没有任何段落（导入中断留下的残缺记录），检索和引文核对都找不到它",
-                               r[2], file_of(r[1], r[3])) for r in rows]
+                               r[2], file_of(r[1], r[3]), empty=True) for r in rows]
         rows = self.db.execute(
             "SELECT d.id, d.path, d.root, d.fs_path, COUNT(*) FROM documents d "
             "JOIN passages p ON p.doc_id = d.id "
@@ -881,6 +881,7 @@ class DamagedDocument(NamedTuple):
     reason: str
     root: str | None  # the folder it was ingested from
     file: str  # the file to read it again from (``path``, or its real non-UTF-8 name)
+    empty: bool = False  # stored without any passage: holds nothing a reader can find
 
 
 def file_of(path: str, fs_path: bytes | None) -> str:

@@ -40,8 +40,9 @@ NORM_TOLERANCE = 1e-3
 def verify(config: Config, repair: bool = False, reread: Reread | None = None) -> VerifyReport:
     """Check the knowledge base of ``config``; with ``repair``, fix what can be fixed.
 
-    A damaged document (no passages, or passages without sentences) is removed by a repair
-    and, when ``reread`` is given and its file is still there, read again from that file.
+    A damaged document (no passages, passages without sentences, damaged text) is read again
+    by a repair from its file, through ``reread``; one that cannot be read again is kept as it
+    is, unless it holds no passage at all (then it is removed).
     """
     rep = VerifyReport()
     try:
@@ -119,7 +120,7 @@ def _check_documents(kb: KnowledgeBase, rep: VerifyReport, repair: bool, reread:
             rep.problems.append(msg + "；运行 yuanwen verify --repair 可从原文件重新读入")
             continue
         if reread is None or not os.path.exists(d.file):
-            if "没有任何段落" not in d.reason:
+            if not d.empty:
                 why = "找不到原文件" if reread is not None else "需从原文件重新读入"
                 rep.problems.append(f"{msg}；{why}，未修复：请运行 yuanwen verify --repair，"
                                     "或从备份恢复")
