@@ -14,13 +14,10 @@ import argparse
 import functools
 import html
 import re
-import secrets
 import sys
 import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +25,7 @@ import streamlit as st
 
 from search.present import HTML_DIFF, mark_terms, render_match
 from yuanwen.config import resolve_kb_dir
-from yuanwen.errors import YuanwenError
+from yuanwen.errors import YuanwenError, record_fault
 from yuanwen.models import QuoteMatch, StudyPack
 from yuanwen.uploads import MAX_UPLOAD_MB
 
@@ -126,16 +123,9 @@ def split_issuers(text: str) -> list[str]:
 def report_fault(exc: BaseException, kb: Path | None = None) -> str:
     """Log ``exc`` with its traceback under a new short error id, to stderr and to
     ``<kb>/app-errors.log`` when the knowledge base folder exists; returns the id."""
-    eid = secrets.token_hex(4)
-    entry = (f"--- {datetime.now().isoformat(timespec='seconds')} error {eid}\n"
-             + "".join(traceback.format_exception(exc)))
+    log = Path(kb) / ERROR_LOG if kb is not None and Path(kb).is_dir() else None
+    eid, entry, _ = record_fault(exc, log, "原文 app")
     print(entry, file=sys.stderr, flush=True)
-    if kb is not None and Path(kb).is_dir():
-        try:
-            with open(Path(kb) / ERROR_LOG, "a", encoding="utf-8") as fh:
-                fh.write(entry)
-        except OSError:
-            pass
     return eid
 
 

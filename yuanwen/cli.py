@@ -96,22 +96,12 @@ def _log_unexpected(exc: BaseException) -> tuple[str, Path | None]:
     ``$XDG_CACHE_HOME/yuanwen/errors.log`` (default ``~/.cache``), and on stderr as well with
     ``YUANWEN_DEBUG=1``. Returns the id and the log file (None when it could not be written)."""
     import os
-    import traceback
-    import uuid
-    from datetime import datetime, timezone
 
-    err_id = uuid.uuid4().hex[:8]
-    text = "".join(traceback.format_exception(exc))
+    from .errors import record_fault
+
+    err_id, entry, log = record_fault(exc, _log_path(), f"yuanwen {' '.join(sys.argv[1:])}")
     if os.environ.get("YUANWEN_DEBUG", "") not in ("", "0"):
-        click.echo(text, err=True, nl=False)
-    log: Path | None = _log_path()
-    try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "a", encoding="utf-8") as fh:
-            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            fh.write(f"--- {stamp} 编号 {err_id}: yuanwen {' '.join(sys.argv[1:])}\n{text}")
-    except OSError:
-        log = None
+        click.echo(entry.split("\n", 1)[1], err=True, nl=False)  # the traceback
     return err_id, log
 
 

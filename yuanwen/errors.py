@@ -126,3 +126,26 @@ def disk_is_full(path: Path | str, margin: int = 1 << 20) -> bool:
         return shutil.disk_usage(p).free < margin
     except OSError:
         return False
+
+
+def record_fault(exc: BaseException, log: Path | None,
+                 context: str) -> tuple[str, str, Path | None]:
+    """An unexpected exception, for a front end: a new short error id to show the user, and
+    the log entry (a header naming ``context``, then the traceback), appended to ``log`` when
+    one is given and can be written. Returns (id, entry, the log written or None)."""
+    import secrets
+    import traceback
+    from datetime import datetime, timezone
+
+    err_id = secrets.token_hex(4)
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    entry = f"--- {stamp} 编号 {err_id}: {context}\n" + "".join(traceback.format_exception(exc))
+    if log is not None:
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(entry)
+        except OSError:
+            log = None
+    return err_id, entry, log
+
