@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 KB     ?= yuanwen_kb
 
-.PHONY: run test test-quick setup setup-test setup-bench ingest-sample bench bench-quick clean
+.PHONY: run test test-quick lint setup setup-test setup-bench ingest-sample bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,17 @@ ingest-sample: setup
 run: ingest-sample
 	$(BIN)/python -m streamlit run app.py --server.address 127.0.0.1 --server.headless true --browser.gatherUsageStats false -- --kb $(KB)
 
-test: setup-test
-	$(BIN)/lint-imports --no-cache
+test: lint
 	$(BIN)/python -m pytest -q
+
+# Layering (pyproject.toml's contracts), checked on the installed layout: ingest/, search/ and
+# cli/ become yuanwen.ingest, yuanwen.search and yuanwen.cli there.
+LAYOUT = build/layout
+lint: setup-test
+	rm -rf $(LAYOUT)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --target $(LAYOUT) .
+	cp -r pages_app $(LAYOUT)/
+	cd $(LAYOUT) && PYTHONPATH=. $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml --no-cache
 
 # For development: everything but the slow tests (kill loops, Chromium, real embedders,
 # concurrent processes), about two minutes. CI runs `make test`, which runs them all.

@@ -108,7 +108,7 @@ def main() -> None:
 
     # 2. quality on the evaluation set: ours and the peers' (keyword only without vectors)
     if args.eval_kb:
-        from ingest.pipeline import ingest
+        from yuanwen.ingest.pipeline import ingest
         from yuanwen.config import Config
 
         ingest([SHARED, ROOT / "corpus"], Config(kb_dir=Path(args.eval_kb)), progress=False)  # brings it up to date

@@ -17,9 +17,9 @@ import statistics
 import time
 from pathlib import Path
 
-from search.api import search
-from search.quote import QuoteConfig, lookup_quote
-from search.retrieve import FusionConfig
+from yuanwen.search.api import search
+from yuanwen.search.quote import QuoteConfig, lookup_quote
+from yuanwen.search.retrieve import FusionConfig
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
 from yuanwen.text import fold_map

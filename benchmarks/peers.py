@@ -20,7 +20,7 @@ import numpy as np
 
 from yuanwen.kb import KnowledgeBase
 
-from search.retrieve import expand_query
+from yuanwen.search.retrieve import expand_query
 from yuanwen.text import tokenize
 
 

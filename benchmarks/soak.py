@@ -50,8 +50,8 @@ def _one_query(kb, rng, lines, search, lookup_quote, fold_map) -> list[str]:
 
 
 def _searcher(kb_dir: str, until: float, seed: int, out: mp.Queue) -> None:
-    from search.api import search
-    from search.quote import lookup_quote
+    from yuanwen.search.api import search
+    from yuanwen.search.quote import lookup_quote
     from yuanwen.config import Config
     from yuanwen.kb import KnowledgeBase
     from yuanwen.text import fold_map
@@ -74,7 +74,7 @@ def _searcher(kb_dir: str, until: float, seed: int, out: mp.Queue) -> None:
 
 
 def _ingester(kb_dir: str, docs: str, until: float, embedder: str, out: mp.Queue) -> None:
-    from ingest.pipeline import ingest
+    from yuanwen.ingest.pipeline import ingest
     from yuanwen.config import Config
 
     rng = random.Random(7)
@@ -99,7 +99,7 @@ def _ingester(kb_dir: str, docs: str, until: float, embedder: str, out: mp.Queue
 
 def soak(seconds: float = 120, embedder: str = "fake") -> dict:
     """Run the soak for ``seconds``; returns the figures."""
-    from ingest.pipeline import ingest
+    from yuanwen.ingest.pipeline import ingest
     from yuanwen.config import Config
 
     tmp = Path(tempfile.mkdtemp(prefix="yuanwen-soak-"))

@@ -69,7 +69,7 @@ def one_document(material: dict, seed: int, passages: int = 60) -> str:
 
 def chars_per_passage(material: dict, docs: int = 40) -> float:
     """Body characters per passage that the segmenter makes of synthetic documents."""
-    from ingest.segment import segment
+    from yuanwen.ingest.segment import segment
 
     rng = np.random.default_rng(99)
     chars = passages = 0

@@ -15,7 +15,7 @@ import itertools
 from pathlib import Path
 
 from benchmarks.evaluate import eval_questions
-from search.retrieve import FusionConfig
+from yuanwen.search.retrieve import FusionConfig
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
 

@@ -32,7 +32,7 @@ def _kb_bytes(kb_dir: Path) -> dict:
 
 
 def task_store(a: dict) -> dict:
-    from ingest.pipeline import ingest
+    from yuanwen.ingest.pipeline import ingest
 
     t0 = time.perf_counter()
     rep = ingest(a["paths"], config=Config(kb_dir=Path(a["kb"])), embed=False, progress=a.get("progress", False))
@@ -47,7 +47,7 @@ def task_store(a: dict) -> dict:
 
 def task_embed(a: dict) -> dict:
     """A whole ingest of ``paths`` with the real model, then the model alone on the same texts."""
-    from ingest.pipeline import ingest
+    from yuanwen.ingest.pipeline import ingest
     from yuanwen.embed import get_embedder
 
     cfg = Config(kb_dir=Path(a["kb"]))
@@ -94,7 +94,7 @@ def task_vectors(a: dict) -> dict:
 def task_add_one(a: dict) -> dict:
     """One more document ingested into a built collection: what a user waits for after adding
     a file (store, embed, then both indexes brought up to date and saved)."""
-    from ingest.pipeline import ingest
+    from yuanwen.ingest.pipeline import ingest
 
     folder = Path(a["kb"]).parent / "added"
     folder.mkdir(exist_ok=True)
@@ -108,13 +108,13 @@ def task_add_one(a: dict) -> dict:
 
 def task_latency(a: dict) -> dict:
     """p50/p95 of keyword, semantic and hybrid search and of quote lookup, after warm-up."""
-    from search.api import search
-    from search.quote import lookup_quote
+    from yuanwen.search.api import search
+    from yuanwen.search.quote import lookup_quote
 
     t0 = time.perf_counter()
     kb = KnowledgeBase(Config(kb_dir=Path(a["kb"])), readonly=True)
     if not a.get("eager", True):  # "before": keyword search and quote candidates from FTS5
-        kb.keyword_index = lambda save=False: None
+        kb.backend.keyword_index = lambda save=False: None
     kb.keyword_index()
     kb.vector_index()
     kb.embedder  # noqa: B018 - load it now, not in the first timed query
@@ -129,7 +129,7 @@ def task_latency(a: dict) -> dict:
     for mode in ("keyword", "semantic", "hybrid"):
         out["modes"][mode] = workload.summary(workload.timed(lambda q: search(kb, q, k=10, mode=mode), queries))
     out["modes"]["quote"] = workload.summary(workload.timed(lambda q: lookup_quote(kb, q), quotes))
-    from search.retrieve import named_documents
+    from yuanwen.search.retrieve import named_documents
 
     out["titles"] = {  # the named-document check of hybrid search, before and after its index
         "trigram_index": workload.summary(workload.timed(lambda q: named_documents(kb, q), queries)),
@@ -158,7 +158,7 @@ def task_peers(a: dict) -> dict:
     """Build bm25s and txtai on the knowledge base's passages and vectors; time the same queries
     on them and on our rankers."""
     from benchmarks import peers
-    from search.retrieve import HybridSearcher, KeywordSearcher
+    from yuanwen.search.retrieve import HybridSearcher, KeywordSearcher
 
     kb = KnowledgeBase(Config(kb_dir=Path(a["kb"])), readonly=True)
     ids, toks, vecs = peers.corpus(kb)
@@ -185,7 +185,7 @@ def task_quality(a: dict) -> dict:
     rankings, and the peers' rankings of the same passages."""
     from benchmarks import peers
     from benchmarks.evaluate import Judge, eval_questions, eval_quotes, load, metrics
-    from search.retrieve import FusionConfig, HybridSearcher, KeywordSearcher
+    from yuanwen.search.retrieve import FusionConfig, HybridSearcher, KeywordSearcher
 
     kb = KnowledgeBase(Config(kb_dir=Path(a["kb"])), readonly=True)
     modes = ["keyword"] + (["semantic", "hybrid"] if kb.built_with else [])

@@ -124,4 +124,4 @@ def machine() -> dict:
 
 # The reference that search.retrieve.named_documents (title trigram index) must agree with:
 # kept in the library, measured here against the indexed version.
-from search.retrieve import named_documents_by_alignment as named_documents_plain  # noqa: E402,F401
+from yuanwen.search.retrieve import named_documents_by_alignment as named_documents_plain  # noqa: E402,F401

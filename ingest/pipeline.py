@@ -130,9 +130,9 @@ def _run_stages(kb: KnowledgeBase, paths: list[Path], config: Config, report: In
     if embed:
         _embed_stage(kb, config, report, progress, on_progress)
     t0 = time.perf_counter()
-    kb.keyword_index(save=True)  # rebuilt and saved only when stale
+    kb.backend.sync_keyword()  # the indexes in step with the store (SQLite: rebuilt when stale)
     t1 = time.perf_counter()
-    kb.vector_index(save=True)  # caught up (or rebuilt) and saved only when stale
+    kb.backend.sync_vectors()
     report.keyword_index_seconds, report.vector_index_seconds = t1 - t0, time.perf_counter() - t1
 
 

@@ -2,7 +2,7 @@
 process with a wall-clock deadline and an address-space limit, so no single file can hang the
 ingest, hold the ingest lock indefinitely, or take the app's process down with it.
 
-The worker is a fresh interpreter (``python -m ingest.sandbox``, started with :mod:`subprocess`:
+The worker is a fresh interpreter (``python -m yuanwen.ingest.sandbox``, started with :mod:`subprocess`:
 no fork of a parent that may hold FAISS/torch threads, and unlike multiprocessing's *spawn* no
 re-import of the caller's ``__main__``, which breaks scripts without a ``__main__`` guard). It is
 reused from file to file and restarted after a timeout, a crash or a memory error. Requests and
@@ -45,7 +45,7 @@ __all__ = ["ParsedFile", "parse_file", "parse", "BoundedParser", "bounded_parsin
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TARGET = "ingest.sandbox:parse_file"
+DEFAULT_TARGET = "yuanwen.ingest.sandbox:parse_file"
 _HEADER = struct.Struct("<Q")
 _START_TIMEOUT_S = 60.0  # a fresh interpreter importing the readers: well under a second normally
 
@@ -118,7 +118,10 @@ class BoundedParser:
             self._stop(graceful=True)
 
     def _start(self) -> None:
-        root = str(Path(__file__).resolve().parent.parent)
+        import yuanwen
+
+        # The folder that holds the yuanwen package (a checkout or site-packages).
+        root = str(Path(yuanwen.__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
         # Numeric libraries reserve address space per thread; one thread is all a parse needs.
@@ -127,7 +130,7 @@ class BoundedParser:
         env["PYTHONIOENCODING"] = "utf-8"
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ingest.sandbox", str(os.getpid()), str(self.memory_mb), self.target],
+            [sys.executable, "-m", "yuanwen.ingest.sandbox", str(os.getpid()), str(self.memory_mb), self.target],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root, creationflags=flags,
         )
         self._answers = queue.Queue()
@@ -351,7 +354,7 @@ def _worker(parent_pid: int, memory_mb: int, target: str) -> None:
 
     warnings.simplefilter("ignore")
     func = _resolve(target)
-    from . import metadata, pdf, read, segment  # noqa: F401 - imported before the limit applies
+    from . import metadata, readers, segment  # noqa: F401 - imported before the limit applies
 
     _limit_memory(memory_mb)
     _send(out, ("ready",))

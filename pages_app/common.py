@@ -23,14 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from search.present import HTML_DIFF, mark_terms, render_match
 from yuanwen.config import resolve_kb_dir
 from yuanwen.errors import YuanwenError, record_fault
+from yuanwen.library import HTML_DIFF, MAX_UPLOAD_MB, Library, mark_terms, render_match
 from yuanwen.models import QuoteMatch, StudyPack
-from yuanwen.uploads import MAX_UPLOAD_MB
 
-if TYPE_CHECKING:
-    from yuanwen.library import Library
 
 # -- the pages: slug -> (title, file, icon); the slug is the page's URL path ------------------
 HERE = Path(__file__).resolve().parent
@@ -270,12 +267,10 @@ def run_page(body: Callable[[Path], dict[str, Any]]) -> None:
 
 
 def add_to_pack(item: Any) -> None:
-    from search import pack as packops
-
-    if packops.find_item(ss()["pack"], item.passage_id) is not None:
+    if Library.find_in_pack(ss()["pack"], item.passage_id) is not None:
         st.toast("这一段已在汇编中")
         return
-    ss()["pack"] = packops.add_item(ss()["pack"], item)
+    ss()["pack"] = Library.edit_pack(ss()["pack"], "add_item", item)
     st.toast("已加入学习材料汇编")
 
 

@@ -21,9 +21,8 @@ from pages_app.common import (
     ss,
     style,
 )
-from search.documents import outline
-from search.present import display_path
 from yuanwen.errors import YuanwenError
+from yuanwen.library import Library, display_path
 from yuanwen.models import Document, Filters, Passage
 
 
@@ -73,16 +72,13 @@ def body(kb_dir: Path) -> dict[str, Any]:
 
 
 def render_document(doc: Document, passages: list[Passage], shown_path: str) -> None:
-    from search import pack as packops
-    from search.cite import cite
-
     s = ss()
     st.html(f'<div class="yw-title" style="font-size:1.4rem">{esc(doc.title)}</div>')
     meta = "　".join(x for x in (doc.issuer, doc.date, doc.doc_type, doc.doc_number) if x)
     if meta:
         st.text(meta)
     with st.expander("引用本文"):
-        st.code(cite(doc).format(style()), language=None, wrap_lines=True)
+        st.code(Library.citation(doc).format(style()), language=None, wrap_lines=True)
         st.text(f"文件：{shown_path}")
     focus = s.get("doc_focus")
     fs, fe = (focus[1], focus[2]) if focus and focus[0] == doc.id else (None, None)
@@ -91,7 +87,7 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
     left, right = st.columns([1, 3], gap="large")
     with left:
         st.markdown("**目录**")
-        heads = outline(passages)
+        heads = Library.outline_of(passages)
         if heads:
             links = "".join(
                 f'<a href="#yw-p-{pid}" style="padding-left:{(lvl - 1) * 1.1}em">{esc(t)}</a>'
@@ -117,7 +113,7 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
                 else:
                     body = esc(p.text)
                 st.html(f'<div class="yw-doc"><div id="yw-p-{p.id}" class="{cls}">{body}</div></div>')
-                in_pack = packops.find_item(s["pack"], p.id) is not None
+                in_pack = Library.find_in_pack(s["pack"], p.id) is not None
                 st.button("已在汇编中" if in_pack else "＋ 加入汇编", key=f"doc_add_{p.id}",
                           type="tertiary", disabled=in_pack, on_click=_add_passage, args=(doc.id, p.id))
                 pos = p.end
@@ -135,8 +131,6 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
 
 @guarded
 def _add_passage(doc_id: int, passage_id: int) -> None:
-    from search.pack import item_from_passage
-
     h = get_kb(current_kb_dir(), quiet=True)
     if h is None:
         return
@@ -144,7 +138,7 @@ def _add_passage(doc_id: int, passage_id: int) -> None:
         doc = h.kb.document(doc_id)
         p = h.kb.passages([passage_id]).get(passage_id)
     if p is not None:
-        add_to_pack(item_from_passage(doc, p, style()))
+        add_to_pack(Library.item_from_passage(doc, p, style()))
 
 
 run_page(body)

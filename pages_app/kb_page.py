@@ -7,13 +7,12 @@ from typing import Any
 
 import streamlit as st
 
-from ingest.readers import upload_types
 from pages_app.common import get_kb, md_literal, open_kb, run_page, ss
-from search.present import STATUS_LABELS, ingest_summary
 from yuanwen.errors import YuanwenError
-from yuanwen.uploads import MAX_UPLOAD_MB, UPLOAD_DIR, safe_filename, save_uploads
+from yuanwen.library import MAX_UPLOAD_MB, STATUS_LABELS, UPLOAD_DIR, Library, ingest_summary, safe_filename
+from yuanwen.library import open_kb as open_library
 
-UPLOAD_TYPES = upload_types()  # what the readers read: the reader registry's suffixes
+UPLOAD_TYPES = Library.upload_types()  # what the readers read: the reader registry's suffixes
 
 
 def body(kb_dir: Path) -> dict[str, Any]:
@@ -42,11 +41,9 @@ def body(kb_dir: Path) -> dict[str, Any]:
                               hide_index=True, height=min(400, 38 + 35 * len(rows)))
             else:
                 col.caption("（无）")
-        from search.export import to_csv
-
         st.download_button(
             "导出统计（CSV）", key="kb_csv", mime="text/csv", file_name="知识库统计.csv",
-            data=to_csv(["分类", "名称", "篇数"],
+            data=Library.to_csv(["分类", "名称", "篇数"],
                         [(label, str(k), v) for label, key in groups for k, v in stats[key].items()]),
         )
         st.caption(f"数据库 {stats['db_bytes'] / 1048576:.1f} MB，向量索引 {stats['index_type'] or '-'} "
@@ -76,7 +73,8 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
     result: dict[str, Any] = {"rows": [], "summary": "", "error": None}
     with st.status("正在导入…", expanded=True) as status:
         st.write(f"保存 {len(files)} 个文件…")
-        saved, refused = save_uploads(kb_dir, files, UPLOAD_TYPES)
+        lib = open_library(kb_dir, readonly=False)
+        saved, refused = lib.save_uploads(files)
         for name, reason in refused:
             result["rows"].append({"文件": name, "结果": "失败", "段落": 0, "说明": reason})
         if saved:
@@ -90,9 +88,7 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
             renamed = {str(p.resolve()): f"已有同名的另一文件，另存为 {p.name}"
                        for name, p in saved if p.name != safe_filename(name)}
             try:
-                from yuanwen.library import open_kb as open_library
-
-                report = open_library(kb_dir, readonly=False).ingest(
+                report = lib.ingest(
                     [p for _, p in saved], on_progress=on_progress)
             except YuanwenError as exc:
                 result["error"] = str(exc)
@@ -123,12 +119,10 @@ def render_ingest_result(result: dict[str, Any]) -> None:
         if row["结果"] == "失败":
             st.error(md_literal(f"失败：{row['文件']}：{row['说明']}"))
     if result["rows"]:
-        from search.export import to_csv
-
         cols = ("文件", "结果", "段落", "说明")
         st.dataframe({k: [r[k] for r in result["rows"]] for k in cols}, hide_index=True)
         st.download_button("导出导入结果（CSV）", key="up_csv", mime="text/csv", file_name="导入结果.csv",
-                           data=to_csv(cols, [[r[k] for k in cols] for r in result["rows"]]))
+                           data=Library.to_csv(cols, [[r[k] for k in cols] for r in result["rows"]]))
 
 
 run_page(body)

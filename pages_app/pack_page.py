@@ -3,7 +3,6 @@ export the pack as Word, Markdown or a .json file that can be loaded again."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +10,11 @@ import streamlit as st
 
 from pages_app.common import esc, guarded, md_literal, run_page, ss
 from yuanwen.errors import YuanwenError
+from yuanwen.library import Library, safe_filename
 from yuanwen.models import StudyPack
-from yuanwen.uploads import safe_filename
 
 
 def body(kb_dir: Path) -> dict[str, Any]:
-    from search import pack as packops
-    from search.export import clean_pack, to_docx, to_markdown
-
     st.header("学习材料汇编")
     s = ss()
     pack: StudyPack = s["pack"]
@@ -34,7 +30,7 @@ def body(kb_dir: Path) -> dict[str, Any]:
     c3.text_input("新建分组", key="pk_new_section", placeholder="分组标题，如：一、关于安全生产的重要论述")
     c4.button("添加分组", key="pk_add_section", on_click=_new_section)
 
-    n = packops.item_count(pack)
+    n = Library.pack_size(pack)
     if n == 0:
         st.info("汇编还是空的。在「检索」页或「文档」页点「加入汇编」，把段落收集到这里。")
     labels = _section_labels([sec.title for sec in pack.sections])
@@ -60,20 +56,19 @@ def body(kb_dir: Path) -> dict[str, Any]:
     title = pack.title or "学习材料汇编"
     fname = safe_filename(title, default="学习材料汇编")
     e1, e2, e3 = st.columns(3)
-    e1.download_button("导出 Word（.docx）", data=to_docx(pack), file_name=f"{fname}.docx",
+    e1.download_button("导出 Word（.docx）", data=Library.pack_bytes(pack, "docx"), file_name=f"{fname}.docx",
                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                        key="pk_docx", disabled=n == 0, type="primary")
-    e2.download_button("导出 Markdown（.md）", data=to_markdown(pack).encode("utf-8"),
+    e2.download_button("导出 Markdown（.md）", data=Library.pack_bytes(pack, "md"),
                        file_name=f"{fname}.md", mime="text/markdown", key="pk_md", disabled=n == 0)
     e3.download_button("保存汇编（.json，可再载入）",
-                       data=json.dumps(clean_pack(pack).to_dict(), ensure_ascii=False,
-                                       indent=1).encode("utf-8"),
+                       data=Library.pack_bytes(pack, "json"),
                        file_name=f"{fname}.json", mime="application/json", key="pk_json",
                        disabled=n == 0)
     loaded = st.file_uploader("载入保存过的汇编（.json）", type=["json"], key=f"pk_load_{s.get('pk_gen', 0)}")
     if loaded is not None:
         try:
-            s["pack"] = packops.load_pack(loaded.getvalue(), loaded.name)
+            s["pack"] = Library.load_pack(loaded.getvalue(), loaded.name)
         except YuanwenError as exc:  # the current pack is kept
             st.error(md_literal(str(exc)))
         else:
@@ -112,11 +107,9 @@ def render_pack_item(si: int, ii: int, item, labels: list[str]) -> None:
 
 @guarded
 def _pack_op(op: str, *args: Any) -> None:
-    """Apply one ``search.pack`` operation to the session's pack; report a refusal."""
-    from search import pack as packops
-
+    """Apply one pack edit (``Library.edit_pack``) to the session's pack; report a refusal."""
     try:
-        ss()["pack"] = getattr(packops, op)(ss()["pack"], *args)
+        ss()["pack"] = Library.edit_pack(ss()["pack"], op, *args)
     except YuanwenError as exc:
         ss()["pack_error"] = str(exc)
 

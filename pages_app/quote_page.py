@@ -18,8 +18,8 @@ from pages_app.common import (
     ss,
     style,
 )
-from search.present import VERDICT_LABELS
 from yuanwen.errors import YuanwenError
+from yuanwen.library import VERDICT_LABELS
 
 
 def body(kb_dir: Path) -> dict[str, Any]:

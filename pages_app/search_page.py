@@ -24,6 +24,7 @@ from pages_app.common import (
     submit_search,
 )
 from yuanwen.errors import YuanwenError
+from yuanwen.library import Library
 from yuanwen.models import Filters
 
 
@@ -86,8 +87,6 @@ def body(kb_dir: Path) -> dict[str, Any]:
 
 
 def render_hit(i: int, hit) -> None:
-    from search import pack as packops
-
     d, p = hit.document, hit.passage
     pid = p.id
     with st.container(border=True):
@@ -104,18 +103,16 @@ def render_hit(i: int, hit) -> None:
             st.code(citation, language=None, wrap_lines=True)
         c2.button("在文中查看", key=f"hit_view_{pid}", on_click=goto_doc,
                   args=(d.id, p.start, None))
-        in_pack = packops.find_item(ss()["pack"], pid) is not None
+        in_pack = Library.find_in_pack(ss()["pack"], pid) is not None
         c3.button("已在汇编中" if in_pack else "加入汇编", key=f"hit_add_{pid}",
                   on_click=_add_hit, args=(i,), disabled=in_pack)
 
 
 @guarded
 def _add_hit(index: int) -> None:
-    from search.export import item_from_hit
-
     res = ss().get("search_res")
     if res is not None and index < len(res.hits):
-        add_to_pack(item_from_hit(res.hits[index], style()))
+        add_to_pack(Library.item_from_hit(res.hits[index], style()))
 
 
 run_page(body)

@@ -1,8 +1,8 @@
-"""Retrieval: keyword (FTS5 BM25 over bigrams), semantic (FAISS) and hybrid (fused).
+"""Retrieval: keyword (BM25 over bigrams), semantic (dense vectors) and hybrid (fused).
 
 Every searcher has the same ``search(query, k, filters) -> list[Candidate]`` signature, so
-modes swap freely. Filters are applied before ranking is cut: the store applies them (to its
-FTS5 query, or as the allowed passage ids the eager keyword index and FAISS search among).
+modes swap freely. Filters are applied before ranking is cut: the backend's keyword and
+vector indexes take the ``Filters`` object itself (see :mod:`yuanwen.backend`).
 """
 
 from __future__ import annotations
@@ -28,12 +28,6 @@ class Candidate:
 
     passage_id: int
     score: float
-
-
-def allowed_passage_ids(kb: KnowledgeBase, filters: Filters | None) -> np.ndarray | None:
-    """Passage ids that pass ``filters``, or None when nothing is filtered (the store applies
-    them: :meth:`yuanwen.store.Store.filtered_passage_ids`)."""
-    return kb.store.filtered_passage_ids(filters)
 
 
 # After 党的N大, words that show a congress is meant (党的三大召开, 党的七大以来), not one of the
@@ -74,41 +68,20 @@ def expand_query(query: str) -> str:
     return core if not extra else core + " " + " ".join(extra)
 
 
-TEXT_ONLY = (1.0, 0.0, 0.0)  # bm25() weights that score the passage text column alone
-
-
 def bm25_candidates(kb: KnowledgeBase, terms: str, k: int, filters: Filters | None = None,
                     weights: tuple[float, float, float] | None = None,
                     text_only: bool = False) -> list[Candidate]:
-    """The top ``k`` passages by FTS5's BM25 for the keyword terms of ``terms``.
-
-    Scores come from the eager index (:mod:`yuanwen.bm25`) when it is usable, with passages
-    newer than it scored by FTS5 over their id range and merged; from FTS5 alone otherwise.
-    ``text_only`` scores the text column alone, its idf counted over that column (quote
-    candidates); else the columns are weighted by ``weights`` (default: the config's).
-    """
-    weights = TEXT_ONLY if text_only else tuple(weights or kb.config.keyword_weights)
-    index = kb.keyword_index()
-    if index is None or (not text_only and index.weights != weights):
-        return fts_bm25(kb, terms, k, filters, weights, text_only)
-    ids, scores = index.search(tokenize(terms), k, allowed_passage_ids(kb, filters), text_only=text_only)
-    cands = [Candidate(int(i), float(s)) for i, s in zip(ids, scores)]
-    if index.behind:  # passages newer than the index: FTS5 over that id range only
-        cands += fts_bm25(kb, terms, k, filters, weights, text_only, after=index.state["max_id"])
-        cands.sort(key=lambda c: (-c.score, c.passage_id))
-    return cands[:k]
-
-
-def fts_bm25(kb: KnowledgeBase, terms: str, k: int, filters: Filters | None,
-             weights: tuple[float, float, float], text_only: bool = False, after: int = 0) -> list[Candidate]:
-    """The same ranking from SQLite FTS5 (always current), over passages with ids above
-    ``after``: all of them when the eager index is missing, the newest when it is behind."""
+    """The top ``k`` passages by BM25 for the keyword terms of ``terms``, from the backend's
+    keyword index. ``text_only`` scores the text alone, its idf counted over the text (quote
+    candidates); else text, heading path and title are weighted by ``weights`` (default: the
+    config's)."""
+    weights = tuple(weights or kb.config.keyword_weights)
     return [Candidate(pid, score) for pid, score in
-            kb.store.fts_bm25(terms, k, weights, filters, text_only=text_only, after=after)]
+            kb.keyword().search(terms, k, filters, weights=weights, text_only=text_only)]
 
 
 class KeywordSearcher:
-    """BM25 over CJK character bigrams and ASCII words (FTS5's scores, see :func:`bm25_candidates`)."""
+    """BM25 over CJK character bigrams and ASCII words (see :func:`bm25_candidates`)."""
 
     mode = "keyword"
 
@@ -120,13 +93,10 @@ class KeywordSearcher:
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
         return bm25_candidates(self.kb, expand_query(query), k, filters, self.weights)
 
-    def search_fts(self, terms: str, k: int, filters: Filters | None = None) -> list[Candidate]:
-        """The same ranking from FTS5 alone."""
-        return fts_bm25(self.kb, terms, k, filters, self.weights)
-
 
 class SemanticSearcher:
-    """Dense retrieval: the query encoded with the embedder's query role, searched in FAISS."""
+    """Dense retrieval: the query encoded with the embedder's query role, searched in the
+    backend's vector index."""
 
     mode = "semantic"
 
@@ -134,13 +104,10 @@ class SemanticSearcher:
         self.kb = kb
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
-        index = self.kb.vector_index()
+        index = self.kb.vectors()
         if index is None or index.size == 0:
             return []
-        qvec = self.kb.encode_query(query)
-        allowed = allowed_passage_ids(self.kb, filters)
-        ids, scores = index.search(qvec, k, allowed)
-        return [Candidate(int(i), float(s)) for i, s in zip(ids, scores)]
+        return [Candidate(pid, score) for pid, score in index.search(self.kb.encode_query(query), k, filters)]
 
 
 @dataclass

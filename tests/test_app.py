@@ -14,9 +14,9 @@ import docx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingest.pipeline import ingest
+from yuanwen.ingest.pipeline import ingest
 from pages_app import common as app_common
-from search import pack as packops
+from yuanwen.search import pack as packops
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import PackItem, StudyPack

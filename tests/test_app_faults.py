@@ -17,16 +17,16 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from ingest.pipeline import ingest
-from search import pack as packops
-from search.export import neutralise_cell, to_csv, to_docx, to_markdown, xml_safe
+from yuanwen.ingest.pipeline import ingest
+from yuanwen.search import pack as packops
+from yuanwen.search.export import neutralise_cell, to_csv, to_docx, to_markdown, xml_safe
 from yuanwen.config import Config
 from yuanwen.errors import UsageError, YuanwenError
 from yuanwen.models import PackItem, PackSection, StudyPack
 
 from .conftest import ROOT, FakeEmbedder  # noqa: F401  (registers the "fake" embedder)
 from pages_app.common import ERROR_LOG
-from search.present import display_path
+from yuanwen.search.present import display_path
 from yuanwen import uploads
 
 from .test_app import MINI
@@ -140,7 +140,7 @@ def test_oversized_upload_is_refused_by_name(tmp_path):
 
 
 def test_upload_types_come_from_the_reader_registry(tmp_path):
-    from ingest.readers import upload_types
+    from yuanwen.ingest.readers import upload_types
     from pages_app import kb_page
 
     assert kb_page.UPLOAD_TYPES == upload_types()
@@ -177,7 +177,7 @@ def test_a_page_that_fails_shows_an_error_id_not_a_traceback(app, kb_dir, monkey
     def boom(*args, **kwargs):
         raise RuntimeError(f"boom in {kb_dir}/secret.db")
 
-    monkeypatch.setattr("search.documents.list_documents", boom)
+    monkeypatch.setattr("yuanwen.search.documents.list_documents", boom)
     at = ok(app({"page": "docs"}))
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "出错了（错误编号 " in errors[0], errors
@@ -199,7 +199,7 @@ def test_a_failing_button_callback_shows_an_error_id(app, monkeypatch):
 
     at = ok(app({"q": "安全生产"}))
     assert at.session_state["search_res"].hits
-    monkeypatch.setattr("search.export.item_from_hit", boom)
+    monkeypatch.setattr("yuanwen.search.export.item_from_hit", boom)
     at.button(key=f"hit_add_{at.session_state['search_res'].hits[0].passage.id}").click().run()
     ok(at)
     assert any("出错了（错误编号 " in e.value for e in at.error)

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.pipeline import ingest, ingest_file
-from search.api import search
-from search.retrieve import KeywordSearcher, expand_query
+from yuanwen.ingest.pipeline import ingest, ingest_file
+from yuanwen.search.api import search
+from yuanwen.search.retrieve import KeywordSearcher, expand_query
 from yuanwen import bm25
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
+from yuanwen.sqlite_backend import SqliteBackend
 from yuanwen.text import fts_query, tokenize
 
 from .conftest import SAMPLE
@@ -73,6 +74,11 @@ def test_quote_scores_equal_fts5_text_column(kb, quote):
     assert_same(idx.search(tokenize(quote), 40, text_only=True), theirs)
 
 
+def _fts(kb, terms, k, weights=None):
+    """The ranking from SQLite FTS5 alone (the store's own query, always current)."""
+    return kb.store.fts_bm25(terms, k, tuple(weights or kb.config.keyword_weights))
+
+
 def test_filters_restrict_to_allowed_ids(kb):
     idx = kb.keyword_index()
     all_ids, _ = idx.search(tokenize("安全生产"), 50)
@@ -84,7 +90,7 @@ def test_filters_restrict_to_allowed_ids(kb):
 def test_other_weights_use_fts5(kb):
     ks = KeywordSearcher(kb, weights=(1.0, 0.0, 0.0))
     got = [(c.passage_id, c.score) for c in ks.search("安全生产", 10)]
-    assert got == [(c.passage_id, c.score) for c in ks.search_fts(expand_query("安全生产"), 10)]
+    assert got == _fts(kb, expand_query("安全生产"), 10, (1.0, 0.0, 0.0))
 
 
 def test_passages_newer_than_the_index_are_scored_by_fts5_and_merged(tmp_path):
@@ -102,7 +108,7 @@ def test_passages_newer_than_the_index_are_scored_by_fts5_and_merged(tmp_path):
     # the merged list holds the newest passage among the older ones, scored by FTS5
     ks = KeywordSearcher(reader)
     merged = {c.passage_id for c in ks.search("安全生产冰川", 50)}
-    assert merged == {c.passage_id for c in ks.search_fts(expand_query("安全生产冰川"), 50)}
+    assert merged == {pid for pid, _ in _fts(reader, expand_query("安全生产冰川"), 50)}
     writer.close()
     ingest([MINI, new], cfg, embed=False, progress=False)  # a small index is rebuilt at once
     idx = reader.keyword_index()
@@ -113,8 +119,8 @@ def test_passages_newer_than_the_index_are_scored_by_fts5_and_merged(tmp_path):
 def test_far_behind_index_is_not_used(tmp_path, monkeypatch):
     cfg = Config(kb_dir=tmp_path / "kb")
     ingest([MINI], cfg, embed=False, progress=False)
-    monkeypatch.setattr(KnowledgeBase, "KEYWORD_USE_DRIFT", 0.0)
-    monkeypatch.setattr(KnowledgeBase, "KEYWORD_USE_MIN", 0)
+    monkeypatch.setattr(SqliteBackend, "KEYWORD_USE_DRIFT", 0.0)
+    monkeypatch.setattr(SqliteBackend, "KEYWORD_USE_MIN", 0)
     writer = KnowledgeBase(cfg)
     new = tmp_path / "new.txt"
     new.write_text("冰川保护的通知\n\n各地要加强冰川监测。\n", encoding="utf-8")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import ingest
-from search.api import search
-from search.quote import lookup_quote
+from yuanwen.ingest.pipeline import ingest
+from yuanwen.search.api import search
+from yuanwen.search.quote import lookup_quote
 from yuanwen.config import Config
 from yuanwen.errors import KnowledgeBaseError
 from yuanwen.kb import KnowledgeBase
@@ -40,7 +40,7 @@ def test_searches_answer_while_another_process_ingests(tmp_path):
     try:
         from filelock import Timeout
 
-        from ingest.pipeline import ingest_lock
+        from yuanwen.ingest.pipeline import ingest_lock
 
         deadline = time.time() + 30
         while time.time() < deadline and proc.poll() is None:  # until the subprocess holds the lock
@@ -79,7 +79,7 @@ def test_searches_answer_while_another_process_ingests(tmp_path):
 
 
 def test_second_ingest_can_wait_for_the_first(tmp_path):
-    from ingest.pipeline import ingest_lock
+    from yuanwen.ingest.pipeline import ingest_lock
 
     cfg = Config(kb_dir=tmp_path / "kb")
     lock = ingest_lock(cfg.kb_dir)

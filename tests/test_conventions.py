@@ -25,8 +25,9 @@ def test_conventions_import_nothing_from_ingest_or_search():
     assert not {m for m in imported if m.split(".")[0] in ("ingest", "search", "yuanwen")}
 
 
-@pytest.mark.parametrize("module", ["ingest/metadata.py", "ingest/read.py", "ingest/segment.py", "ingest/pdf.py",
-                                    "search/retrieve.py", "search/cite.py", "search/export.py", "yuanwen/text.py"])
+@pytest.mark.parametrize("module", ["ingest/metadata.py", "ingest/segment.py", *sorted(
+    p.relative_to(ROOT).as_posix() for p in (ROOT / "ingest" / "readers").glob("*.py")),
+    "search/retrieve.py", "search/cite.py", "search/export.py", "yuanwen/text.py"])
 def test_no_module_writes_its_own_copy(module):
     """Numerals, CJK ranges and the 文号 brackets are spelled out in conventions.py only."""
     source = (ROOT / module).read_text(encoding="utf-8")
@@ -85,7 +86,7 @@ def test_masked_doc_numbers():
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared corpus not found at {SHARED}")
 def test_the_doc_number_pattern_finds_every_doc_number_the_old_html_pattern_found():
-    """ingest/read.py had a narrower 文号 pattern of its own; the one kept covers all it found."""
+    """The old ingest/read.py had a narrower 文号 pattern of its own; the one kept covers all it found."""
     old = re.compile(r"[\u4e00-\u9fff]{1,15}[〔［\[（(﹝【]\d{4}[〕］\]）)﹞】]\d{1,5}号")
     found = 0
     for path in sorted(SHARED.rglob("*")):

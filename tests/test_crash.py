@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from search.api import search
+from yuanwen.search.api import search
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
 from yuanwen.verify import verify

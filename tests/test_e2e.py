@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from ingest.pipeline import ingest
+from yuanwen.ingest.pipeline import ingest
 from yuanwen.config import Config
 
 pytestmark = pytest.mark.slow  # a real browser against a real server

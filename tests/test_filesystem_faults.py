@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import ingest
-from ingest.read import iter_files
+from yuanwen.ingest.pipeline import ingest
+from yuanwen.ingest.walk import iter_files
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
 
@@ -32,7 +32,7 @@ NOBODY = 65534
 # everything it needs (the interpreter lives under /root, which other users cannot read).
 _CHILD = r"""
 import os, sys
-import ingest.pipeline, ingest.read, ingest.segment, ingest.metadata, ingest.normalise
+import yuanwen.ingest.pipeline, yuanwen.ingest.readers, yuanwen.ingest.segment, yuanwen.ingest.metadata, yuanwen.ingest.normalise
 import yuanwen.cli, yuanwen.config, yuanwen.kb, yuanwen.store, yuanwen.index, yuanwen.bm25, yuanwen.embed
 import tests.fake_embedder
 import encodings.gb18030, encodings.idna, encodings.utf_32_le, encodings.utf_16_le, csv, json, sqlite3, faiss, numpy, tqdm, filelock
@@ -42,7 +42,7 @@ if uid >= 0:
     # in this process. The walk, the checks and the hashing this test is about run here anyway.
     import dataclasses
     if "parse_isolated" in {f.name for f in dataclasses.fields(yuanwen.config.Config)}:
-        import ingest.sandbox
+        import yuanwen.ingest.sandbox
         _config = yuanwen.cli._config
         yuanwen.cli._config = lambda *a, **k: dataclasses.replace(_config(*a, **k), parse_isolated=False)
     os.setgid(uid)
@@ -268,7 +268,7 @@ def test_unreadable_folder_is_reported_and_protected_from_prune(shared_tmp):
 
 def test_special_files_are_not_regular(tmp_path):
     """check_file refuses what is not a regular file, whatever its name says."""
-    from ingest.read import check_file
+    from yuanwen.ingest.readers import check_file
     from yuanwen.errors import ReadError
 
     fifo = tmp_path / "p.txt"

@@ -25,13 +25,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.readers import docx as docx_reader
-from ingest.readers import html as html_reader
-from ingest import sandbox
-from ingest.normalise import clean_text, decode_text, garbage_share, is_garbage
-from ingest.pipeline import ingest
-from ingest.read import read_docx_bytes, read_file, read_html_bytes
-from ingest.sandbox import BoundedParser, parse_file
+from yuanwen.ingest.readers import docx as docx_reader
+from yuanwen.ingest.readers import html as html_reader
+from yuanwen.ingest import sandbox
+from yuanwen.ingest.normalise import clean_text, decode_text, garbage_share, is_garbage
+from yuanwen.ingest.pipeline import ingest
+from yuanwen.ingest.readers import read_file
+from yuanwen.ingest.readers.docx import read_docx_bytes
+from yuanwen.ingest.readers.html import read_html_bytes
+from yuanwen.ingest.sandbox import BoundedParser, parse_file
 from yuanwen.config import Config
 from yuanwen.errors import ReadError
 
@@ -310,7 +312,7 @@ def test_garbage_share_separates_language_from_garbage():
 
 
 def test_garbled_pdf_pages_are_refused_with_their_numbers(monkeypatch, tmp_path):
-    from ingest.readers import pdf as pdf_mod
+    from yuanwen.ingest.readers import pdf as pdf_mod
 
     pages = ["第一页正文，内容完整。", _garbage(300, 1), "第三页正文，内容完整。", _garbage(300, 2),
              _garbage(300, 3)]
@@ -336,7 +338,7 @@ def test_garbled_text_file_is_refused(tmp_path):
 def test_no_real_pdf_page_is_garbage(shared_corpus):
     from pypdf import PdfReader
 
-    from ingest.readers.pdf import _page_text
+    from yuanwen.ingest.readers.pdf import _page_text
 
     pdfs = sorted(shared_corpus.rglob("*.pdf"))
     assert pdfs
@@ -441,7 +443,7 @@ def test_worker_dies_with_its_parent(tmp_path):
         import sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
         from pathlib import Path
-        from ingest.sandbox import BoundedParser
+        from yuanwen.ingest.sandbox import BoundedParser
         from yuanwen.config import Config
         p = Path({str(tmp_path / "ok.txt")!r}); p.write_text("正文。", encoding="utf-8")
         bp = BoundedParser(timeout_s=60)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.pipeline import _embed_stage, ingest, ingest_file
-from search.api import search
+from yuanwen.ingest.pipeline import _embed_stage, ingest, ingest_file
+from yuanwen.search.api import search
 from yuanwen.config import Config
-from yuanwen.index import VectorIndex
+from yuanwen.index import FaissIndex
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import IngestReport
 
@@ -23,13 +23,13 @@ QUERIES = ["安全生产责任", "汛期安全防范", "应急管理", "会议�
 def builds(monkeypatch):
     """Counts full index builds."""
     calls = []
-    real = VectorIndex.build.__func__
+    real = FaissIndex.build.__func__
 
     def counting(cls, *a, **kw):
         calls.append(1)
         return real(cls, *a, **kw)
 
-    monkeypatch.setattr(VectorIndex, "build", classmethod(counting))
+    monkeypatch.setattr(FaissIndex, "build", classmethod(counting))
     return calls
 
 
@@ -42,7 +42,7 @@ def _folders(tmp_path: Path) -> tuple[Path, Path]:
     return a, b
 
 
-def _ids(idx: VectorIndex) -> list[int]:
+def _ids(idx: FaissIndex) -> list[int]:
     import faiss
 
     return sorted(faiss.vector_to_array(idx.index.id_map).tolist())
@@ -50,7 +50,7 @@ def _ids(idx: VectorIndex) -> list[int]:
 
 def assert_equals_rebuild(kb: KnowledgeBase) -> None:
     idx = kb.vector_index()
-    fresh = VectorIndex.build(kb.store, kb.dim, kb.built_with, kb.config.exact_index_max)
+    fresh = FaissIndex.build(kb.store, kb.dim, kb.built_with, kb.config.exact_index_max)
     assert _ids(idx) == _ids(fresh) == kb.store.embedded_ids().tolist()
     for q in QUERIES:
         v = kb.encode_query(q)

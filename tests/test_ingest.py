@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.pipeline import ingest
+from yuanwen.ingest.pipeline import ingest
 from yuanwen.config import Config
 from yuanwen.embed import register_embedder
 from yuanwen.errors import EmbedderMismatchError
-from yuanwen.index import VectorIndex
+from yuanwen.index import FaissIndex
 from yuanwen.kb import KnowledgeBase
 
 from .conftest import SAMPLE, FakeEmbedder
@@ -59,7 +59,7 @@ def test_founding_document_is_stored_indexed_and_embedded(tmp_path):
     kb.close()
 
 
-def faiss_ids(idx: VectorIndex) -> np.ndarray:
+def faiss_ids(idx: FaissIndex) -> np.ndarray:
     import faiss
 
     return faiss.vector_to_array(idx.index.id_map)
@@ -217,7 +217,7 @@ def test_interrupted_embedding_resumes(tmp_path):
 
 
 def test_keyword_searchable_before_embedding(tmp_path):
-    from search.api import search
+    from yuanwen.search.api import search
 
     cfg = _kb(tmp_path)
     ingest([_sample_dir(tmp_path)], cfg, embedder="fake", embed=False, progress=False)
@@ -281,8 +281,8 @@ def test_hostile_sizes_end_in_clear_messages(tmp_path):
 
 
 def test_a_100k_character_query_is_refused_quickly(tmp_path):
-    from search.api import search
-    from search.quote import lookup_quote
+    from yuanwen.search.api import search
+    from yuanwen.search.quote import lookup_quote
     from yuanwen.errors import BadQueryError
 
     cfg = _kb(tmp_path)

@@ -316,12 +316,12 @@ def test_issuer_wildcards_are_literal(kb, pattern):
 
 
 def test_unexpected_error_is_one_line_with_an_id(kb, monkeypatch, tmp_path):
-    import search.documents
+    import yuanwen.search.documents
 
     def boom(*a, **k):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(search.documents, "list_documents", boom)
+    monkeypatch.setattr(yuanwen.search.documents, "list_documents", boom)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("YUANWEN_DEBUG", raising=False)
     r = _run("docs", "--kb", str(kb))
@@ -343,7 +343,7 @@ def _fill(disk: Path, leave: int) -> None:
 def test_index_saves_on_a_full_disk_leave_nothing_behind(kb, tmp_path, mounts):
     """The keyword and FAISS index files are written to temporary names and renamed: on a full
     disk the temporary files go, the saved index stays as it was, and the error says so."""
-    from yuanwen.bm25 import KeywordIndex
+    from yuanwen.bm25 import EagerBM25
     from yuanwen.config import Config
     from yuanwen.errors import DiskFullError
     from yuanwen.kb import KnowledgeBase
@@ -357,7 +357,7 @@ def test_index_saves_on_a_full_disk_leave_nothing_behind(kb, tmp_path, mounts):
     meta = (disk / "kb" / "keyword.json").read_text(encoding="utf-8")
     base = KnowledgeBase(Config(kb_dir=disk / "kb"))
     try:
-        kw = KeywordIndex.build(base.store, (1.0, 0.5, 0.3))
+        kw = EagerBM25.build(base.store, (1.0, 0.5, 0.3))
         vec = base.vector_index()
         _fill(disk, 8192)
         with pytest.raises(DiskFullError, match="磁盘空间不足"):

@@ -11,8 +11,14 @@ literal or on raw database access (``.execute(...)``, ``.conn``, ``.db``).
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +45,7 @@ def layer_files() -> list[Path]:
     files += (ROOT / "ingest").rglob("*.py")
     files += (ROOT / "search").glob("*.py")
     files += (ROOT / "pages_app").glob("*.py")
+    files += (ROOT / "cli").glob("*.py")
     files += (ROOT / "benchmarks").glob("*.py")
     files.append(ROOT / "app.py")
     return sorted(p for p in files if p.exists() and p.relative_to(ROOT).as_posix() not in MEASURES_SQL)
@@ -80,7 +87,7 @@ def test_the_layer_list_covers_the_code():
     names = {p.relative_to(ROOT).as_posix() for p in layer_files()}
     assert {"app.py", "yuanwen/verify.py", "yuanwen/kb.py", "search/retrieve.py",
             "search/documents.py", "search/quote.py", "ingest/pipeline.py",
-            "benchmarks/worker.py"} <= names
+            "benchmarks/worker.py", "cli/__init__.py"} <= names
     assert not names & (BACKEND | MEASURES_SQL)
 
 
@@ -98,3 +105,50 @@ def f(kb, where):
     lines = sorted({int(v.split(":")[1]) for v in found})
     assert lines == [3, 4, 5, 6], found
     assert any(".execute" in v for v in found) and any(".conn" in v for v in found)
+
+
+@pytest.mark.slow
+def test_installed_there_is_one_namespace(tmp_path):
+    """Installed (a real wheel build, not the checkout), 原文 is ``yuanwen`` only: the top-level
+    folders ingest/, search/ and cli/ are yuanwen.ingest, yuanwen.search and yuanwen.cli,
+    ``import search`` and ``import ingest`` fail, and the command works, parse worker included."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("yuanwen", "ingest", "search", "cli"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(src)], check=True, capture_output=True)
+    assert (site / "yuanwen" / "ingest" / "readers" / "pdf.py").is_file()
+    assert (site / "yuanwen" / "cli" / "__init__.py").is_file()
+    assert not (site / "ingest").exists() and not (site / "search").exists()
+
+    work = tmp_path / "work"  # no checkout on the path: only the installed copy
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(site)
+    probe = (
+        "import importlib, yuanwen, yuanwen.search.api, yuanwen.ingest.pipeline, yuanwen.library\n"
+        "print(yuanwen.search.api.__file__)\n"
+        "for name in ('search', 'ingest', 'cli'):\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError:\n"
+        "        print('absent', name)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert Path(lines[0]).is_relative_to(site), lines
+    assert lines[1:] == ["absent search", "absent ingest", "absent cli"]
+
+    (work / "docs").mkdir()
+    (work / "docs" / "通知.txt").write_text("关于做好安全生产工作的通知\n\n一、压实安全生产责任。\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "yuanwen.cli", "ingest", "docs", "--kb", "kb", "--no-embed"],
+                       cwd=work, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "yuanwen.cli", "search", "安全生产", "--kb", "kb", "--mode", "keyword"],
+                       cwd=work, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "安全生产" in r.stdout, r.stdout + r.stderr

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.metadata import (
+from yuanwen.ingest.metadata import (
     DOC_TYPE_SUFFIXES,
     apply_overrides,
     doc_type_of,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.normalise import clean_text, clean_text_tracking, decode_bytes, fold, fold_with_map
+from yuanwen.ingest.normalise import clean_text, clean_text_tracking, decode_bytes, fold, fold_with_map
 from yuanwen.errors import ReadError
 
 TEXT = (

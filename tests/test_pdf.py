@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.pdf import read_pdf, repair_pdf_pages
+from yuanwen.ingest.readers.pdf import read_pdf, repair_pdf_pages
 from yuanwen.errors import ReadError
 
 POLICY = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "policy"
@@ -267,7 +267,7 @@ def test_repair_never_fails_and_offsets_stay_in_bounds(pages):
     ("garbage", None),
 ])
 def test_pdf_dates(raw, iso):
-    from ingest.readers.pdf import _pdf_date
+    from yuanwen.ingest.readers.pdf import _pdf_date
 
     assert _pdf_date(raw) == iso
 

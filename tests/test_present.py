@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 import shutil
 
-from ingest.pipeline import ingest
-from search.present import (HTML_DIFF, TEXT_DIFF, VERDICT_LABELS, ingest_summary, mark_terms,
+from yuanwen.ingest.pipeline import ingest
+from yuanwen.search.present import (HTML_DIFF, TEXT_DIFF, VERDICT_LABELS, ingest_summary, mark_terms,
                             render_diff, render_match)
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
@@ -87,6 +87,6 @@ def test_facets_are_counted_once_per_database_version(tmp_path, monkeypatch):
 
 def test_cli_and_app_share_the_labels():
     app_src = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "pages_app").glob("*.py"))
-    cli_src = (ROOT / "yuanwen" / "cli.py").read_text(encoding="utf-8")
+    cli_src = (ROOT / "cli" / "__init__.py").read_text(encoding="utf-8")
     for src in (app_src, cli_src, (ROOT / "app.py").read_text(encoding="utf-8")):
         assert "原文一致" not in src and "新增 {" not in src  # written once, in search/present.py

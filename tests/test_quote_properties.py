@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.pipeline import ingest
-from search.quote import MIN_QUOTE_CHARS, lookup_quote
+from yuanwen.ingest.pipeline import ingest
+from yuanwen.search.quote import MIN_QUOTE_CHARS, lookup_quote
 from yuanwen.config import Config
 from yuanwen.kb import KnowledgeBase
 from yuanwen.text import fold_map

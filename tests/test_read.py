@@ -1,4 +1,4 @@
-"""Readers and the read_file dispatcher (ingest.read), on files made in tmp_path and the shared corpus."""
+"""Readers and the read_file dispatcher (yuanwen.ingest.readers), on files made in tmp_path and the shared corpus."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.readers import docx as docx_reader
-from ingest.read import SUPPORTED_SUFFIXES, iter_files, join_split_lines, read_file
+from yuanwen.ingest.readers import docx as docx_reader
+from yuanwen.ingest.readers import SUPPORTED_SUFFIXES, read_file
+from yuanwen.ingest.readers.txt import join_split_lines
+from yuanwen.ingest.walk import iter_files
 from yuanwen.errors import ReadError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -171,6 +173,26 @@ def test_markdown_front_matter_headings_and_markup(tmp_path):
     assert "<中华人民共和国安全生产法>" in text  # not a tag
     assert "组织传达学习贯彻**次，××同志，**重点**不变。详见附件一。" in text
     assert "\n\n\n" not in text
+
+
+def test_markdown_is_parsed_as_commonmark_but_keeps_what_the_document_says(tmp_path):
+    """markdown-it-py parses; the text stays as written where Markdown would change it."""
+    md = ("##一、总体要求\n\n"
+          "表彰*个集体和*名同志，**市，\\_转义\\_，&amp;\n\n"
+          "1. 加强领导。\n2. 落实责任。\n\n- 条目一\n\n> 引用的话\n\n"
+          "[链接文字](http://x.cn) 与 ![图片说明](a.png) 和 <http://a.cn>\n\n"
+          "    缩进的段落，不是代码\n\n```\n代码 **保持**\n```\n\n"
+          "二、分级标题\n======\n\n<div align=\"center\">居中<b>加粗</b></div>\n\n正文<br>换行\n")
+    rr = read_file(_write(tmp_path, "cases.md", md))
+    assert [(h.level, h.text) for h in rr.headings] == [(2, "一、总体要求"), (1, "二、分级标题")]
+    lines = rr.text.split("\n")
+    assert "表彰*个集体和*名同志，**市，_转义_，&" in lines  # masked values are not emphasis
+    assert {"1. 加强领导。", "2. 落实责任。", "- 条目一"} <= set(lines)  # list numbers stay
+    assert "引用的话" in lines and "链接文字 与  和 http://a.cn" in lines  # no image alt text
+    assert "缩进的段落，不是代码" in lines and "代码 **保持**" in lines
+    assert "居中加粗" in lines and "正文" in lines and "换行" in lines
+    for h in rr.headings:
+        assert rr.text[h.start:h.end] == h.text
 
 
 def test_markdown_without_front_matter_keeps_leading_rule_text(tmp_path):
@@ -481,9 +503,9 @@ def test_shared_markdown():
 def test_shared_pdf_dispatch():
     folder = _shared("policy")
     try:
-        import ingest.pdf  # noqa: F401
+        import yuanwen.ingest.readers.pdf  # noqa: F401
     except ImportError:
-        pytest.skip("ingest.pdf is not available")
+        pytest.skip("the PDF reader is not available")
     pdfs = sorted(folder.glob("*.pdf"), key=lambda p: p.stat().st_size)
     if not pdfs:
         pytest.skip("no PDF in the shared corpus")
@@ -498,7 +520,7 @@ def test_shared_pdf_dispatch():
 # The reader registry (ingest/readers)
 # ---------------------------------------------------------------------------------------------
 def test_registry_lists_every_format_once():
-    from ingest import readers
+    from yuanwen.ingest import readers
 
     names = [r.name for r in readers.readers()]
     assert names == ["txt", "md", "html", "pdf", "docx"]
@@ -513,8 +535,8 @@ def test_registry_lists_every_format_once():
 
 
 def test_a_registered_reader_is_dispatched_to_and_walked(tmp_path, monkeypatch):
-    from ingest import readers
-    from ingest.walk import iter_files as walk_files
+    from yuanwen.ingest import readers
+    from yuanwen.ingest.walk import iter_files as walk_files
     from yuanwen.models import ReadResult
 
     monkeypatch.setattr(readers, "_BY_SUFFIX", dict(readers._BY_SUFFIX))  # restored afterwards

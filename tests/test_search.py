@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import ingest
-from search.api import search
-from search.cite import cite
-from search.quote import lookup_quote
-from search.retrieve import Candidate, fuse
+from yuanwen.ingest.pipeline import ingest
+from yuanwen.search.api import search
+from yuanwen.search.cite import cite
+from yuanwen.search.quote import lookup_quote
+from yuanwen.search.retrieve import Candidate, fuse
 from yuanwen.config import Config
 from yuanwen.errors import BadQueryError, UsageError
 from yuanwen.kb import KnowledgeBase
@@ -205,7 +205,7 @@ def test_citation_with_missing_fields_prints_only_what_is_known():
                                      ("2018/3/1", "2018-03-01"), ("2018年3月1日", "2018-03-01"), ("2018年", "2018"),
                                      (None, None), ("", None)])
 def test_date_bounds_are_normalised(raw, iso):
-    from search.api import parse_date_bound
+    from yuanwen.search.api import parse_date_bound
 
     assert parse_date_bound(raw) == iso
 
@@ -217,7 +217,7 @@ def test_bad_date_bounds_are_usage_errors(kb, raw):
 
 
 def test_highlight_spans_merge_touching_terms():
-    from search.api import highlight_spans
+    from yuanwen.search.api import highlight_spans
 
     text = "坚持安全生产，ＡＢＣ安全"
     assert highlight_spans(text, ["安全", "生产", "abc"]) == [(2, 6), (7, 12)]
@@ -225,7 +225,7 @@ def test_highlight_spans_merge_touching_terms():
 
 
 def test_meeting_abbreviations_expand_for_keyword_search():
-    from search.retrieve import expand_query
+    from yuanwen.search.retrieve import expand_query
 
     assert "第十九次全国代表大会" in expand_query("十九大对主要矛盾的判断")
     assert "第十九届中央委员会第四次全体会议" in expand_query("十九届四中全会精神")
@@ -233,7 +233,7 @@ def test_meeting_abbreviations_expand_for_keyword_search():
 
 
 def test_a_named_document_is_preferred(kb):
-    from search.retrieve import named_documents
+    from yuanwen.search.retrieve import named_documents
 
     titles = dict(kb.store.titles())
     named = named_documents(kb, "安全生产条例对主要负责人有什么要求")
@@ -247,6 +247,6 @@ def test_a_named_document_is_preferred(kb):
     "安全生产法关于生产经营单位的规定", "消防法第三条", "二十大报告中关于全面从严治党的论述", "安全生产",
     "政府工作报告", "生产", "关于巡视整改的讲话", "中华人民共和国", "ab", "十九大以来"])
 def test_named_documents_equals_aligning_every_title(kb, query):
-    from search.retrieve import named_documents, named_documents_by_alignment
+    from yuanwen.search.retrieve import named_documents, named_documents_by_alignment
 
     assert named_documents(kb, query) == named_documents_by_alignment(kb, query)

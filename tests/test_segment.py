@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.segment import segment, split_sentences
+from yuanwen.ingest.segment import segment, split_sentences
 from yuanwen.models import Heading, Passage, Sentence
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ingest.pipeline import ingest
+from yuanwen.ingest.pipeline import ingest
 from yuanwen.cli import cli
 from yuanwen.config import Config
 from yuanwen.errors import KnowledgeBaseError
@@ -101,7 +101,7 @@ def test_tampered_text_is_reported_not_repaired(cfg):
 
 
 def test_tampered_text_is_read_again_from_its_file(cfg):
-    from ingest.pipeline import repair
+    from yuanwen.ingest.pipeline import repair
 
     db = _db(cfg)
     with db.conn:
@@ -140,7 +140,7 @@ def _plant_ghost(cfg, path: str) -> None:
 
 
 def test_a_ghost_document_is_reported_and_read_again_from_its_file(cfg):
-    from ingest.pipeline import repair
+    from yuanwen.ingest.pipeline import repair
 
     ghost = cfg.kb_dir.parent / "docs" / "later.txt"
     ghost.write_text("关于加强安全生产的通知\n\n一、压实责任。各单位要落实安全生产责任制。\n", encoding="utf-8")
@@ -173,7 +173,7 @@ def test_passages_without_sentences_are_damage(cfg):
         db.execute("DELETE FROM sentences WHERE passage_id = (SELECT MIN(id) FROM passages)")
     rep = verify(cfg)
     assert any("缺少句子记录" in p for p in rep.problems)
-    from ingest.pipeline import repair
+    from yuanwen.ingest.pipeline import repair
 
     assert repair(cfg).ok and verify(cfg).ok
 
@@ -207,7 +207,7 @@ def test_a_damaged_vector_inside_the_faiss_file_is_found_and_rebuilt(cfg):
 
 def test_a_damaged_document_whose_file_is_gone_is_kept(cfg):
     """Repair never drops a document it cannot read again (only an empty ghost goes)."""
-    from ingest.pipeline import repair
+    from yuanwen.ingest.pipeline import repair
 
     db = _db(cfg)
     with db.conn:
@@ -221,7 +221,7 @@ def test_a_damaged_document_whose_file_is_gone_is_kept(cfg):
 def test_repair_reads_a_gbk_named_file_by_its_real_name(tmp_path):
     """A GBK file name is stored as its Chinese text; repair must open the real file, not
     delete the document as gone."""
-    from ingest.pipeline import repair
+    from yuanwen.ingest.pipeline import repair
 
     d = tmp_path / "docs"
     d.mkdir()

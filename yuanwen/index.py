@@ -46,7 +46,7 @@ def index_bytes(kb_dir: Path) -> int:
     return p.stat().st_size if p.exists() else 0
 
 
-class VectorIndex:
+class FaissIndex:
     """Passage vectors searchable by inner product (cosine, as vectors are unit length)."""
 
     def __init__(self, index: faiss.Index, dim: int, kind: str, state: dict[str, int], embedder: str):
@@ -65,7 +65,7 @@ class VectorIndex:
     # -- building ------------------------------------------------------------------------
     @classmethod
     def build(cls, store: Store, dim: int, embedder: str, exact_max: int = 200_000,
-              state: dict | None = None) -> "VectorIndex":
+              state: dict | None = None) -> "FaissIndex":
         """Build from every vector stored in ``store`` (whose ``embedded_state()`` is ``state``,
         when the caller has it already)."""
         state = state or store.embedded_state()
@@ -116,7 +116,7 @@ class VectorIndex:
     @classmethod
     def load(cls, kb_dir: Path, store: Store, dim: int, embedder: str,
              exact_max: int = 200_000, save_if_rebuilt: bool = False,
-             state: dict | None = None) -> "VectorIndex":
+             state: dict | None = None) -> "FaissIndex":
         """The saved index, caught up with ``store`` if it is behind, else one rebuilt from the
         stored vectors; saved again (with ``save_if_rebuilt``) when it changed. ``state``:
         ``store.embedded_state()``, when the caller has it already (it scans every passage)."""

@@ -19,25 +19,45 @@ from pathlib import Path
 from types import TracebackType
 
 # modules, not their functions: each call looks the function up, so tests can replace one
-from ingest import normalise as _normalise
-from ingest import pipeline as _pipeline
-from ingest.pipeline import ProgressCallback
-from search import api as _api
-from search import documents as _documents
-from search import export as _export
-from search import pack as _pack
-from search import quote as _quote
-from search.quote import QuoteConfig
-from search.retrieve import FusionConfig
+from yuanwen.ingest import normalise as _normalise
+from yuanwen.ingest import pipeline as _pipeline
+from yuanwen.ingest import readers as _readers
+from yuanwen.ingest.pipeline import ProgressCallback
+from yuanwen.search import api as _api
+from yuanwen.search import cite as _cite
+from yuanwen.search import documents as _documents
+from yuanwen.search import export as _export
+from yuanwen.search import pack as _pack
+from yuanwen.search import quote as _quote
 
+# What the front ends show, written once for both: labels, the ingest summary, highlighting
+# and diff rendering (re-exported here so that a front end imports from one place).
+from yuanwen.search.present import (
+    HTML_DIFF,
+    STATUS_LABELS,
+    TEXT_DIFF,
+    VERDICT_LABELS,
+    display_path,
+    ingest_summary,
+    mark_terms,
+    render_diff,
+    render_match,
+)
+from yuanwen.search.quote import QuoteConfig
+from yuanwen.search.retrieve import FusionConfig
+
+from . import uploads as _uploads
 from . import verify as _verify
 from .config import Config, resolve_kb_dir
 from .embed import Embedder, get_embedder
 from .kb import KnowledgeBase
 from .models import (
+    Citation,
     Document,
     Filters,
+    Hit,
     IngestReport,
+    PackItem,
     Passage,
     QuoteResult,
     SearchResult,
@@ -45,8 +65,20 @@ from .models import (
     VerifyReport,
 )
 from .store import DB_NAME, check_kb_dir
+from .uploads import MAX_UPLOAD_MB, UPLOAD_DIR, Upload, safe_filename
 
-__all__ = ["Library", "open_kb"]
+__all__ = [
+    "Library", "open_kb", "FusionConfig", "QuoteConfig",
+    "HTML_DIFF", "STATUS_LABELS", "TEXT_DIFF", "VERDICT_LABELS", "display_path", "ingest_summary",
+    "mark_terms", "render_diff", "render_match",
+    "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",
+]
+
+#: The study-pack edits :meth:`Library.edit_pack` applies (functions of :mod:`yuanwen.search.pack`).
+PACK_EDITS = frozenset({
+    "set_title", "add_section", "rename_section", "move_section", "remove_section",
+    "add_item", "remove_item", "set_note", "move_item", "move_to_section",
+})
 
 
 def open_kb(
@@ -193,6 +225,18 @@ class Library:
         """A document's heading tree as (level, heading, first passage id), in reading order."""
         return _documents.outline(self.document_passages(doc_id))
 
+    @staticmethod
+    def outline_of(passages: Sequence[Passage]) -> list[tuple[int, str, int]]:
+        """:meth:`outline` from a document's passages, when the caller has them already."""
+        return _documents.outline(passages)
+
+    @staticmethod
+    def citation(doc: Document, passage: Passage | None = None) -> Citation:
+        """How to cite ``doc`` (at ``passage``'s section and page, when given)."""
+        if passage is None:
+            return _cite.cite(doc)
+        return _cite.cite(doc, passage.heading_path, passage.page)
+
     def passages(self, ids: Iterable[int]) -> dict[int, Passage]:
         """Passages by id; ids not in the knowledge base are left out."""
         return self.kb.store.get_passages(ids)
@@ -204,6 +248,22 @@ class Library:
     def stats(self) -> dict:
         """Counts, embedder, groupings and sizes on disk (see ``yuanwen stats``)."""
         return self.kb.stats()
+
+    # -- uploads -------------------------------------------------------------------------
+    @staticmethod
+    def upload_types() -> list[str]:
+        """File suffixes (without the dot) that can be uploaded: what the readers read."""
+        return _readers.upload_types()
+
+    def save_uploads(self, files: Sequence[Upload]) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
+        """Save uploaded files into the knowledge base's ``uploads/`` folder, ready to ingest:
+        ``(saved as (name, path), refused as (name, reason))``; see :mod:`yuanwen.uploads`."""
+        return _uploads.save_uploads(self.kb_dir, list(files), _readers.upload_types())
+
+    @staticmethod
+    def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+        """A table as CSV for spreadsheets (UTF-8 with BOM; formula-like cells neutralised)."""
+        return _export.to_csv(header, rows)
 
     @staticmethod
     def decode_text(data: bytes, path: str | os.PathLike[str]) -> str:
@@ -254,17 +314,47 @@ class Library:
         return _pack.item_count(pack)
 
     @staticmethod
+    def find_in_pack(pack: StudyPack, passage_id: int | None) -> tuple[int, int] | None:
+        """(section, index) of ``passage_id`` in ``pack``, or None when it is not there."""
+        return _pack.find_item(pack, passage_id)
+
+    @staticmethod
+    def edit_pack(pack: StudyPack, edit: str, *args: object) -> StudyPack:
+        """``pack`` with one edit applied (one of :data:`PACK_EDITS`, e.g. ``("move_item", 0, 2,
+        -1)``); the argument is left untouched. A bad index raises a UsageError."""
+        if edit not in PACK_EDITS:
+            from .errors import UsageError
+
+            raise UsageError(f"未知的汇编操作 {edit!r}")
+        return getattr(_pack, edit)(pack, *args)
+
+    @staticmethod
+    def item_from_hit(hit: Hit, style: str = "footnote") -> PackItem:
+        """A pack item for a search hit, cited in ``style``."""
+        return _export.item_from_hit(hit, style)
+
+    @staticmethod
+    def item_from_passage(doc: Document, passage: Passage, style: str = "footnote") -> PackItem:
+        """A pack item for one passage of ``doc`` (picked while reading), cited in ``style``."""
+        return _pack.item_from_passage(doc, passage, style)
+
+    @staticmethod
     def export_pack(pack: StudyPack, path: str | os.PathLike[str]) -> Path:
         """Write ``pack`` as Word (``.docx``) or Markdown (``.md``), by the file's extension."""
         return _export.save_pack(pack, Path(path))
 
     @staticmethod
     def pack_bytes(pack: StudyPack, fmt: str) -> bytes:
-        """``pack`` as a Word file (``fmt="docx"``) or Markdown (``fmt="md"``, UTF-8)."""
+        """``pack`` as a Word file (``fmt="docx"``), Markdown (``fmt="md"``, UTF-8) or its saved
+        form (``fmt="json"``, which :meth:`load_pack` reads back)."""
         if fmt == "docx":
             return _export.to_docx(pack)
         if fmt == "md":
             return _export.to_markdown(pack).encode("utf-8")
+        if fmt == "json":
+            import json
+
+            return json.dumps(_export.clean_pack(pack).to_dict(), ensure_ascii=False, indent=1).encode("utf-8")
         from .errors import UsageError
 
-        raise UsageError(f"未知的导出格式 {fmt!r}，可选：docx、md")
+        raise UsageError(f"未知的导出格式 {fmt!r}，可选：docx、md、json")

@@ -1,12 +1,22 @@
-"""Markdown (.md, .markdown): front matter to ``meta``, ``#`` and setext headings to
-:class:`~yuanwen.models.Heading`, HTML comments and tags removed, links and images reduced to
-their text. A line-by-line regex pass, not a CommonMark parser."""
+"""Markdown (.md, .markdown), parsed by markdown-it-py (CommonMark): front matter to ``meta``,
+``#`` and setext headings to :class:`~yuanwen.models.Heading`, HTML comments and tags removed,
+links and images reduced to their text.
+
+The text stays as written where Markdown would change what a policy document says: emphasis
+markers are kept (``**市``, ``*个集体和*名`` are masked values, not bold), list numbers and
+bullets are kept (``1.`` is a heading number to the segmenter), and an indented line is a
+paragraph, not code (Chinese documents indent paragraphs). ``##标题`` with no space, as
+Chinese Markdown is often written, is a heading.
+"""
 
 from __future__ import annotations
 
 import html
 import re
 from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from yuanwen.conventions import HAN_UNIFIED
 from yuanwen.models import ReadResult
@@ -16,23 +26,24 @@ from ._common import TEXT_MAX_BYTES, Reader, finish, note_replaced
 
 # Key length bounded and the value taken whole (stripped in code): linear on long space runs.
 _FM_LINE = re.compile(rf"^\s*+([A-Za-z_{HAN_UNIFIED}][\w{HAN_UNIFIED} -]{{0,63}}?)\s*+[:：]\s*+(.*)$")
+# "##标题": an ATX opening followed directly by a non-ASCII character gets its space.
+_ATX_NO_SPACE = re.compile(r"^( {0,3}#{1,6})(?=[^\s#\x00-\x7f])", re.M)
+# Inside raw HTML: comments go, block-level tags become line breaks, other tags go.
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-_MD_BLOCK_TAGS = ("address|article|aside|blockquote|br|caption|center|dd|details|div|dl|dt|figcaption|"
-                  "figure|footer|h[1-6]|header|hr|li|main|ol|p|pre|section|summary|table|tbody|td|tfoot|"
-                  "th|thead|tr|ul")
-_MD_INLINE_TAGS = "a|abbr|b|big|cite|code|del|em|font|i|img|ins|kbd|mark|s|small|span|strike|strong|sub|sup|u"
-_MD_TAG = re.compile(
-    rf"</?(?:(?P<block>{_MD_BLOCK_TAGS})|{_MD_INLINE_TAGS})(?:\s[^<>]*)?/?>", re.I
-)
-_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-_ATX_OPEN = re.compile(r" {0,3}(#{1,6})")
-_SETEXT = re.compile(r"^ {0,3}(={3,}|-{3,})[ \t]*$")
-_BREAK = re.compile(r"^ {0,3}(?:(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
-_IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
-_LINK = re.compile(r"\[([^\]\n]+)\]\((?:[^)\s\n]+)(?:\s+\"[^\"\n]*\")?\)")
-_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^<>\s]+)>")
-_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_BLOCK_TAG = re.compile(
+    r"</?(?:address|article|aside|blockquote|br|caption|center|dd|details|div|dl|dt|figcaption|figure|"
+    r"footer|h[1-6]|header|hr|li|main|ol|p|pre|section|summary|table|tbody|td|tfoot|th|thead|tr|ul)"
+    r"(?:\s[^<>]*)?/?>", re.I)
+_ANY_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+
+
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True})
+    md.disable("code")  # an indented line is a paragraph here
+    return md
+
+
+_MD = _parser()
 
 
 def _front_matter(text: str) -> tuple[dict[str, str], str]:
@@ -58,82 +69,86 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
     return meta, text[end.end():]
 
 
-def _atx(line: str) -> tuple[int, str] | None:
-    """An ATX heading line's level and content: ``## 标题 ##``, or ``##标题`` before a CJK
-    character; else None. String operations, not a regex with a lazy group before trailing
-    spaces, which is quadratic on a long run of spaces."""
-    m = _ATX_OPEN.match(line)
-    if not m:
-        return None
-    level, rest = len(m.group(1)), line[m.end():]
-    if not rest:
-        return level, ""
-    if rest[0] in " \t\u3000":
-        t = rest.lstrip(" \t\u3000").rstrip(" \t")
-        u = t.rstrip("#")
-        if u != t and u[-1:] in (" ", "\t"):  # a closing sequence: "## 标题 ##"
-            t = u.rstrip(" \t")
-        return level, t
-    if not rest[0].isascii():
-        return level, rest.rstrip(" \t")
-    return None
+def _raw_html(fragment: str) -> str:
+    """The text of raw HTML inside Markdown: comments and tags removed, block tags as line
+    breaks, entities unescaped."""
+    fragment = _HTML_COMMENT.sub("", fragment)
+    fragment = _BLOCK_TAG.sub("\n", fragment)
+    return html.unescape(_ANY_TAG.sub("", fragment))
 
 
-def _md_inline(line: str) -> str:
-    line = _IMAGE.sub("", line)
-    line = _LINK.sub(r"\1", line)
-    line = _AUTOLINK.sub(r"\1", line)
-    return _MD_ESCAPE.sub(r"\1", line)
+def _inline(token: Token) -> str:
+    """An inline token's text as written, less Markdown's link, image and HTML syntax."""
+    out: list[str] = []
+    for t in token.children or []:
+        kind = t.type
+        if kind in ("text", "text_special"):  # text_special: a backslash escape or an entity
+            out.append(t.content)
+        elif kind in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif kind == "code_inline":
+            out.append(t.markup + t.content + t.markup)
+        elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
+            out.append(t.markup)  # emphasis markers are masked values in these documents
+        elif kind == "html_inline":
+            out.append(_raw_html(t.content))
+        # image: its alt text is not document text; link_open/close: the text stays
+    return "".join(out)
+
+
+_BLOCKS = ("heading_open", "paragraph_open", "fence", "code_block", "html_block", "hr")
 
 
 def read_md_bytes(data: bytes, path: Path) -> ReadResult:
-    """Markdown: front matter to ``meta``, ``#`` headings to plain lines + :class:`Heading`,
-    HTML comments and tags removed, entities unescaped; emphasis (``**``) left as written."""
+    """Markdown: front matter to ``meta``, headings to plain lines + :class:`Heading`, HTML
+    comments and tags removed, entities unescaped; emphasis markers left as written."""
     text, enc, replaced = decode_text(data, path)
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     meta, text = _front_matter(text)
-    text = _HTML_COMMENT.sub("", text)
-    text = _MD_TAG.sub(lambda m: "\n" if m.group("block") else "", text)
-    text = _ENTITY.sub(lambda m: html.unescape(m.group()), text)
+    text = _ATX_NO_SPACE.sub(r"\1 ", text)
 
     out: list[str] = []
-    headings: list[tuple[int, int, int]] = []  # line index, level
-    head_lines: list[tuple[int, int]] = []
-    in_fence = False
-    for line in text.split("\n"):
-        if _FENCE.match(line):
-            in_fence = not in_fence
+    head_lines: list[tuple[int, int]] = []  # line index in ``out``, level
+    line = 0  # the next source line not yet accounted for
+    marker = ""  # a list item's number or bullet, put before its first line
+    level: int | None = None  # inside a heading
+    for tok in _MD.parse(text):
+        kind = tok.type
+        if kind == "list_item_open":
+            marker = (tok.info + tok.markup if tok.info else tok.markup) + " "
             continue
-        if in_fence:
-            out.append(line)
+        if kind in _BLOCKS and tok.map:
+            begin, end = tok.map
+            out.extend("" for _ in range(begin - line))  # the blank lines between blocks
+            line = max(line, end)
+        if kind == "heading_open":
+            level = int(tok.tag[1])
             continue
-        atx = _atx(line)
-        if atx:
-            level, content = atx
-            content = _md_inline(content).strip()
-            if content:
-                head_lines.append((len(out), level))
-            out.append(content)
+        if kind == "inline":
+            lines = _inline(tok).split("\n")
+            if level is not None:
+                lines = ["".join(lines).strip()]
+                if lines[0]:
+                    head_lines.append((len(out), level))
+                level = None
+        elif kind in ("fence", "code_block"):
+            lines = tok.content.rstrip("\n").split("\n")
+        elif kind == "html_block":
+            lines = _raw_html(tok.content).strip("\n").split("\n")
+        elif kind == "hr":
+            lines = [""]
+        else:
             continue
-        st = _SETEXT.match(line)
-        if st and out and out[-1].strip() and not _BREAK.match(out[-1]) and (
-                not head_lines or head_lines[-1][0] != len(out) - 1):
-            content = out[-1].strip()
-            out[-1] = content
-            head_lines.append((len(out) - 1, 1 if st.group(1)[0] == "=" else 2))
-            continue
-        if _BREAK.match(line):
-            out.append("")
-            continue
-        out.append(_md_inline(line))
+        if marker:
+            lines[0], marker = marker + lines[0], ""
+        out.extend(lines)
 
     starts: list[int] = []
     pos = 0
-    for line in out:
+    for ln in out:
         starts.append(pos)
-        pos += len(line) + 1
-    for idx, level in head_lines:
-        headings.append((starts[idx], starts[idx] + len(out[idx]), level))
+        pos += len(ln) + 1
+    headings = [(starts[i], starts[i] + len(out[i]), lvl) for i, lvl in head_lines]
     return note_replaced(finish("\n".join(out), "md", headings, meta, enc), replaced)
 
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .config import Config, resolve_kb_dir
-from .errors import YuanwenError
+from yuanwen.config import Config, resolve_kb_dir
+from yuanwen.errors import YuanwenError
 
 if TYPE_CHECKING:
-    from .library import Library
+    from yuanwen.library import Library
 
 KB_HELP = "知识库文件夹（默认：环境变量 YUANWEN_KB，否则 ./yuanwen_kb）"
 
@@ -49,7 +49,7 @@ def _fault_message(ctx: click.Context, exc: Exception) -> str:
     import errno
     import sqlite3
 
-    from .errors import kb_error_from
+    from yuanwen.errors import kb_error_from
 
     kb_dir = ctx.meta.get(_KB_KEY)
     if kb_dir is not None and isinstance(exc, sqlite3.DatabaseError | OSError):
@@ -97,7 +97,7 @@ def _log_unexpected(exc: BaseException) -> tuple[str, Path | None]:
     ``YUANWEN_DEBUG=1``. Returns the id and the log file (None when it could not be written)."""
     import os
 
-    from .errors import record_fault
+    from yuanwen.errors import record_fault
 
     err_id, entry, log = record_fault(exc, _log_path(), f"yuanwen {' '.join(sys.argv[1:])}")
     if os.environ.get("YUANWEN_DEBUG", "") not in ("", "0"):
@@ -155,7 +155,7 @@ def _config(kb: str | None, embedder: str | None = None) -> Config:
 
 def _open(kb: str | None, embedder: str | None = None, readonly: bool = True) -> Library:
     """The knowledge base of ``--kb`` (and ``--embedder``), through the façade."""
-    from .library import open_kb
+    from yuanwen.library import open_kb
 
     return open_kb(config=_config(kb, embedder), readonly=readonly)
 
@@ -203,7 +203,7 @@ def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
 
 
 def _print_report(report, stopped: bool = False) -> None:
-    from search.present import ingest_summary
+    from yuanwen.library import ingest_summary
 
     click.echo(ingest_summary(report, stopped))
     s, e = report.store_seconds, report.embed_seconds
@@ -248,15 +248,15 @@ def stats(kb: str | None, as_json: bool) -> None:
 
 
 def _filters(doc_type, issuer, since, until):
-    from .models import Filters
+    from yuanwen.models import Filters
 
     return Filters(doc_types=list(doc_type), issuers=list(issuer), since=since, until=until)
 
 
 def _batch_lines(path: Path) -> list[str]:
     """The non-empty lines of a batch file, in whatever encoding it is (UTF-8, GBK, UTF-16...)."""
-    from .errors import ReadError, UsageError
-    from .library import Library
+    from yuanwen.errors import ReadError, UsageError
+    from yuanwen.library import Library
 
     data = path.read_bytes()
     if not data.strip():
@@ -321,7 +321,7 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
 
 def _mark(text: str, terms: list[str]) -> str:
     """Bracket matched terms with 【】, for terminals without colour."""
-    from search.present import mark_terms
+    from yuanwen.library import mark_terms
 
     return mark_terms(text, terms, "【", "】")
 
@@ -336,7 +336,7 @@ def _mark(text: str, terms: list[str]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def quote(text, kb, style, batch, as_json) -> None:
     """引文核对：查找一段引文的原文和出处，标出差异。"""
-    from search.present import VERDICT_LABELS, render_diff
+    from yuanwen.library import VERDICT_LABELS, render_diff
 
     if not text and not batch:
         raise click.UsageError("请给出要核对的引文，或用 --batch 指定文件")
@@ -456,7 +456,7 @@ def pack() -> None:
 @click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote", show_default=True)
 def pack_add(pack_file, passage_ids, kb, section, note, title, style) -> None:
     """把段落（按编号）加入汇编文件；文件不存在则新建。"""
-    from .library import Library
+    from yuanwen.library import Library
 
     data = Library.new_pack(title or "学习材料汇编")
     if pack_file.exists():
@@ -476,7 +476,7 @@ def pack_add(pack_file, passage_ids, kb, section, note, title, style) -> None:
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 def pack_export(pack_file, out) -> None:
     """把汇编文件导出为 Word（.docx）或 Markdown（.md），按输出文件的扩展名。"""
-    from .library import Library
+    from yuanwen.library import Library
 
     data = Library.load_pack(pack_file.read_bytes(), pack_file.name)
     Library.export_pack(data, out)
@@ -491,6 +491,3 @@ def main() -> None:
     _setup_logging()
     cli(prog_name="yuanwen")
 
-
-if __name__ == "__main__":
-    main()
