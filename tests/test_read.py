@@ -286,6 +286,21 @@ def test_html_without_content_id_uses_body(tmp_path):
     assert [(h.level, h.text, h.start) for h in rr.headings] == [(1, "中华人民共和国煤炭法", 0)]
 
 
+@pytest.mark.parametrize(("page", "text"), [
+    # libxml2 closes a <p> at the first block in it: the content runs to the end of the <p>'s parent
+    ('<body><div>导航</div><div><p id="UCAP-CONTENT"><div>正文一。</div><div>正文二。</div></p></div>'
+     "<div>页脚</div></body>", "正文一。\n正文二。"),
+    # an unclosed content cell ends with its table: the footer below does not leak in
+    ('<table><tr><td id="UCAP-CONTENT"><p>正文</table><div>扫一扫在手机打开当前页</div>', "正文"),
+    ("<p>正文。</p><!-- 没有结束的注释 <p>后文</p>", "正文。"),  # an unterminated comment is not text
+    ('<div><span style="display:none">隐藏</div><p>后文</p>', "后文"),  # a hidden span left open ends with its block
+    ("<p>甲 <!--c--> 乙&ensp;丙&hellip;&#x4e00;</p><p>a < b 且 c<d</p>", "甲  乙\u2002丙…一\na < b 且 c"),
+])
+def test_broken_html_is_read_as_a_browser_would(tmp_path, page, text):
+    """libxml2 (through lxml) balances the tags as an HTML5 parser does."""
+    assert read_file(_write(tmp_path, "page.html", page)).text == text
+
+
 def test_deeply_nested_html_is_safe(tmp_path):
     depth = 20000
     page = "<html><body>" + "<div><span>" * depth + "深层正文。" + "</span></div>" * depth + "</body></html>"

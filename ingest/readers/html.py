@@ -1,14 +1,15 @@
-"""HTML (.html, .htm): the visible text by blocks (one flat, bounded pass of
-:class:`html.parser.HTMLParser`), ``<h1>``-``<h6>`` to headings, the gov.cn info table to
-``meta``, the body from ``#UCAP-CONTENT`` when the page has one."""
+"""HTML (.html, .htm): the visible text by blocks (one flat, bounded pass of libxml2's HTML
+parser through an :mod:`lxml` parser target, no tree), ``<h1>``-``<h6>`` to headings, the gov.cn
+info table to ``meta``, the body from ``#UCAP-CONTENT`` when the page has one."""
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
+
+from lxml import etree
 
 from yuanwen.conventions import DOC_NUMBER_RE, find_numeric_date
 from yuanwen.errors import ReadError
@@ -58,11 +59,13 @@ class _Ctx:
     table: int  # id of the innermost open table (0: none); its ancestors in table_parent
 
 
-class _Extractor(HTMLParser):
-    """A flat, non-recursive pass over the HTML that records text and layout events."""
+class _Extractor:
+    """An lxml parser target: a flat pass over libxml2's SAX events that records text and
+    layout events. libxml2 balances the tags (implied ends, stray ends dropped)."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+        self.buf: list[str] = []  # text since the last tag: libxml2 hands it over in pieces
+        self.open: list[str] = []  # the open elements' names (libxml2 balances start and end)
         self.events: list[tuple] = []
         self.skip: list[str] = []  # names of skipped elements still open (script, hidden, ...)
         self.title_parts: list[str] | None = None
@@ -99,8 +102,39 @@ class _Extractor(HTMLParser):
         while self.cells and self.cells[-1]["table"] == table:
             self.cells.pop()
 
-    # -- parser callbacks
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    # -- lxml target callbacks
+    def _flush(self) -> None:
+        if self.buf:
+            data = "".join(self.buf)
+            self.buf.clear()
+            self.handle_data(data)
+
+    def start(self, tag: str, attrib) -> None:
+        self._flush()
+        self.open.append(tag)
+        self.handle_starttag(tag, attrib)
+
+    def end(self, tag: str) -> None:
+        self._flush()
+        self.handle_endtag(tag)
+        if self.open:
+            self.open.pop()
+
+    def data(self, data: str) -> None:
+        self.buf.append(data)
+
+    def comment(self, text: str) -> None:
+        self._flush()  # a comment ends a text run, as it did with html.parser
+
+    def pi(self, target: str, data: str | None = None) -> None:
+        self._flush()
+
+    def close(self) -> "_Extractor":
+        self._flush()
+        return self
+
+    # -- layout state machine
+    def handle_starttag(self, tag: str, attrs) -> None:
         if self.skip:
             if tag in _CLOSES_P and all(t == "p" for t in self.skip):
                 self.skip.clear()  # a hidden <p> left open ends at the next block
@@ -112,7 +146,7 @@ class _Extractor(HTMLParser):
         if tag == "title":
             self.title_parts = []
             return
-        a = dict(attrs)
+        a = dict(attrs)  # lxml: a dict-like attrib; a bare attribute (hidden) is ""
         if tag in _SKIP or (tag not in _VOID and (
                 "hidden" in a or _HIDDEN_STYLE.search(a.get("style") or ""))):
             if tag == "head":
@@ -125,6 +159,10 @@ class _Extractor(HTMLParser):
             self.content_depth += 1
         if (a.get("id") or "").upper() == "UCAP-CONTENT" and self.content_tag is None:
             self.content_tag, self.content_depth, self.content_found = tag, 1, True
+            if tag == "p" and len(self.open) >= 2:
+                # libxml2 ends a <p> at the first block inside it (<p id=UCAP-CONTENT><div>...),
+                # so the content runs to the end of the element that holds the <p>.
+                self.content_tag = self.open[-2]
         if tag == "table":
             self.n_tables += 1
             self.table_parent.append(self.tables[-1] if self.tables else 0)
@@ -148,11 +186,6 @@ class _Extractor(HTMLParser):
                 self.pre += 1
             if len(tag) == 2 and tag[0] == "h" and tag[1] in "123456":
                 self._emit("hstart", int(tag[1]))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        if tag not in _VOID:
-            self.handle_endtag(tag)
 
     def _end_hidden(self) -> None:
         if self.hidden_parts is not None:
@@ -339,13 +372,17 @@ def read_html_bytes(data: bytes, path: Path) -> ReadResult:
     """HTML: visible text by blocks; the gov.cn info table to ``meta``; body from #UCAP-CONTENT."""
     source, enc, replaced = _decode_html(data, path)
     parser = _Extractor()
+    # huge_tree: no 10 MB cap on one text/comment/attribute (the reader caps the file at
+    # TEXT_MAX_BYTES and the events at HTML_MAX_EVENTS); no tree is built, so depth costs nothing.
+    lx = etree.HTMLParser(target=parser, huge_tree=True, no_network=True, remove_comments=False,
+                          remove_pis=False)
     try:
-        parser.feed(source)
-        parser.close()
+        lx.feed(source)
+        lx.close()
     except _TooComplex as exc:
         raise ReadError(path, f"HTML 结构过于复杂（超过 {HTML_MAX_EVENTS:,} 个排版单元），"
                               "可能是异常或恶意构造的文件；已跳过") from exc
-    except Exception as exc:  # html.parser is lenient; anything raised here is a broken file
+    except Exception as exc:  # libxml2 recovers; anything raised here is a broken file
         raise ReadError(path, f"HTML 无法解析（{exc}）") from exc
     meta, info_tables = _info_table(parser.all_cells)
     if parser.html_title:
