@@ -306,17 +306,32 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
     if as_json:
         click.echo(json.dumps(res.to_dict(), ensure_ascii=False))
         return
+    from yuanwen.library import NOT_FOUND_NOTE, WEAK_NOTE
+
     if not res.hits:
         click.echo("没有找到相关段落。")
-    for h in res.hits:
-        d = h.document
-        click.secho(f"[{h.rank}] {d.title}", bold=True)
-        info = "　".join(x for x in (d.issuer, d.date, d.doc_type) if x)
-        path = " › ".join(h.passage.heading_path)
-        click.echo(f"    {info}" + (f"　{path}" if path else ""))
-        click.echo("    " + _mark(h.passage.text, h.matched_terms))
-        click.echo(f"    出处：{h.citation.format(style)}")
-    click.echo(f"（{len(res.hits)} 条，{res.took_ms:.0f} 毫秒）")
+    elif res.all_weak:
+        click.secho(NOT_FOUND_NOTE, bold=True)
+    strong = res.strong_hits
+    for h in strong:
+        _echo_hit(h, style)
+    weak = [h for h in res.hits if h.weak]
+    if weak:
+        click.echo(("\n" if strong else "") + WEAK_NOTE)
+        for h in weak:
+            _echo_hit(h, style)
+    click.echo(f"（{len(res.hits)} 条" + (f"，其中 {len(weak)} 条相关度较低" if weak else "")
+               + f"，{res.took_ms:.0f} 毫秒）")
+
+
+def _echo_hit(h, style: str) -> None:
+    d = h.document
+    click.secho(f"[{h.rank}] {d.title}", bold=not h.weak, dim=h.weak)
+    info = "　".join(x for x in (d.issuer, d.date, d.doc_type) if x)
+    path = " › ".join(h.passage.heading_path)
+    click.echo(f"    {info}" + (f"　{path}" if path else ""))
+    click.echo("    " + _mark(h.passage.text, h.matched_terms))
+    click.echo(f"    出处：{h.citation.format(style)}")
 
 
 def _mark(text: str, terms: list[str]) -> str:

@@ -24,7 +24,7 @@ from pages_app.common import (
     submit_search,
 )
 from yuanwen.errors import YuanwenError
-from yuanwen.library import Library
+from yuanwen.library import NOT_FOUND_NOTE, WEAK_NOTE, Library
 from yuanwen.models import Filters
 
 
@@ -71,12 +71,23 @@ def body(kb_dir: Path) -> dict[str, Any]:
         st.error(md_literal(s["search_err"]))
     res = s.get("search_res")
     if res is not None:
+        weak = [i for i, hit in enumerate(res.hits) if hit.weak]
         if not res.hits:
             st.info("没有找到相关段落。可以换个说法、改用「综合」方式，或放宽筛选条件。")
         else:
-            st.caption(f"共 {len(res.hits)} 条，用时 {res.took_ms:.0f} 毫秒")
+            if res.all_weak:
+                st.warning(NOT_FOUND_NOTE)
+            st.caption(f"共 {len(res.hits)} 条" + (f"，其中 {len(weak)} 条相关度较低" if weak else "")
+                       + f"，用时 {res.took_ms:.0f} 毫秒")
         for i, hit in enumerate(res.hits):
-            render_hit(i, hit)
+            if not hit.weak:
+                render_hit(i, hit)
+        if weak:
+            if len(weak) < len(res.hits):
+                st.divider()
+            st.caption(WEAK_NOTE)
+            for i in weak:
+                render_hit(i, res.hits[i])
     params: dict[str, Any] = {}
     if req:
         params.update(q=req["q"], mode=req["mode"], type=req["types"], issuer=req["issuer"],

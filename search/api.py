@@ -13,6 +13,7 @@ from yuanwen.models import Document, Filters, Hit, Passage, SearchResult
 from yuanwen.text import fold_width, is_meaningful
 
 from .cite import cite
+from .confidence import judge
 from .retrieve import SEARCHERS, FusionConfig, HybridSearcher, query_terms
 
 MODES = tuple(SEARCHERS)
@@ -53,60 +54,72 @@ def search(
         kb.embedder  # noqa: B018 - load the model outside the read transaction
     try:
         with kb.store.snapshot():  # one consistent view, even while another process ingests
-            cands = searcher.search(q, k * 3 + 5, filters)
-            hits = _to_hits(kb, q, cands, k)
+            cands = searcher.search(q, max(MERGE_DEPTH, k * 3 + 5), filters)
+            hits, shown = _to_hits(kb, q, cands, k)
+            judge(kb, q, hits, shown, mode)
     except sqlite3.DatabaseError as exc:  # a damaged database, a disk error: say what it means
         raise kb_error_from(exc, kb.kb_dir) or exc from exc
     return SearchResult(query=q, mode=mode, hits=hits, took_ms=(time.perf_counter() - t0) * 1000)
 
 
 MAX_MERGED_CHARS = 800  # adjacent passages of one document are merged up to this length
+# Candidates always looked at for merging, whatever k is: so the first N hits (their merged
+# text included) are the same for any k, and -k 3 lists a prefix of -k 10.
+MERGE_DEPTH = 50
 
 
-def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> list[Hit]:
-    """Candidates to hits: adjacent passages of one document merged into one hit (up to
-    MAX_MERGED_CHARS), overlapping or identical ones dropped, so one paragraph does not fill
-    the list."""
+def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> tuple[list[Hit], list[list[int]]]:
+    """Candidates to hits: adjacent passages of one document and one section (the same
+    heading path) merged into one hit (up to MAX_MERGED_CHARS), overlapping or identical ones
+    dropped, so one paragraph does not fill the list. A merge never crosses a heading: a
+    hit's heading path is that of every passage it shows. Every candidate is looked at, after
+    the k-th hit too (for merges only), so a hit does not depend on ``k``. Returns the hits
+    and, for each, the ids of the passages it shows."""
     passages = kb.store.get_passages(c.passage_id for c in cands)
     docs: dict[int, Document] = {}
     terms = query_terms(query)
     hits: list[Hit] = []
+    shown: list[list[int]] = []  # the passages of each hit
     spans: list[tuple[int, int, int]] = []  # (doc_id, first seq, last seq) of each hit
     seen_text: set[str] = set()
-    for c in cands:
+    for n, c in enumerate(cands):
         p = passages.get(c.passage_id)
         if p is None or p.text in seen_text:
             continue
         seen_text.add(p.text)
         near = [i for i, (d, lo, hi) in enumerate(spans) if d == p.doc_id and lo - 1 <= p.seq <= hi + 1]
-        if len(near) > 1:
-            continue  # between two listed hits: both neighbours are shown already
-        j = near[0] if near else None
-        if j is not None:
+        if any(spans[i][1] <= p.seq <= spans[i][2] for i in near):
+            continue  # already shown
+        section = [i for i in near if hits[i].passage.heading_path == p.heading_path]
+        if section:  # joins the best-ranked hit of its section beside it, if it fits
+            if n >= MERGE_DEPTH:
+                continue  # merges come from the first candidates only; its neighbour is shown
+            j = section[0]
             d, lo, hi = spans[j]
-            if lo <= p.seq <= hi:
-                continue  # already shown
             merged = _merge(kb, hits[j].passage, p)
             if merged is not None:
                 hits[j].passage = merged
+                shown[j].append(p.id)
                 spans[j] = (d, min(lo, p.seq), max(hi, p.seq))
             continue
+        if len(hits) >= k:
+            continue  # k hits listed: later candidates only extend them
         if p.doc_id not in docs:
             docs[p.doc_id] = kb.store.get_document(p.doc_id, with_text=False)
         doc = docs[p.doc_id]
         hits.append(Hit(rank=len(hits) + 1, score=c.score, passage=p, document=doc,
                         citation=cite(doc, p.heading_path, p.page)))
         spans.append((p.doc_id, p.seq, p.seq))
-        if len(hits) >= k:
-            break
+        shown.append([p.id])
     for h in hits:
         folded = fold_width(h.passage.text)
         h.matched_terms = [t for t in terms if fold_width(t) in folded]
-    return hits
+    return hits, shown
 
 
 def _merge(kb: KnowledgeBase, a: Passage, b: Passage) -> Passage | None:
-    """One passage spanning ``a`` and its neighbour ``b`` (verbatim), or None if too long."""
+    """One passage spanning ``a`` and its neighbour ``b`` of the same section (verbatim), or
+    None if too long."""
     start, end = min(a.start, b.start), max(a.end, b.end)
     if end - start > MAX_MERGED_CHARS:
         return None

@@ -265,12 +265,22 @@ class HybridSearcher:
         self.semantic = SemanticSearcher(kb)
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Candidate]:
-        depth = max(self.fusion.depth, k)
+        """The top ``k`` fused. The fusion always sees the top ``fusion.depth`` of each side, so
+        asking for more (a larger ``k``) appends candidates and never reorders the first ones."""
+        base = self.fusion.depth
+        depth = max(base, k)
         sparse = self.keyword.search(query, depth, filters)
         dense = self.semantic.search(query, depth, filters)
         if not dense:
             return sparse[:k]
-        return fuse_ranked(self.kb, dense, sparse, self.fusion, query)[:k]
+        top = fuse_ranked(self.kb, dense[:base], sparse[:base], self.fusion, query)
+        if k <= len(top) or depth == base:
+            return top[:k]
+        seen = {c.passage_id for c in top}
+        floor = min((c.score for c in top), default=0.0)
+        rest = [Candidate(c.passage_id, min(c.score, floor)) for c in
+                fuse_ranked(self.kb, dense, sparse, self.fusion, query) if c.passage_id not in seen]
+        return (top + rest)[:k]
 
 
 SEARCHERS = {"hybrid": HybridSearcher, "semantic": SemanticSearcher, "keyword": KeywordSearcher}

@@ -98,14 +98,23 @@ def test_filters_apply_before_the_cut(kb):
 
 
 def test_adjacent_passages_are_not_listed_twice(kb):
+    """Neighbours in one section are merged into one hit; across a heading they stay apart
+    (a hit never crosses a heading, see test_hit_structure.py)."""
     res = search(kb, "安全生产 责任 防汛 预警", k=20, mode="hybrid")
-    seen = {}
+    seen: dict[int, list] = {}
     for h in res.hits:
-        for seq in seen.get(h.document.id, []):
-            assert abs(seq - h.passage.seq) > 1
-        seen.setdefault(h.document.id, []).append(h.passage.seq)
+        first, last = h.passage.seq, h.passage.seq + _passage_count(kb, h) - 1
+        for lo, hi, path in seen.get(h.document.id, []):
+            if lo - 1 <= last and first <= hi + 1:  # touching: only across a heading
+                assert path != h.passage.heading_path
+        seen.setdefault(h.document.id, []).append((first, last, h.passage.heading_path))
     texts = [h.passage.text for h in res.hits]
     assert len(texts) == len(set(texts))
+
+
+def _passage_count(kb, hit) -> int:
+    return sum(1 for p in kb.store.document_passages(hit.document.id)
+               if p.start < hit.passage.end and p.end > hit.passage.start)
 
 
 def test_hits_carry_source_and_highlights(kb):

@@ -37,6 +37,7 @@ class KnowledgeBase:
         self._lock = threading.Lock()
         self._facets: tuple[tuple[int, int], dict[str, dict[str, int]]] | None = None
         self._facets_lock = threading.Lock()
+        self._last_query: tuple[str, np.ndarray] | None = None
         if isinstance(self._requested, Embedder):
             self._embedder = self._requested
         self.check_embedder()
@@ -143,7 +144,13 @@ class KnowledgeBase:
         return out
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.embedder.encode_queries([text])[0]
+        """The query's vector (the last one is kept: search and its confidence share it)."""
+        last = self._last_query
+        if last is not None and last[0] == text:
+            return last[1]
+        vec = self.embedder.encode_queries([text])[0]
+        self._last_query = (text, vec)
+        return vec
 
     def close(self) -> None:
         self.backend.close()

@@ -34,9 +34,11 @@ from yuanwen.search import quote as _quote
 # and diff rendering (re-exported here so that a front end imports from one place).
 from yuanwen.search.present import (
     HTML_DIFF,
+    NOT_FOUND_NOTE,
     STATUS_LABELS,
     TEXT_DIFF,
     VERDICT_LABELS,
+    WEAK_NOTE,
     display_path,
     ingest_summary,
     mark_terms,
@@ -69,7 +71,8 @@ from .uploads import MAX_UPLOAD_MB, UPLOAD_DIR, Upload, safe_filename
 
 __all__ = [
     "Library", "open_kb", "FusionConfig", "QuoteConfig",
-    "HTML_DIFF", "STATUS_LABELS", "TEXT_DIFF", "VERDICT_LABELS", "display_path", "ingest_summary",
+    "HTML_DIFF", "NOT_FOUND_NOTE", "STATUS_LABELS", "TEXT_DIFF", "VERDICT_LABELS", "WEAK_NOTE",
+    "display_path", "ingest_summary",
     "mark_terms", "render_diff", "render_match",
     "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",
 ]

@@ -129,6 +129,12 @@ class Hit:
     document: Document
     matched_terms: list[str] = field(default_factory=list)
     citation: Citation | None = None
+    #: The evidence is below the calibrated bar: shown apart, as 相关度较低 (see search.confidence).
+    weak: bool = False
+    #: Cosine of the query and the hit's best passage (None: keyword mode, or no vectors).
+    similarity: float | None = None
+    #: Share of the query's keyword terms found in the hit's text.
+    coverage: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view with flat keys, as the CLI prints it."""
@@ -151,6 +157,9 @@ class Hit:
             "doc_id": d.id,
             "path": d.path,
             "matched_terms": list(self.matched_terms),
+            "weak": self.weak,
+            "similarity": None if self.similarity is None else round(float(self.similarity), 4),
+            "coverage": round(float(self.coverage), 3),
             "citation": self.citation.footnote if self.citation else None,
             "citation_gbt7714": self.citation.gbt7714 if self.citation else None,
         }
@@ -218,11 +227,21 @@ class SearchResult:
     hits: list[Hit]
     took_ms: float
 
+    @property
+    def strong_hits(self) -> list[Hit]:
+        """The hits whose evidence is not weak, in rank order."""
+        return [h for h in self.hits if not h.weak]
+
+    @property
+    def all_weak(self) -> bool:
+        """No hit has strong evidence: 没有找到明显相关的内容 (also when there is no hit)."""
+        return not self.strong_hits
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view, as ``yuanwen search --json`` prints it."""
         return {
             "query": self.query, "mode": self.mode, "took_ms": round(self.took_ms, 1),
-            "hits": [h.to_dict() for h in self.hits],
+            "all_weak": self.all_weak, "hits": [h.to_dict() for h in self.hits],
         }
 
 

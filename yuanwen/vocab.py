@@ -99,3 +99,10 @@ def info_labels() -> tuple[InfoLabel, ...]:
 def question_words() -> tuple[str, ...]:
     """Question words of ``data/question_words.tsv``, in the order they are tried."""
     return _words("question_words.tsv")
+
+
+@lru_cache(maxsize=None)
+def similarity_thresholds() -> dict[str, float]:
+    """Per embedding model, the similarity of ``data/similarity_thresholds.tsv`` from which a
+    hit is strong evidence (calibrated; models without one are judged on keywords alone)."""
+    return {model.strip(): float(value) for model, value in _rows("similarity_thresholds.tsv")}
