@@ -351,7 +351,7 @@ def _mark(text: str, terms: list[str]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def quote(text, kb, style, batch, as_json) -> None:
     """引文核对：查找一段引文的原文和出处，标出差异。"""
-    from yuanwen.library import VERDICT_LABELS, render_diff
+    from yuanwen.library import SIMILAR_NOTE, VERDICT_LABELS, render_diff
 
     if not text and not batch:
         raise click.UsageError("请给出要核对的引文，或用 --batch 指定文件")
@@ -373,6 +373,11 @@ def quote(text, kb, style, batch, as_json) -> None:
         click.echo(json.dumps(res.to_dict(), ensure_ascii=False))
         return
     click.secho(f"结论：{VERDICT_LABELS[res.verdict]}（相似度 {res.similarity:.0f}%）", bold=True)
+    if res.similar:
+        click.echo(SIMILAR_NOTE)
+        for i, m in enumerate(res.similar, 1):
+            click.echo(f"（{i}）{m.document.title}　{m.document.date or ''}")
+            click.echo(f"    {m.text}")
     for i, m in enumerate(res.matches, 1):
         d = m.document
         click.echo(f"[{i}] {d.title}　{d.date or ''}")

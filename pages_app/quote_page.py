@@ -19,7 +19,7 @@ from pages_app.common import (
     style,
 )
 from yuanwen.errors import YuanwenError
-from yuanwen.library import VERDICT_LABELS
+from yuanwen.library import SIMILAR_NOTE, VERDICT_LABELS
 
 
 def body(kb_dir: Path) -> dict[str, Any]:
@@ -51,6 +51,13 @@ def body(kb_dir: Path) -> dict[str, Any]:
     c2.markdown(f"**结论：{label}**（相似度 {res.similarity:.0f}%）")
     if res.verdict == "not_found":
         st.info("知识库中没有找到这段话的出处。可以到「检索」页用其中的关键词再找找。")
+        if res.similar:
+            st.caption(SIMILAR_NOTE)
+            for m in res.similar:
+                d = m.document
+                with st.container(border=True):
+                    st.text("　".join(x for x in (d.title, d.issuer, d.date) if x))
+                    st.text(m.text)
         return {}
     if res.verdict == "close":
         st.html(

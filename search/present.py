@@ -21,6 +21,8 @@ VERDICT_LABELS = {"exact": "原文一致", "close": "有出入", "not_found": "�
 # Said above weak hits (search.confidence), and when no hit has strong evidence.
 WEAK_NOTE = "以下结果相关度较低，仅供参考："
 NOT_FOUND_NOTE = "没有找到明显相关的内容。下面是最接近的结果，相关度较低；可以换个说法，或放宽筛选条件。"
+# Above the wordings that come near a quote that was not found.
+SIMILAR_NOTE = "知识库中没有这段话。以下是相近的表述，不是它的出处，仅供参考："
 STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", "duplicate": "重复",
                  "failed": "失败", "pruned": "删除"}
 

@@ -35,7 +35,12 @@ MIN_QUOTE_CHARS = 6
 class QuoteConfig:
     """Thresholds for quote verdicts (tuned on benchmarks/eval; see docs/search.md)."""
 
-    close_threshold: float = 60.0  # Indel similarity (0..100) of quote and aligned span
+    # Indel similarity (0..100) of quote and aligned span from which a quote is the same
+    # sentence, misquoted (有出入). Below it, a sentence on the same topic in the same formulaic
+    # words is not the source (calibrated with benchmarks/calibrate_quotes.py; docs/search.md).
+    close_threshold: float = 80.0
+    similar_threshold: float = 60.0  # 相近的表述 shown apart with not_found, from this similarity
+    max_similar: int = 3
     candidates: int = 40
     tie_margin: float = 1.0  # matches within this of the best count as the same wording
     max_sources: int = 10
@@ -61,7 +66,8 @@ def lookup_quote(kb: KnowledgeBase, text: str, config: QuoteConfig | None = None
             best = max((m.similarity for m in matches), default=0.0)
 
     if not matches or best < cfg.close_threshold:
-        return QuoteResult(q, "not_found", best, [], (time.perf_counter() - t0) * 1000)
+        return QuoteResult(q, "not_found", best, [], (time.perf_counter() - t0) * 1000,
+                           similar=_similar(matches, cfg))
     exact = any(m.exact for m in matches)
     keep = [m for m in matches if (m.exact if exact else m.similarity >= best - cfg.tie_margin)]
     keep = _dedupe(keep)
@@ -71,6 +77,17 @@ def lookup_quote(kb: KnowledgeBase, text: str, config: QuoteConfig | None = None
         m.citation = cite(m.document, m.heading_path, m.page)
     verdict = "exact" if exact else "close"
     return QuoteResult(q, verdict, 100.0 if exact else best, keep, (time.perf_counter() - t0) * 1000)
+
+
+def _similar(matches: list[QuoteMatch], cfg: QuoteConfig) -> list[QuoteMatch]:
+    """The nearest wordings for a quote that was not found: no diff (it would invite a
+    correction towards a sentence that is not the source), most similar first."""
+    near = sorted(_dedupe([m for m in matches if m.similarity >= cfg.similar_threshold]),
+                  key=lambda m: (-m.similarity, m.document.id or 0))[: cfg.max_similar]
+    for m in near:
+        m.diff = []
+        m.citation = cite(m.document, m.heading_path, m.page)
+    return near
 
 
 def _keyword_candidates(kb: KnowledgeBase, q: str, n: int) -> list[int]:

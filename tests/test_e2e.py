@@ -114,5 +114,9 @@ def test_search_in_the_browser(server, tmp_path):
         time.sleep(1)
         shot = Path(os.environ.get("YUANWEN_SCREENSHOT_DIR", tmp_path)) / "e2e-search.png"
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        # an everyday question the documents do not answer: said plainly, not shown as an answer
+        driver.get(f"{server}/?page=search&q={quote('咖啡拉花的技巧')}")
+        body = _wait_for_text(driver, "用时")
+        assert "没有找到明显相关的内容" in body and "以下结果相关度较低" in body
     finally:
         driver.quit()

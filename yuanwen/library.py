@@ -35,6 +35,7 @@ from yuanwen.search import quote as _quote
 from yuanwen.search.present import (
     HTML_DIFF,
     NOT_FOUND_NOTE,
+    SIMILAR_NOTE,
     STATUS_LABELS,
     TEXT_DIFF,
     VERDICT_LABELS,
@@ -71,7 +72,7 @@ from .uploads import MAX_UPLOAD_MB, UPLOAD_DIR, Upload, safe_filename
 
 __all__ = [
     "Library", "open_kb", "FusionConfig", "QuoteConfig",
-    "HTML_DIFF", "NOT_FOUND_NOTE", "STATUS_LABELS", "TEXT_DIFF", "VERDICT_LABELS", "WEAK_NOTE",
+    "HTML_DIFF", "NOT_FOUND_NOTE", "SIMILAR_NOTE", "STATUS_LABELS", "TEXT_DIFF", "VERDICT_LABELS", "WEAK_NOTE",
     "display_path", "ingest_summary",
     "mark_terms", "render_diff", "render_match",
     "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",

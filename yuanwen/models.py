@@ -300,12 +300,15 @@ class QuoteResult:
     similarity: float
     matches: list[QuoteMatch]
     took_ms: float = 0.0
+    #: With ``not_found``: wordings that come near (相近的表述), shown apart, never as the source.
+    similar: list[QuoteMatch] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "query": self.query, "verdict": self.verdict,
             "similarity": round(self.similarity, 2), "took_ms": round(self.took_ms, 1),
             "matches": [m.to_dict() for m in self.matches],
+            "similar": [m.to_dict() for m in self.similar],
         }
 
 
