@@ -342,6 +342,38 @@ def _mark(text: str, terms: list[str]) -> str:
 
 
 @cli.command()
+@click.argument("passage_id", type=int)
+@click.option("--kb", help=KB_HELP)
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="结果数")
+@click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",
+              show_default=True, help="引文格式")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def related(passage_id, kb, k, style, as_json) -> None:
+    """相关论述：其他文件中与某一段落最接近的段落（段落编号见 search --json 的 passage_id）。"""
+    from yuanwen.library import WEAK_NOTE
+
+    base = _open(kb)
+    try:
+        res = base.related(passage_id, k=k)
+    finally:
+        base.close()
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), ensure_ascii=False))
+        return
+    click.echo(f"段落 {passage_id}：{res.query[:60]}{'…' if len(res.query) > 60 else ''}")
+    if not res.hits:
+        click.echo("其他文件中没有相关段落。")
+    strong = res.strong_hits
+    for h in strong:
+        _echo_hit(h, style)
+    weak = [h for h in res.hits if h.weak]
+    if weak:
+        click.echo(("\n" if strong else "") + WEAK_NOTE)
+        for h in weak:
+            _echo_hit(h, style)
+
+
+@cli.command()
 @click.argument("text", required=False)
 @click.option("--kb", help=KB_HELP)
 @click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",

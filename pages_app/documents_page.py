@@ -14,6 +14,7 @@ from pages_app.common import (
     current_kb_dir,
     esc,
     get_kb,
+    goto_doc,
     guarded,
     md_literal,
     run_page,
@@ -113,6 +114,8 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
                 else:
                     body = esc(p.text)
                 st.html(f'<div class="yw-doc"><div id="yw-p-{p.id}" class="{cls}">{body}</div></div>')
+                if p.id == focus_pid:
+                    render_related(p.id)
                 in_pack = Library.find_in_pack(s["pack"], p.id) is not None
                 st.button("已在汇编中" if in_pack else "＋ 加入汇编", key=f"doc_add_{p.id}",
                           type="tertiary", disabled=in_pack, on_click=_add_passage, args=(doc.id, p.id))
@@ -127,6 +130,30 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
             f"'yw-p-{int(focus_pid)}');if(e)e.scrollIntoView({{behavior:'smooth',block:'center'}});}},400);</script>",
             unsafe_allow_javascript=True,
         )
+
+
+def render_related(passage_id: int) -> None:
+    """相关论述: the closest passages of other documents, under the passage the reader came to."""
+    h = get_kb(current_kb_dir(), quiet=True)
+    if h is None:
+        return
+    with st.expander("相关论述：其他文件中与本段最接近的段落", expanded=False):
+        try:
+            with h.lock:
+                res = h.kb.related(passage_id, k=5)
+        except YuanwenError as exc:
+            st.error(md_literal(str(exc)))
+            return
+        if not res.hits:
+            st.caption("其他文件中没有相关段落。")
+        for hit in res.hits:
+            d = hit.document
+            meta = "　".join(x for x in (d.issuer, d.date, " › ".join(hit.passage.heading_path)) if x)
+            st.html(f'<div class="yw-title">{esc(d.title)}</div>')
+            st.text(meta + ("　（相关度较低）" if hit.weak else ""))
+            st.html(f'<div class="yw-passage">{esc(hit.passage.text)}</div>')
+            st.button("在文中查看", key=f"rel_view_{passage_id}_{hit.passage.id}", type="tertiary",
+                      on_click=goto_doc, args=(d.id, hit.passage.start, None))
 
 
 @guarded

@@ -187,6 +187,12 @@ def test_view_in_document_from_a_hit(app):
     focused = [v for v in html_values(at) if 'class="yw-passage yw-focus"' in v]
     assert len(focused) == 1 and f'id="yw-p-{hit.passage.id}"' in focused[0]
     assert any("scrollIntoView" in v for v in html_values(at))
+    # 相关论述: under the passage the reader came to, the closest passages of other documents
+    assert any("相关论述" in e.label for e in at.expander)
+    related = [b for b in at.button if b.key and b.key.startswith(f"rel_view_{hit.passage.id}_")]
+    assert related
+    ok(related[0].click().run())
+    assert page_shown(at) == "文档" and at.query_params["doc"] != str(hit.document.id)
 
 
 def test_filter_documents_and_add_a_passage(app, kb_dir):

@@ -29,6 +29,7 @@ from yuanwen.search import documents as _documents
 from yuanwen.search import export as _export
 from yuanwen.search import pack as _pack
 from yuanwen.search import quote as _quote
+from yuanwen.search import related as _related
 
 # What the front ends show, written once for both: labels, the ingest summary, highlighting
 # and diff rendering (re-exported here so that a front end imports from one place).
@@ -208,6 +209,11 @@ class Library:
                fusion: FusionConfig | None = None) -> SearchResult:
         """Up to ``k`` hits for ``query``; ``mode`` is ``hybrid``, ``semantic`` or ``keyword``."""
         return _api.search(self.kb, query, k=k, mode=mode, filters=filters, fusion=fusion)
+
+    def related(self, passage_id: int, k: int = 5) -> SearchResult:
+        """相关论述: up to ``k`` passages of other documents closest to passage ``passage_id``
+        (one per document, best first); UsageError when there is no such passage."""
+        return _related.related(self.kb, passage_id, k)
 
     def quote(self, text: str, config: QuoteConfig | None = None) -> QuoteResult:
         """Find where a quotation comes from: verdict, matches with diffs and citations."""

@@ -212,10 +212,12 @@ class Filters:
     since: str | None = None  # ISO date or year, inclusive
     until: str | None = None  # ISO date or year, inclusive
     doc_ids: list[int] = field(default_factory=list)
+    exclude_doc_ids: list[int] = field(default_factory=list)  # e.g. a passage's own document
 
     def is_empty(self) -> bool:
         """True when nothing is restricted."""
-        return not (self.doc_types or self.issuers or self.since or self.until or self.doc_ids)
+        return not (self.doc_types or self.issuers or self.since or self.until or self.doc_ids
+                    or self.exclude_doc_ids)
 
 
 @dataclass

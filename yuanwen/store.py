@@ -870,6 +870,9 @@ def _filter_where(filters: Filters | None) -> tuple[str, list[Any]]:
     if filters.doc_ids:
         clauses.append(f"d.id IN ({','.join('?' * len(filters.doc_ids))})")
         args += list(filters.doc_ids)
+    if filters.exclude_doc_ids:
+        clauses.append(f"d.id NOT IN ({','.join('?' * len(filters.exclude_doc_ids))})")
+        args += list(filters.exclude_doc_ids)
     return " AND ".join(clauses), args
 
 
