@@ -284,7 +284,10 @@ def _batch_lines(path: Path) -> list[str]:
               help="批量：文件每行一个查询，每行输出一个 JSON 对象")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 @click.option("--embedder", help="向量模型（默认沿用建库时的模型）")
-def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_json, embedder) -> None:
+@click.option("--no-understand", "no_understand", is_flag=True,
+              help="不识别查询中的年份、文种、发文机关和讲话人（综合检索默认按识别结果优先）")
+def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_json, embedder,
+           no_understand) -> None:
     """检索：用自然语言提问或输入关键词，返回相关段落及出处。"""
     if not query and not batch:
         raise click.UsageError("请给出查询内容，或用 --batch 指定查询文件")
@@ -295,12 +298,13 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
         if batch:
             for line in _batch_lines(batch):
                 try:
-                    res = base.search(line, k=k, mode=mode, filters=filters).to_dict()
+                    res = base.search(line, k=k, mode=mode, filters=filters,
+                                      understand=not no_understand).to_dict()
                 except YuanwenError as exc:
                     res = {"query": line, "error": str(exc)}
                 click.echo(json.dumps(res, ensure_ascii=False))
             return
-        res = base.search(query, k=k, mode=mode, filters=filters)
+        res = base.search(query, k=k, mode=mode, filters=filters, understand=not no_understand)
     finally:
         base.close()
     if as_json:
@@ -308,6 +312,8 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
         return
     from yuanwen.library import NOT_FOUND_NOTE, WEAK_NOTE
 
+    if res.understood:
+        click.echo(f"已识别：{' · '.join(res.understood)}（优先这些文件；--no-understand 关闭）")
     if not res.hits:
         click.echo("没有找到相关段落。")
     elif res.all_weak:

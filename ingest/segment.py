@@ -148,8 +148,8 @@ def _classify(text: str, ls: int, le: int, given: Heading | None) -> _Line:
     if p:
         content = content[p.end() :]
     content = content.rstrip()
-    if not content:
-        return info  # an empty Markdown heading ("##") is just text
+    if not content.rstrip("*#_ \t\u3000"):
+        return info  # an empty Markdown heading ("##", "## ##") is just text
     info.md_level = md_level
     m = _HEAD.match(content)
     kind = m.lastgroup if m else None

@@ -47,7 +47,7 @@ ERROR_LOG = "app-errors.log"  # in the knowledge base folder: tracebacks under t
 DEFAULT_K = 10
 ALL_YEARS = "全部年份"
 # Keys of widgets whose values must survive while their page is not shown.
-PERSISTENT_KEYS = ("s_q", "s_mode", "s_types", "s_issuer", "s_since", "s_until", "s_k",
+PERSISTENT_KEYS = ("s_q", "s_mode", "s_types", "s_issuer", "s_since", "s_until", "s_k", "s_understand",
                    "q_text", "d_types", "d_issuer", "d_year", "d_pick", "style")
 
 CSS = """<style>
@@ -240,6 +240,7 @@ def init_state() -> None:
         s["s_k"] = max(1, min(100, int(qp.get("k", DEFAULT_K))))
     except ValueError:
         s["s_k"] = DEFAULT_K
+    s["s_understand"] = qp.get("understand", "1") != "0"
     if s["s_q"].strip():
         submit_search()
     s["q_text"] = qp.get("text", "")
@@ -283,7 +284,7 @@ def submit_search() -> None:
         "q": s.get("s_q", ""), "mode": MODES.get(s.get("s_mode", "综合"), "hybrid"),
         "types": list(s.get("s_types") or []), "issuer": s.get("s_issuer", "").strip(),
         "since": s.get("s_since", "").strip(), "until": s.get("s_until", "").strip(),
-        "k": int(s.get("s_k") or DEFAULT_K),
+        "k": int(s.get("s_k") or DEFAULT_K), "understand": bool(s.get("s_understand", True)),
     }
     s["search_pending"] = True
 

@@ -48,7 +48,10 @@ def body(kb_dir: Path) -> dict[str, Any]:
         c4.text_input("起始日期", key="s_since", placeholder="如 2018 或 2018-03-01")
         c5.text_input("截止日期", key="s_until", placeholder="如 2022 或 2022-12-31")
         c6.number_input("结果数", min_value=1, max_value=100, step=1, key="s_k")
-        st.form_submit_button("检索", type="primary", key="s_go", on_click=submit_search)
+        c7, c8 = st.columns([1, 5], vertical_alignment="center")
+        c7.form_submit_button("检索", type="primary", key="s_go", on_click=submit_search)
+        c8.checkbox("识别查询中的年份、文种、发文机关和讲话人，优先这些文件", key="s_understand",
+                    help="如“2025年政府工作报告里关于…”只优先2025年国务院政府工作报告；仅用于「综合」方式")
 
     req = s.get("search_req")
     if req and s.get("search_pending"):
@@ -62,7 +65,7 @@ def body(kb_dir: Path) -> dict[str, Any]:
             try:
                 with h.lock:
                     s["search_res"] = h.kb.search(req["q"], k=req["k"], mode=req["mode"],
-                                                  filters=filters)
+                                                  filters=filters, understand=req.get("understand", True))
                 s["searched_once"] = True
             except YuanwenError as exc:
                 s["search_err"] = str(exc)
@@ -75,6 +78,8 @@ def body(kb_dir: Path) -> dict[str, Any]:
         if not res.hits:
             st.info("没有找到相关段落。可以换个说法、改用「综合」方式，或放宽筛选条件。")
         else:
+            if res.understood:
+                st.caption(f"已识别：{' · '.join(res.understood)}（优先这些文件；可在上方关闭）")
             if res.all_weak:
                 st.warning(NOT_FOUND_NOTE)
             st.caption(f"共 {len(res.hits)} 条" + (f"，其中 {len(weak)} 条相关度较低" if weak else "")
@@ -94,6 +99,8 @@ def body(kb_dir: Path) -> dict[str, Any]:
                       since=req["since"], until=req["until"])
         if req["k"] != DEFAULT_K:
             params["k"] = str(req["k"])
+        if not req.get("understand", True):
+            params["understand"] = "0"
     return params
 
 

@@ -40,8 +40,11 @@ def search(
     mode: str = "hybrid",
     filters: Filters | None = None,
     fusion: FusionConfig | None = None,
+    understand: bool = True,
 ) -> SearchResult:
-    """Search ``kb``; returns up to ``k`` de-duplicated hits with citations."""
+    """Search ``kb``; returns up to ``k`` de-duplicated hits with citations. In hybrid mode the
+    years, kinds of document, issuers and speakers the query names lift the documents that
+    have them (``understand=False``: not); the result says what was understood."""
     t0 = time.perf_counter()
     q = check_query(query, kb.config.max_query_chars)
     if mode not in SEARCHERS:
@@ -49,6 +52,8 @@ def search(
     if k < 1:
         raise UsageError("结果数 k 至少为 1")
     filters = normalise_filters(filters)
+    if mode == "hybrid" and not understand:
+        fusion = replace(fusion or FusionConfig(), understood_weight=0.0)
     searcher = HybridSearcher(kb, fusion) if mode == "hybrid" else SEARCHERS[mode](kb)
     if mode != "keyword" and kb.built_with:
         kb.embedder  # noqa: B018 - load the model outside the read transaction
@@ -59,7 +64,9 @@ def search(
             judge(kb, q, hits, shown, mode)
     except sqlite3.DatabaseError as exc:  # a damaged database, a disk error: say what it means
         raise kb_error_from(exc, kb.kb_dir) or exc from exc
-    return SearchResult(query=q, mode=mode, hits=hits, took_ms=(time.perf_counter() - t0) * 1000)
+    u = getattr(searcher, "understood", None)
+    return SearchResult(query=q, mode=mode, hits=hits, took_ms=(time.perf_counter() - t0) * 1000,
+                        understood=u.labels() if u is not None else [])
 
 
 MAX_MERGED_CHARS = 800  # adjacent passages of one document are merged up to this length

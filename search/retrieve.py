@@ -21,6 +21,8 @@ from yuanwen.models import Filters
 from yuanwen.text import fold_width, tokenize
 from yuanwen.vocab import meetings, question_words
 
+from .understand import Understood, document_match, understand
+
 
 @dataclass
 class Candidate:
@@ -120,6 +122,9 @@ class FusionConfig:
     title_weight: float = 0.2  # boost for passages of a document the query names (消防法, 十九大)
     title_min_chars: int = 3  # shortest part of a title that counts as naming it
     title_max_docs: int = 3  # a title part shared by more documents names none of them
+    # boost for passages of documents with the year, kind, place or speaker the query names
+    # (search.understand), times the share of those the document has
+    understood_weight: float = 0.5
 
 
 def _minmax(cands: list[Candidate]) -> dict[int, float]:
@@ -224,7 +229,7 @@ def named_documents(kb: KnowledgeBase, query: str, min_chars: int = 3, max_docs:
 
 
 def fuse_ranked(kb: KnowledgeBase, dense: list[Candidate], sparse: list[Candidate],
-                fusion: FusionConfig, query: str = "") -> list[Candidate]:
+                fusion: FusionConfig, query: str = "", understood: Understood | None = None) -> list[Candidate]:
     """The hybrid ranking: :func:`fuse`, then document-level boosts if configured.
 
     The named-document boost lifts passages of a document the query names; document evidence
@@ -234,9 +239,16 @@ def fuse_ranked(kb: KnowledgeBase, dense: list[Candidate], sparse: list[Candidat
     fused = fuse(dense, sparse, fusion.dense_weight)
     named = (named_documents(kb, query, fusion.title_min_chars, fusion.title_max_docs)
              if fused and fusion.title_weight > 0 and query else set())
-    if not named and (fusion.doc_weight <= 0 or not fused):
+    asks = understood is not None and understood.signals > 0 and fusion.understood_weight > 0
+    if not named and not asks and (fusion.doc_weight <= 0 or not fused):
         return fused
     doc_of = kb.store.passage_doc_ids([c.passage_id for c in fused])
+    if asks:
+        docs = kb.store.documents(filters=Filters(doc_ids=sorted(set(doc_of.values()))))
+        match = {d.id: document_match(understood, d) for d in docs}
+        fused = [Candidate(c.passage_id, c.score + fusion.understood_weight * match.get(doc_of.get(c.passage_id), 0.0))
+                 for c in fused]
+        fused.sort(key=lambda c: (-c.score, c.passage_id))
     if named:
         fused = [Candidate(c.passage_id, c.score + fusion.title_weight * (doc_of.get(c.passage_id) in named))
                  for c in fused]
@@ -273,14 +285,37 @@ class HybridSearcher:
         dense = self.semantic.search(query, depth, filters)
         if not dense:
             return sparse[:k]
-        top = fuse_ranked(self.kb, dense[:base], sparse[:base], self.fusion, query)
+        u = self.understood = understand(self.kb, query) if self.fusion.understood_weight > 0 else None
+        named = understood_filters(u) if u is not None and (filters is None or filters.is_empty()) else None
+        top_dense, top_sparse = dense[:base], sparse[:base]
+        if named is not None:  # the documents the query names compete even when others crowd them out
+            top_dense = _union(top_dense, self.semantic.search(query, base, named))
+            top_sparse = _union(top_sparse, self.keyword.search(query, base, named))
+        top = fuse_ranked(self.kb, top_dense, top_sparse, self.fusion, query, u)
         if k <= len(top) or depth == base:
             return top[:k]
         seen = {c.passage_id for c in top}
         floor = min((c.score for c in top), default=0.0)
         rest = [Candidate(c.passage_id, min(c.score, floor)) for c in
-                fuse_ranked(self.kb, dense, sparse, self.fusion, query) if c.passage_id not in seen]
+                fuse_ranked(self.kb, dense, sparse, self.fusion, query, u) if c.passage_id not in seen]
         return (top + rest)[:k]
+
+
+def understood_filters(u: Understood) -> Filters | None:
+    """Filters for the documents with every attribute the query names (None: it names none)."""
+    if not u.signals:
+        return None
+    years = sorted(u.years)
+    return Filters(doc_types=list(u.doc_types), issuers=u.places + u.speakers,
+                   since=years[0] if len(years) == 1 else None, until=years[0] if len(years) == 1 else None)
+
+
+def _union(a: list[Candidate], b: list[Candidate]) -> list[Candidate]:
+    """Two candidate lists of one searcher for one query (comparable scores), best first."""
+    seen = {c.passage_id for c in a}
+    out = a + [c for c in b if c.passage_id not in seen]
+    out.sort(key=lambda c: (-c.score, c.passage_id))
+    return out
 
 
 SEARCHERS = {"hybrid": HybridSearcher, "semantic": SemanticSearcher, "keyword": KeywordSearcher}

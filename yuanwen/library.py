@@ -206,9 +206,12 @@ class Library:
 
     # -- the way out ---------------------------------------------------------------------
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None,
-               fusion: FusionConfig | None = None) -> SearchResult:
-        """Up to ``k`` hits for ``query``; ``mode`` is ``hybrid``, ``semantic`` or ``keyword``."""
-        return _api.search(self.kb, query, k=k, mode=mode, filters=filters, fusion=fusion)
+               fusion: FusionConfig | None = None, understand: bool = True) -> SearchResult:
+        """Up to ``k`` hits for ``query``; ``mode`` is ``hybrid``, ``semantic`` or ``keyword``.
+        In hybrid mode the year, kind of document, issuer or speaker the query names lifts the
+        documents that have them (``result.understood`` says what; ``understand=False``: off)."""
+        return _api.search(self.kb, query, k=k, mode=mode, filters=filters, fusion=fusion,
+                           understand=understand)
 
     def related(self, passage_id: int, k: int = 5) -> SearchResult:
         """相关论述: up to ``k`` passages of other documents closest to passage ``passage_id``

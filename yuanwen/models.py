@@ -228,6 +228,8 @@ class SearchResult:
     mode: str
     hits: list[Hit]
     took_ms: float
+    #: What the query names and the ranking used (hybrid): 2025年 · 政府工作报告 · 江苏.
+    understood: list[str] = field(default_factory=list)
 
     @property
     def strong_hits(self) -> list[Hit]:
@@ -243,7 +245,8 @@ class SearchResult:
         """A JSON-ready view, as ``yuanwen search --json`` prints it."""
         return {
             "query": self.query, "mode": self.mode, "took_ms": round(self.took_ms, 1),
-            "all_weak": self.all_weak, "hits": [h.to_dict() for h in self.hits],
+            "all_weak": self.all_weak, "understood": list(self.understood),
+            "hits": [h.to_dict() for h in self.hits],
         }
 
 

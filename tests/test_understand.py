@@ -1,0 +1,103 @@
+"""Queries that name what they want: the year, kind of document, issuer or speaker a query names
+lift the documents that have them, and the front ends say what was understood."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from yuanwen.cli import cli
+from yuanwen.config import Config
+from yuanwen.ingest.pipeline import ingest
+from yuanwen.kb import KnowledgeBase
+from yuanwen.search.api import search
+from yuanwen.search.understand import understand
+
+from .conftest import SHARED
+
+FILES = ["reports/2025-03-05-2025年政府工作报告.txt", "reports/2025-01-13-2025年河北省政府工作报告.txt",
+         "reports/2025-01-14-2025年北京市政府工作报告.txt", "reports/2024-03-05-2024年政府工作报告.txt",
+         "speeches/2020-07-21-在企业家座谈会上的讲话.txt"]
+QUERY = "2025年政府工作报告对安全生产和防灾减灾作了哪些安排"
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["manifest", "no-manifest"])
+def kb_dir(request, tmp_path_factory) -> Path:
+    manifest = request.param
+    if not all((SHARED / f).is_file() for f in FILES):
+        pytest.skip(f"shared corpus not found at {SHARED}")
+    docs = tmp_path_factory.mktemp("docs")
+    for f in FILES:
+        (docs / f).parent.mkdir(exist_ok=True)
+        shutil.copy(SHARED / f, docs / f)
+    if manifest:  # the shared corpus's own rows: titles, issuers, dates and types
+        rows = (SHARED / "manifest.csv").read_text(encoding="utf-8").splitlines()
+        (docs / "manifest.csv").write_text("\n".join([rows[0]] + [r for r in rows if r.split(",")[0] in FILES]) + "\n",
+                                           encoding="utf-8")
+    d = tmp_path_factory.mktemp("kb")
+    assert not ingest([docs], Config(kb_dir=d), embedder="fake", progress=False).failed
+    return d
+
+
+@pytest.fixture
+def kb(kb_dir):
+    base = KnowledgeBase(Config(kb_dir=kb_dir), readonly=True)
+    yield base
+    base.close()
+
+
+@pytest.mark.parametrize(("query", "labels"), [
+    (QUERY, ["2025年", "政府工作报告"]),
+    ("北京2025年政府工作报告 科技创新", ["2025年", "地方政府工作报告", "北京"]),
+    ("十九大报告讲了什么", ["党代会报告", "第十九次全国代表大会"]),
+    ("总书记在企业家座谈会上讲了什么", ["讲话", "习近平"]),
+    ("三大攻坚战和五大发展理念", []),  # not meetings, not years
+    ("怎么落实巡视整改", []),
+])
+def test_what_a_query_names(kb, query, labels):
+    assert understand(kb, query).labels() == labels
+
+
+def test_the_named_report_comes_first(kb):
+    res = search(kb, QUERY, k=5)
+    assert res.understood == ["2025年", "政府工作报告"]
+    top = res.hits[0].document
+    assert "2025年" in top.title and "政府工作报告" in top.title and "省" not in top.title and "市" not in top.title
+    plain = search(kb, QUERY, k=5, understand=False)
+    assert plain.understood == []
+
+
+def test_keyword_and_semantic_modes_are_not_changed(kb):
+    for mode in ("keyword", "semantic"):
+        assert search(kb, QUERY, k=5, mode=mode).understood == []
+
+
+def test_cli_says_what_it_understood_and_can_turn_it_off(kb_dir):
+    out = CliRunner().invoke(cli, ["search", QUERY, "--kb", str(kb_dir), "-k", "3"]).output
+    assert out.startswith("已识别：2025年 · 政府工作报告")
+    data = json.loads(CliRunner().invoke(cli, ["search", QUERY, "--kb", str(kb_dir), "--json"]).output)
+    assert data["understood"] == ["2025年", "政府工作报告"]
+    data = json.loads(CliRunner().invoke(
+        cli, ["search", QUERY, "--kb", str(kb_dir), "--json", "--no-understand"]).output)
+    assert data["understood"] == []
+
+
+def test_the_app_shows_it_and_can_turn_it_off(kb_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import APP
+
+    monkeypatch.setenv("YUANWEN_KB", str(kb_dir))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update({"q": QUERY})
+    at.run()
+    assert not at.exception
+    assert any("已识别：2025年 · 政府工作报告" in c.value for c in at.caption)
+    at.checkbox(key="s_understand").uncheck()
+    at.button(key="s_go").click().run()
+    assert not at.exception and not any("已识别" in c.value for c in at.caption)
+    assert at.query_params["understand"] == "0" and at.session_state["search_res"].understood == []
