@@ -114,6 +114,8 @@ def render_hit(i: int, hit) -> None:
         if meta or path:
             st.text("　".join(x for x in (meta, path) if x))
         st.html(f'<div class="yw-passage">{highlight(p.text, hit.matched_terms)}</div>')
+        for f in Library.formulations_in(p.text):
+            st.caption(md_literal(f"提法「{f.term}」：{f.full}（出处：{f.source}）"))
         citation = hit.citation.format(style()) if hit.citation else d.title
         c1, c2, c3, _ = st.columns([1, 1, 1, 3])
         with c1.popover("复制引文", key=f"hit_cite_{pid}"):

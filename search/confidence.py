@@ -33,7 +33,7 @@ COVERAGE_ALONE = 0.3  # keyword mode, or a model without a threshold: coverage i
 
 def coverage(query: str, text: str) -> float:
     """The share of the query's distinct keyword terms that occur in ``text`` (0..1)."""
-    terms = list(dict.fromkeys(tokenize(expand_query(query))))
+    terms = list(dict.fromkeys(tokenize(expand_query(query, spell_out=False))))
     if not terms:
         return 0.0
     folded = fold_width(text)

@@ -19,7 +19,7 @@ from yuanwen.conventions import CN_SMALL
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Filters
 from yuanwen.text import fold_width, tokenize
-from yuanwen.vocab import meetings, question_words
+from yuanwen.vocab import Formulation, formulations, meetings, question_words
 
 from .understand import Understood, document_match, understand
 
@@ -60,10 +60,30 @@ def _abbreviations() -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], st
 _QUESTION_WORDS = re.compile("|".join(map(re.escape, question_words())))
 
 
-def expand_query(query: str) -> str:
+@lru_cache(maxsize=1)
+def _formulation_names() -> tuple[tuple[str, Formulation], ...]:
+    """Every way a 提法 is written (its term and aliases), longest first."""
+    names = [(name, f) for f in formulations() for name in (f.term, *f.aliases)]
+    return tuple(sorted(names, key=lambda x: -len(x[0])))
+
+
+def formulations_in(text: str) -> list[Formulation]:
+    """The 提法 that ``text`` uses, by their short forms (longest first, each once)."""
+    folded = fold_width(text)
+    found: dict[str, Formulation] = {}
+    for name, f in _formulation_names():
+        if name in folded and f.term not in found and not any(name in other for other in found):
+            found[f.term] = f
+    return list(found.values())
+
+
+def expand_query(query: str, spell_out: bool = True) -> str:
     """The keyword form of ``query``: question words dropped (each becomes a break, so no
-    bigram spans it), plus the full forms of the meeting abbreviations it uses."""
+    bigram spans it), plus the full forms of the meeting abbreviations and the full wording of
+    the 提法 it uses (``yuanwen/data/formulations.tsv``)."""
     extra = [fn(m) for pat, fn in _abbreviations() for m in pat.finditer(query)]
+    if spell_out:
+        extra += [f.full for f in formulations_in(query)]
     core = _QUESTION_WORDS.sub(" ", query)
     if not tokenize(core):
         core = query

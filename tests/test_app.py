@@ -340,3 +340,16 @@ def test_kb_dir_from_argv(monkeypatch, tmp_path):
     monkeypatch.setenv("YUANWEN_KB", str(tmp_path / "env"))
     assert app_common.kb_dir_from_argv(["--kb", str(tmp_path / "arg")]) == tmp_path / "arg"
     assert app_common.kb_dir_from_argv(["-q", "tests/x.py"]) == tmp_path / "env"
+
+
+def test_a_hit_using_a_formulation_shows_its_full_wording(app, monkeypatch):
+    """Beside a hit that uses a 提法, the app shows its full wording and source."""
+    from yuanwen.vocab import Formulation
+
+    from yuanwen.search import retrieve
+
+    fake = Formulation("防汛责任", (), "防汛工作各级责任人的职责", "某市防汛办公室（2024）")
+    monkeypatch.setattr(retrieve, "_formulation_names", lambda: (("防汛责任", fake),))
+    at = ok(app({"q": "防汛责任人", "mode": "keyword"}))
+    assert any("提法「防汛责任」：防汛工作各级责任人的职责（出处：某市防汛办公室（2024））" in c.value
+               for c in at.caption)

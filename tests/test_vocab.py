@@ -149,3 +149,52 @@ def test_question_words_are_dropped_from_keyword_queries(query, kept):
     out = expand_query(query)
     assert kept in out
     assert not any(w in out for w in question_words())
+
+
+# -- 提法 (yuanwen/data/formulations.tsv) -------------------------------------------------------
+def test_the_glossary_has_a_hundred_formulations_each_with_wording_and_source():
+    from yuanwen.vocab import formulations
+
+    fs = formulations()
+    assert len(fs) >= 100
+    names = [n for f in fs for n in (f.term, *f.aliases)]
+    assert len(names) == len(set(names)), "a short form is listed twice"
+    for f in fs:
+        assert f.term and f.full and f.source and f.full != f.term, f
+        assert len(f.full) > len(f.term)
+    terms = {f.term for f in fs}
+    assert {"两个维护", "四个意识", "四个自信", "两个确立", "五位一体", "四个全面", "三大攻坚战",
+            "新发展理念", "六稳", "六保", "十四五"} <= terms
+
+
+@pytest.mark.parametrize(("text", "terms"), [
+    ("坚决做到“两个维护”，增强“四个意识”", ["两个维护", "四个意识"]),
+    ("“十四五”时期", ["十四五"]),
+    ("14五时期", ["十四五"]),  # Arabic numerals fold to the same entry
+    ("打好三大攻坚战", ["三大攻坚战"]),
+    ("防汛抗旱工作", []),
+])
+def test_formulations_are_found_by_their_short_forms(text, terms):
+    from yuanwen.search.retrieve import formulations_in
+
+    assert sorted(f.term for f in formulations_in(text)) == sorted(terms)
+
+
+def test_a_query_for_a_short_form_finds_the_passage_that_spells_it_out(tmp_path):
+    """Keyword search adds the full wording: 两个维护 finds a passage that never says 两个维护."""
+    from yuanwen.config import Config
+    from yuanwen.ingest.pipeline import ingest
+    from yuanwen.kb import KnowledgeBase
+    from yuanwen.search.api import search
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("关于加强党的政治建设的意见\n\n全体党员要坚决维护习近平总书记党中央的核心、全党的核心地位，"
+                                "坚决维护党中央权威和集中统一领导。\n", encoding="utf-8")
+    (docs / "b.txt").write_text("关于做好防汛工作的通知\n\n各地要加强汛期值班值守，确保安全度汛。\n", encoding="utf-8")
+    cfg = Config(kb_dir=tmp_path / "kb")
+    ingest([docs], cfg, embed=False, progress=False)
+    kb = KnowledgeBase(cfg, readonly=True)
+    hits = search(kb, "两个维护", k=3, mode="keyword").hits
+    assert hits and "坚决维护党中央权威" in hits[0].passage.text
+    kb.close()

@@ -30,6 +30,7 @@ from yuanwen.search import export as _export
 from yuanwen.search import pack as _pack
 from yuanwen.search import quote as _quote
 from yuanwen.search import related as _related
+from yuanwen.search import retrieve as _retrieve
 
 # What the front ends show, written once for both: labels, the ingest summary, highlighting
 # and diff rendering (re-exported here so that a front end imports from one place).
@@ -70,6 +71,7 @@ from .models import (
 )
 from .store import DB_NAME, check_kb_dir
 from .uploads import MAX_UPLOAD_MB, UPLOAD_DIR, Upload, safe_filename
+from .vocab import Formulation
 
 __all__ = [
     "Library", "open_kb", "FusionConfig", "QuoteConfig",
@@ -261,6 +263,12 @@ class Library:
     def stats(self) -> dict:
         """Counts, embedder, groupings and sizes on disk (see ``yuanwen stats``)."""
         return self.kb.stats()
+
+    @staticmethod
+    def formulations_in(text: str) -> list[Formulation]:
+        """The 提法 (两个维护, 十四五...) that ``text`` uses, each with its full wording and a
+        document that states it (``yuanwen/data/formulations.tsv``)."""
+        return _retrieve.formulations_in(text)
 
     # -- uploads -------------------------------------------------------------------------
     @staticmethod

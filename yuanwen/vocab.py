@@ -106,3 +106,23 @@ def similarity_thresholds() -> dict[str, float]:
     """Per embedding model, the similarity of ``data/similarity_thresholds.tsv`` from which a
     hit is strong evidence (calibrated; models without one are judged on keywords alone)."""
     return {model.strip(): float(value) for model, value in _rows("similarity_thresholds.tsv")}
+
+
+@dataclass(frozen=True)
+class Formulation:
+    """A 提法: the short form (两个维护), other ways to write it, its full wording and a source."""
+
+    term: str
+    aliases: tuple[str, ...]
+    full: str
+    source: str
+
+
+@lru_cache(maxsize=None)
+def formulations() -> tuple[Formulation, ...]:
+    """The 提法 of ``data/formulations.tsv``, in file order."""
+    out = []
+    for term, aliases, full, source in _rows("formulations.tsv"):
+        names = () if aliases.strip() == "-" else tuple(a.strip() for a in aliases.split("、") if a.strip())
+        out.append(Formulation(term.strip(), names, full.strip(), source.strip()))
+    return tuple(out)
