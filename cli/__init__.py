@@ -310,7 +310,7 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
     if as_json:
         click.echo(json.dumps(res.to_dict(), ensure_ascii=False))
         return
-    from yuanwen.library import NOT_FOUND_NOTE, WEAK_NOTE
+    from yuanwen.library import NOT_FOUND_NOTE
 
     if res.understood:
         click.echo(f"已识别：{' · '.join(res.understood)}（优先这些文件；--no-understand 关闭）")
@@ -318,6 +318,15 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
         click.echo("没有找到相关段落。")
     elif res.all_weak:
         click.secho(NOT_FOUND_NOTE, bold=True)
+    weak = _echo_hits(res, style)
+    click.echo(f"（{len(res.hits)} 条" + (f"，其中 {len(weak)} 条相关度较低" if weak else "")
+               + f"，{res.took_ms:.0f} 毫秒）")
+
+
+def _echo_hits(res, style: str) -> list:
+    """The strong hits, then the weak ones under WEAK_NOTE; returns the weak ones."""
+    from yuanwen.library import WEAK_NOTE
+
     strong = res.strong_hits
     for h in strong:
         _echo_hit(h, style)
@@ -326,8 +335,7 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
         click.echo(("\n" if strong else "") + WEAK_NOTE)
         for h in weak:
             _echo_hit(h, style)
-    click.echo(f"（{len(res.hits)} 条" + (f"，其中 {len(weak)} 条相关度较低" if weak else "")
-               + f"，{res.took_ms:.0f} 毫秒）")
+    return weak
 
 
 def _echo_hit(h, style: str) -> None:
@@ -356,8 +364,6 @@ def _mark(text: str, terms: list[str]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def related(passage_id, kb, k, style, as_json) -> None:
     """相关论述：其他文件中与某一段落最接近的段落（段落编号见 search --json 的 passage_id）。"""
-    from yuanwen.library import WEAK_NOTE
-
     base = _open(kb)
     try:
         res = base.related(passage_id, k=k)
@@ -369,14 +375,7 @@ def related(passage_id, kb, k, style, as_json) -> None:
     click.echo(f"段落 {passage_id}：{res.query[:60]}{'…' if len(res.query) > 60 else ''}")
     if not res.hits:
         click.echo("其他文件中没有相关段落。")
-    strong = res.strong_hits
-    for h in strong:
-        _echo_hit(h, style)
-    weak = [h for h in res.hits if h.weak]
-    if weak:
-        click.echo(("\n" if strong else "") + WEAK_NOTE)
-        for h in weak:
-            _echo_hit(h, style)
+    _echo_hits(res, style)
 
 
 @cli.command()
