@@ -286,8 +286,9 @@ def _batch_lines(path: Path) -> list[str]:
 @click.option("--embedder", help="向量模型（默认沿用建库时的模型）")
 @click.option("--no-understand", "no_understand", is_flag=True,
               help="不识别查询中的年份、文种、发文机关和讲话人（综合检索默认按识别结果优先）")
+@click.option("--explain", is_flag=True, help="显示每条结果的排序依据（各项信号及其分值）")
 def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_json, embedder,
-           no_understand) -> None:
+           no_understand, explain) -> None:
     """检索：用自然语言提问或输入关键词，返回相关段落及出处。"""
     if not query and not batch:
         raise click.UsageError("请给出查询内容，或用 --batch 指定查询文件")
@@ -318,27 +319,27 @@ def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_
         click.echo("没有找到相关段落。")
     elif res.all_weak:
         click.secho(NOT_FOUND_NOTE, bold=True)
-    weak = _echo_hits(res, style)
+    weak = _echo_hits(res, style, explain)
     click.echo(f"（{len(res.hits)} 条" + (f"，其中 {len(weak)} 条相关度较低" if weak else "")
                + f"，{res.took_ms:.0f} 毫秒）")
 
 
-def _echo_hits(res, style: str) -> list:
+def _echo_hits(res, style: str, explain: bool = False) -> list:
     """The strong hits, then the weak ones under WEAK_NOTE; returns the weak ones."""
     from yuanwen.library import WEAK_NOTE
 
     strong = res.strong_hits
     for h in strong:
-        _echo_hit(h, style)
+        _echo_hit(h, style, explain)
     weak = [h for h in res.hits if h.weak]
     if weak:
         click.echo(("\n" if strong else "") + WEAK_NOTE)
         for h in weak:
-            _echo_hit(h, style)
+            _echo_hit(h, style, explain)
     return weak
 
 
-def _echo_hit(h, style: str) -> None:
+def _echo_hit(h, style: str, explain: bool = False) -> None:
     d = h.document
     click.secho(f"[{h.rank}] {d.title}", bold=not h.weak, dim=h.weak)
     info = "　".join(x for x in (d.issuer, d.date, d.doc_type) if x)
@@ -346,6 +347,10 @@ def _echo_hit(h, style: str) -> None:
     click.echo(f"    {info}" + (f"　{path}" if path else ""))
     click.echo("    " + _mark(h.passage.text, h.matched_terms))
     click.echo(f"    出处：{h.citation.format(style)}")
+    if explain:
+        from yuanwen.library import explain as explain_line
+
+        click.echo(f"    排序依据：{explain_line(h)}")
 
 
 def _mark(text: str, terms: list[str]) -> str:

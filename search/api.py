@@ -115,7 +115,7 @@ def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> tuple[list[Hit], l
             docs[p.doc_id] = kb.store.get_document(p.doc_id, with_text=False)
         doc = docs[p.doc_id]
         hits.append(Hit(rank=len(hits) + 1, score=c.score, passage=p, document=doc,
-                        citation=cite(doc, p.heading_path, p.page)))
+                        citation=cite(doc, p.heading_path, p.page), signals=dict(c.signals)))
         spans.append((p.doc_id, p.seq, p.seq))
         shown.append([p.id])
     for h in hits:

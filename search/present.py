@@ -12,12 +12,34 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from yuanwen.models import DiffOp, IngestReport, QuoteMatch
+from yuanwen.models import DiffOp, Hit, IngestReport, QuoteMatch
 from yuanwen.uploads import UPLOAD_DIR
 
 from .api import highlight_spans
 
 VERDICT_LABELS = {"exact": "原文一致", "close": "有出入", "not_found": "未找到"}
+# The ranking signals of a hit (search.retrieve.Candidate), as --explain names them.
+SIGNAL_LABELS = {"semantic": "语义", "keyword": "关键词", "title": "标题点名", "understood": "识别加权",
+                 "document": "同文档", "cosine": "余弦相似度", "bm25": "BM25"}
+_PARTS = ("semantic", "keyword", "title", "understood", "document")
+
+
+def explain(hit: Hit) -> str:
+    """One line: what the hit's score is made of, e.g. ``语义 0.52 + 关键词 0.31 + 标题点名 0.20 =
+    1.03（余弦相似度 0.912，BM25 12.3）``."""
+    parts = [(k, v) for k, v in hit.signals.items() if k in _PARTS and v]
+    raw = [(k, v) for k, v in hit.signals.items() if k not in _PARTS]
+    line = " + ".join(f"{SIGNAL_LABELS[k]} {v:.2f}" for k, v in parts)
+    if parts:
+        line += f" = {hit.score:.2f}"
+    extra = "，".join(f"{SIGNAL_LABELS.get(k, k)} {v:.3f}" if k == "cosine" else f"{SIGNAL_LABELS.get(k, k)} {v:.1f}"
+                     for k, v in raw)
+    if hit.similarity is not None and "cosine" not in hit.signals:
+        extra = "，".join(x for x in (extra, f"余弦相似度 {hit.similarity:.3f}") if x)
+    extra = "，".join(x for x in (extra, f"覆盖 {hit.coverage:.0%}") if x)
+    return (line + f"（{extra}）") if line else extra
+
+
 # Said above weak hits (search.confidence), and when no hit has strong evidence.
 WEAK_NOTE = "以下结果相关度较低，仅供参考："
 NOT_FOUND_NOTE = "没有找到明显相关的内容。下面是最接近的结果，相关度较低；可以换个说法，或放宽筛选条件。"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -26,10 +26,20 @@ from .understand import Understood, document_match, understand
 
 @dataclass
 class Candidate:
-    """A passage id with the score one searcher gave it (higher is better)."""
+    """A passage id with the score one searcher gave it (higher is better), and the named
+    signals that make up that score (``--explain``): ``bm25`` and ``cosine`` are the raw
+    scores of each side; in hybrid mode ``keyword`` and ``semantic`` are their shares of the
+    fused score, and ``title``, ``understood`` and ``document`` the boosts added to it."""
 
     passage_id: int
     score: float
+    signals: dict[str, float] = field(default_factory=dict)
+
+    def boosted(self, name: str, amount: float) -> Candidate:
+        """This candidate with ``amount`` added to its score as the signal ``name``."""
+        if not amount:
+            return self
+        return Candidate(self.passage_id, self.score + amount, {**self.signals, name: amount})
 
 
 # After 党的N大, words that show a congress is meant (党的三大召开, 党的七大以来), not one of the
@@ -98,7 +108,7 @@ def bm25_candidates(kb: KnowledgeBase, terms: str, k: int, filters: Filters | No
     candidates); else text, heading path and title are weighted by ``weights`` (default: the
     config's)."""
     weights = tuple(weights or kb.config.keyword_weights)
-    return [Candidate(pid, score) for pid, score in
+    return [Candidate(pid, score, {"bm25": score}) for pid, score in
             kb.keyword().search(terms, k, filters, weights=weights, text_only=text_only)]
 
 
@@ -129,7 +139,8 @@ class SemanticSearcher:
         index = self.kb.vectors()
         if index is None or index.size == 0:
             return []
-        return [Candidate(pid, score) for pid, score in index.search(self.kb.encode_query(query), k, filters)]
+        return [Candidate(pid, score, {"cosine": score})
+                for pid, score in index.search(self.kb.encode_query(query), k, filters)]
 
 
 @dataclass
@@ -164,8 +175,13 @@ def fuse(dense: list[Candidate], sparse: list[Candidate], dense_weight: float) -
     A passage missing from one list gets 0 from that side.
     """
     d, s = _minmax(dense), _minmax(sparse)
-    ids = set(d) | set(s)
-    fused = [Candidate(i, dense_weight * d.get(i, 0.0) + (1 - dense_weight) * s.get(i, 0.0)) for i in ids]
+    raw = {c.passage_id: c.signals for c in sparse}
+    for c in dense:
+        raw[c.passage_id] = {**raw.get(c.passage_id, {}), **c.signals}
+    fused = []
+    for i in set(d) | set(s):
+        parts = {"semantic": dense_weight * d.get(i, 0.0), "keyword": (1 - dense_weight) * s.get(i, 0.0)}
+        fused.append(Candidate(i, parts["semantic"] + parts["keyword"], {**raw.get(i, {}), **parts}))
     fused.sort(key=lambda c: (-c.score, c.passage_id))
     return fused
 
@@ -266,12 +282,11 @@ def fuse_ranked(kb: KnowledgeBase, dense: list[Candidate], sparse: list[Candidat
     if asks:
         docs = kb.store.documents(filters=Filters(doc_ids=sorted(set(doc_of.values()))))
         match = {d.id: document_match(understood, d) for d in docs}
-        fused = [Candidate(c.passage_id, c.score + fusion.understood_weight * match.get(doc_of.get(c.passage_id), 0.0))
+        fused = [c.boosted("understood", fusion.understood_weight * match.get(doc_of.get(c.passage_id), 0.0))
                  for c in fused]
         fused.sort(key=lambda c: (-c.score, c.passage_id))
     if named:
-        fused = [Candidate(c.passage_id, c.score + fusion.title_weight * (doc_of.get(c.passage_id) in named))
-                 for c in fused]
+        fused = [c.boosted("title", fusion.title_weight * (doc_of.get(c.passage_id) in named)) for c in fused]
         fused.sort(key=lambda c: (-c.score, c.passage_id))
     if fusion.doc_weight <= 0:
         return fused
@@ -279,8 +294,7 @@ def fuse_ranked(kb: KnowledgeBase, dense: list[Candidate], sparse: list[Candidat
     for c in fused:
         per_doc.setdefault(doc_of.get(c.passage_id, -1), []).append(c.score)
     evidence = {d: sum(sorted(v, reverse=True)[1:4]) / 3 for d, v in per_doc.items()}
-    out = [Candidate(c.passage_id, c.score + fusion.doc_weight * evidence[doc_of.get(c.passage_id, -1)])
-           for c in fused]
+    out = [c.boosted("document", fusion.doc_weight * evidence[doc_of.get(c.passage_id, -1)]) for c in fused]
     out.sort(key=lambda c: (-c.score, c.passage_id))
     return out
 
@@ -316,7 +330,7 @@ class HybridSearcher:
             return top[:k]
         seen = {c.passage_id for c in top}
         floor = min((c.score for c in top), default=0.0)
-        rest = [Candidate(c.passage_id, min(c.score, floor)) for c in
+        rest = [Candidate(c.passage_id, min(c.score, floor), c.signals) for c in
                 fuse_ranked(self.kb, dense, sparse, self.fusion, query, u) if c.passage_id not in seen]
         return (top + rest)[:k]
 

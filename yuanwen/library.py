@@ -43,6 +43,7 @@ from yuanwen.search.present import (
     VERDICT_LABELS,
     WEAK_NOTE,
     display_path,
+    explain,
     ingest_summary,
     mark_terms,
     render_diff,
@@ -76,7 +77,7 @@ from .vocab import Formulation
 __all__ = [
     "Library", "open_kb", "FusionConfig", "QuoteConfig",
     "HTML_DIFF", "NOT_FOUND_NOTE", "SIMILAR_NOTE", "STATUS_LABELS", "TEXT_DIFF", "VERDICT_LABELS", "WEAK_NOTE",
-    "display_path", "ingest_summary",
+    "display_path", "explain", "ingest_summary",
     "mark_terms", "render_diff", "render_match",
     "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",
 ]

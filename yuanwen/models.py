@@ -135,6 +135,9 @@ class Hit:
     similarity: float | None = None
     #: Share of the query's keyword terms found in the hit's text.
     coverage: float = 0.0
+    #: The named signals its score is made of (search.retrieve.Candidate): bm25, cosine,
+    #: keyword, semantic, title, understood, document.
+    signals: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view with flat keys, as the CLI prints it."""
@@ -160,6 +163,7 @@ class Hit:
             "weak": self.weak,
             "similarity": None if self.similarity is None else round(float(self.similarity), 4),
             "coverage": round(float(self.coverage), 3),
+            "signals": {k: round(float(v), 4) for k, v in self.signals.items()},
             "citation": self.citation.footnote if self.citation else None,
             "citation_gbt7714": self.citation.gbt7714 if self.citation else None,
         }
