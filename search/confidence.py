@@ -31,13 +31,22 @@ COVERAGE_WITH_SIMILARITY = 0.5  # beside a calibrated similarity: half the terms
 COVERAGE_ALONE = 0.3  # keyword mode, or a model without a threshold: coverage is all there is
 
 
-def coverage(query: str, text: str) -> float:
-    """The share of the query's distinct keyword terms that occur in ``text`` (0..1)."""
-    terms = list(dict.fromkeys(tokenize(expand_query(query, spell_out=False))))
+def query_terms(query: str) -> list[str]:
+    """The query's own distinct keyword terms (question words dropped, 提法 not spelled out)."""
+    return list(dict.fromkeys(tokenize(expand_query(query, spell_out=False))))
+
+
+def share_found(terms: Sequence[str], text: str) -> float:
+    """The share of ``terms`` that occur in ``text`` (0..1; 0 without terms)."""
     if not terms:
         return 0.0
     folded = fold_width(text)
     return sum(1 for t in terms if t in folded) / len(terms)
+
+
+def coverage(query: str, text: str) -> float:
+    """The share of the query's distinct keyword terms that occur in ``text`` (0..1)."""
+    return share_found(query_terms(query), text)
 
 
 def similarity_threshold(kb: KnowledgeBase) -> float | None:
@@ -57,10 +66,11 @@ def judge(kb: KnowledgeBase, query: str, hits: Sequence[Hit], passage_ids: Seque
         for ids, vecs in kb.store.passage_vectors(wanted, kb.dim):
             for pid, s in zip(ids.tolist(), (vecs @ qvec).tolist()):
                 sims[int(pid)] = float(s)
+    terms = query_terms(query)  # once per query, not per hit
     for hit, ids in zip(hits, passage_ids):
         found = [sims[i] for i in ids if i in sims]
         hit.similarity = max(found) if found else None
-        hit.coverage = coverage(query, hit.passage.text)
+        hit.coverage = share_found(terms, hit.passage.text)
         if threshold is not None and hit.similarity is not None:
             hit.weak = hit.similarity < threshold and hit.coverage < COVERAGE_WITH_SIMILARITY
         else:

@@ -19,7 +19,7 @@ from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Document, Filters, Hit, SearchResult
 
 from .cite import cite
-from .confidence import COVERAGE_ALONE, coverage, similarity_threshold
+from .confidence import COVERAGE_ALONE, query_terms, share_found, similarity_threshold
 from .retrieve import bm25_candidates
 
 DEPTH = 8  # candidates per wanted passage: several may come from one document
@@ -46,6 +46,7 @@ def related(kb: KnowledgeBase, passage_id: int, k: int = 5) -> SearchResult:
             mode = "keyword"
         passages = kb.store.get_passages([pid for pid, _ in cands])
         threshold = similarity_threshold(kb) if mode == "semantic" else None
+        terms = query_terms(source.text[:300]) if mode == "keyword" else []
         hits: list[Hit] = []
         docs: dict[int, Document] = {}
         seen_text = {source.text}
@@ -61,7 +62,7 @@ def related(kb: KnowledgeBase, passage_id: int, k: int = 5) -> SearchResult:
                 hit.similarity = score
                 hit.weak = threshold is not None and score < threshold
             else:
-                hit.coverage = coverage(source.text[:300], p.text)
+                hit.coverage = share_found(terms, p.text)
                 hit.weak = hit.coverage < COVERAGE_ALONE
             hits.append(hit)
             if len(hits) >= k:

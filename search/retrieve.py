@@ -320,11 +320,11 @@ class HybridSearcher:
         if not dense:
             return sparse[:k]
         u = self.understood = understand(self.kb, query) if self.fusion.understood_weight > 0 else None
-        named = understood_filters(u) if u is not None and (filters is None or filters.is_empty()) else None
+        asked = understood_filters(u) if u is not None and (filters is None or filters.is_empty()) else None
         top_dense, top_sparse = dense[:base], sparse[:base]
-        if named is not None:  # the documents the query names compete even when others crowd them out
-            top_dense = _union(top_dense, self.semantic.search(query, base, named))
-            top_sparse = _union(top_sparse, self.keyword.search(query, base, named))
+        if asked is not None:  # the documents the query names compete even when others crowd them out
+            top_dense = _union(top_dense, self.semantic.search(query, base, asked))
+            top_sparse = _union(top_sparse, self.keyword.search(query, base, asked))
         top = fuse_ranked(self.kb, top_dense, top_sparse, self.fusion, query, u)
         if k <= len(top) or depth == base:
             return top[:k]

@@ -27,6 +27,8 @@ _CONGRESS_REPORT = re.compile(r"[一二三四五六七八九十]{1,3}大报告|�
 _TITLED_KIND = re.compile(r"关于.{2,40}?的(通知|意见|决定|批复|通报|公告|函)")
 _BRACKETS = re.compile(r"[（(].*?[）)]")
 _YEAR_PREFIX = re.compile(r"^(?:19|20)[0-9]{2}年")
+# National issuers as users name them (国务院办公厅, 全国人民代表大会常务委员会): not places.
+_NATIONAL = ("国务院", "国家", "全国", "中共中央", "中央")
 SPEECH_TYPES = ("讲话", "讲话（文章节选）", "致辞", "演讲", "发言", "谈话", "回信")
 # How users name a speaker without the name.
 _TITLES = {"总书记": "习近平"}
@@ -43,9 +45,6 @@ class Understood:
     meetings: list[str] = field(default_factory=list)  # full names, for the label only
     known_places: list[str] = field(default_factory=list, repr=False)  # the knowledge base's
 
-    def is_empty(self) -> bool:
-        return not (self.years or self.doc_types or self.places or self.speakers or self.meetings)
-
     @property
     def signals(self) -> int:
         """How many kinds of document attribute the query names (years, types, issuers)."""
@@ -56,10 +55,6 @@ class Understood:
         types = ["政府工作报告" if t == "政府工作报告" else "地方政府工作报告" if t == "政府工作报告（地方）" else t
                  for t in self.doc_types if t not in SPEECH_TYPES[1:]]
         return ([f"{y}年" for y in self.years] + types + self.places + self.speakers + self.meetings)
-
-    def to_dict(self) -> dict[str, list[str]]:
-        return {"years": self.years, "doc_types": self.doc_types, "places": self.places,
-                "speakers": self.speakers, "meetings": self.meetings, "labels": self.labels()}
 
 
 _PLACES: "weakref.WeakKeyDictionary[KnowledgeBase, tuple]" = weakref.WeakKeyDictionary()
@@ -79,7 +74,7 @@ def places_of(kb: KnowledgeBase) -> list[str]:
         if m and not m.group(1).startswith("国"):
             found.add(m.group(1))
         for part in re.split(r"[、，, ]", _BRACKETS.sub("", issuer)):
-            if len(part) >= 3 and part.startswith(("国务院", "国家", "全国", "中共中央", "中央")):
+            if len(part) >= 3 and part.startswith(_NATIONAL):
                 found.add(part)
     for _, title in kb.store.titles():  # 2025年河北省政府工作报告, 北京市安全生产条例
         m = _PLACE.match(_YEAR_PREFIX.sub("", title))
@@ -116,8 +111,8 @@ def _kind_by_title(u: Understood, doc: Document) -> str | None:
     if "政府工作报告" not in title:
         return None
     where = f"{title} {doc.issuer or ''}"
-    return "政府工作报告（地方）" if any(p in where for p in u.known_places if not p.startswith(("国", "全国", "中共中央", "中央"))) \
-        else "政府工作报告"
+    local = any(p in where for p in u.known_places if not p.startswith(_NATIONAL))
+    return "政府工作报告（地方）" if local else "政府工作报告"
 
 
 def document_match(u: Understood, doc: Document) -> float:

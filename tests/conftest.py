@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "corpus" / "000_dc0b083f46e91fc1.txt"
 SHARED = ROOT.parent / "shared" / "corpus"
+MINI = ROOT / "tests" / "fixtures" / "mini"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -31,6 +32,30 @@ def shared_corpus() -> Path:
 @pytest.fixture
 def sample_path() -> Path:
     return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def mini_kb_dir(tmp_path_factory) -> Path:
+    """A knowledge base of ``tests/fixtures/mini`` with the fake embedder, made once per run:
+    for tests that only read it."""
+    from yuanwen.config import Config
+    from yuanwen.ingest.pipeline import ingest
+
+    d = tmp_path_factory.mktemp("mini_kb")
+    assert not ingest([MINI], Config(kb_dir=d), embedder="fake", progress=False).failed
+    return d
+
+
+@pytest.fixture
+def kb(kb_dir):
+    """A read-only handle on the module's ``kb_dir`` (a module that needs another ``kb``
+    defines its own)."""
+    from yuanwen.config import Config
+    from yuanwen.kb import KnowledgeBase
+
+    base = KnowledgeBase(Config(kb_dir=kb_dir), readonly=True)
+    yield base
+    base.close()
 
 
 # -- the Streamlit app (tests/test_app*.py): each module defines its own ``kb_dir`` fixture ----

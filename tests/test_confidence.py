@@ -21,24 +21,13 @@ from yuanwen.search.api import search
 
 from .conftest import SAMPLE, SHARED
 
-MINI = Path(__file__).parent / "fixtures" / "mini"
 OFF_TOPIC = ["红烧肉怎么做才好吃", "猫咪掉毛严重怎么办", "英雄联盟新版本上单推荐", "比特币今天涨了还是跌了"]
 REAL = "企业主要负责人的安全生产责任"
 
 
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("kb")
-    report = ingest([MINI], Config(kb_dir=d), embedder="fake", progress=False)
-    assert not report.failed
-    return d
-
-
 @pytest.fixture
-def kb(kb_dir):
-    base = KnowledgeBase(Config(kb_dir=kb_dir), readonly=True)
-    yield base
-    base.close()
+def kb_dir(mini_kb_dir) -> Path:
+    return mini_kb_dir  # read only: shared with other modules
 
 
 def test_coverage_counts_the_query_terms_found():

@@ -9,27 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from yuanwen.cli import cli
-from yuanwen.config import Config
-from yuanwen.ingest.pipeline import ingest
-from yuanwen.kb import KnowledgeBase
 from yuanwen.search.api import search
 
-MINI = Path(__file__).parent / "fixtures" / "mini"
 PARTS = ("semantic", "keyword", "title", "understood", "document")
 
 
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("kb")
-    assert not ingest([MINI], Config(kb_dir=d), embedder="fake", progress=False).failed
-    return d
-
-
 @pytest.fixture
-def kb(kb_dir):
-    base = KnowledgeBase(Config(kb_dir=kb_dir), readonly=True)
-    yield base
-    base.close()
+def kb_dir(mini_kb_dir) -> Path:
+    return mini_kb_dir  # read only: shared with other modules
 
 
 def test_hybrid_scores_are_the_sum_of_their_signals(kb):

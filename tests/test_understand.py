@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from yuanwen.cli import cli
 from yuanwen.config import Config
 from yuanwen.ingest.pipeline import ingest
-from yuanwen.kb import KnowledgeBase
 from yuanwen.search.api import search
 from yuanwen.search.understand import understand
 
@@ -41,13 +40,6 @@ def kb_dir(request, tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("kb")
     assert not ingest([docs], Config(kb_dir=d), embedder="fake", progress=False).failed
     return d
-
-
-@pytest.fixture
-def kb(kb_dir):
-    base = KnowledgeBase(Config(kb_dir=kb_dir), readonly=True)
-    yield base
-    base.close()
 
 
 @pytest.mark.parametrize(("query", "labels"), [
