@@ -13,6 +13,9 @@ wrong must be ``close`` (or ``exact``) with its source. This script:
    them (``exact`` for exact and fragment, else ``close``) in their source document;
 4. reports verdict accuracy on each set and the similarities that separate them.
 
+The two sets are kept in ``eval/heldout_quotes.jsonl`` (made once with the default seed, then
+read back, so every run asks the same quotes); ``--remake`` makes them again.
+
     python -m benchmarks.calibrate_quotes --kb bench_work/eval_kb --work bench_work/quotes
 """
 
@@ -30,6 +33,8 @@ from yuanwen.kb import KnowledgeBase
 from yuanwen.search.quote import lookup_quote
 
 from .make_quotes import SHARED, perturb, sentences_of
+
+SETS = Path(__file__).resolve().parent / "eval" / "heldout_quotes.jsonl"
 
 PER_DOC = 3  # absent sentences taken from one held-out document at most
 RUN = 10  # characters: a sentence sharing a run this long with a kept document is not absent
@@ -102,6 +107,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=60, help="quotes per set")
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--json", help="write every lookup to this file")
+    ap.add_argument("--remake", action="store_true", help=f"make the quote sets again (else read {SETS.name})")
     a = ap.parse_args()
 
     files = sorted(p for p in SHARED.rglob("*") if p.suffix in (".txt", ".md") and p.name != "CORPUS.md")
@@ -122,7 +128,13 @@ def main() -> None:
         kb.close()
         (work / "held_out.json").write_text(json.dumps(sorted(held_paths), ensure_ascii=False), encoding="utf-8")
         print(f"held out {len(gone)} documents of {len(files)}")
-    absent, real = make_sets(kept, held, a.n, a.seed)
+    if SETS.exists() and not a.remake:
+        rows = [json.loads(x) for x in SETS.read_text(encoding="utf-8").splitlines() if x.strip()]
+        absent = [r for r in rows if r["expect"] == "not_found"]
+        real = [r for r in rows if r["expect"] != "not_found"]
+    else:
+        absent, real = make_sets(kept, held, a.n, a.seed)
+        SETS.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in absent + real), encoding="utf-8")
     kb = KnowledgeBase(Config(kb_dir=work), readonly=True)
     results = run(kb, absent) + run(kb, real)
     kb.close()

@@ -168,8 +168,8 @@ def write(res: dict, out: Path) -> None:
     w(f"- **Query encoding** with `{enc['model']}`: p50 {_ms(enc['p50_ms'])} ms, p95 {_ms(enc['p95_ms'])} ms "
       f"over {enc['n']} queries (model load {enc['load_s'] * 1000:.0f} ms, once per process). Add it to semantic "
       "and hybrid figures for the time a user waits.\n")
-    w(f"Queries: {sizes[0][1]['latency']['modes']['keyword']['n']} searches (the 101 evaluation questions and the "
-      f"110 evaluation quotes used as searches) and {sizes[0][1]['latency']['modes']['quote']['n']} quote lookups "
+    w(f"Queries: {sizes[0][1]['latency']['modes']['keyword']['n']} searches (the evaluation questions and the "
+      f"evaluation quotes used as searches) and {sizes[0][1]['latency']['modes']['quote']['n']} quote lookups "
       "(the 110 evaluation quotes and 100 sentences of the collection with a character dropped); 10 warm-up "
       "queries first; full `search()` calls with hits, merged neighbours and citations, top 10.\n")
     w("| passages | keyword p50 / p95 | semantic p50 / p95 | hybrid p50 / p95 | quote p50 / p95 | FAISS index |")
@@ -259,8 +259,9 @@ def write(res: dict, out: Path) -> None:
     # -- quality ---------------------------------------------------------------------------
     qual = res["quality"]
     w("## Quality on the evaluation set\n")
-    w("`benchmarks/eval/`: 101 questions (81 paraphrased, 20 keyword) and 110 quotes, over `../shared/corpus` "
-      "and `corpus/`. A hit counts when it comes from the listed file and overlaps the listed snippet.\n")
+    w(f"`benchmarks/eval/`: {qual['modes'][0]['n']} questions and {qual['quotes']['n']} quotes, over "
+      "`../shared/corpus` and `corpus/`. A hit counts when it comes from the listed file and overlaps the "
+      "listed snippet.\n")
     w("| mode (full `search()`) | Recall@1 | Recall@5 | MRR@10 | p50 |")
     w("|---|---|---|---|---|")
     for r in qual["modes"]:

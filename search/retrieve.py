@@ -21,7 +21,7 @@ from yuanwen.models import Filters
 from yuanwen.text import fold_width, tokenize
 from yuanwen.vocab import Formulation, formulations, meetings, question_words
 
-from .understand import Understood, document_match, understand
+from .understand import Understood, document_match, names_meeting, understand
 
 
 @dataclass
@@ -320,7 +320,7 @@ class HybridSearcher:
         if not dense:
             return sparse[:k]
         u = self.understood = understand(self.kb, query) if self.fusion.understood_weight > 0 else None
-        asked = understood_filters(u) if u is not None and (filters is None or filters.is_empty()) else None
+        asked = understood_filters(self.kb, u) if u is not None and (filters is None or filters.is_empty()) else None
         top_dense, top_sparse = dense[:base], sparse[:base]
         if asked is not None:  # the documents the query names compete even when others crowd them out
             top_dense = _union(top_dense, self.semantic.search(query, base, asked))
@@ -335,13 +335,24 @@ class HybridSearcher:
         return (top + rest)[:k]
 
 
-def understood_filters(u: Understood) -> Filters | None:
-    """Filters for the documents with every attribute the query names (None: it names none)."""
+def understood_filters(kb: KnowledgeBase, u: Understood) -> Filters | None:
+    """Filters for the documents with every attribute the query names (None: it names none).
+    A fact's year also lets in the next year (whose work report reviews it); a congress lets in
+    the documents whose titles name it."""
     if not u.signals:
         return None
     years = sorted(u.years)
-    return Filters(doc_types=list(u.doc_types), issuers=u.places + u.speakers,
-                   since=years[0] if len(years) == 1 else None, until=years[0] if len(years) == 1 else None)
+    one = years[0] if len(years) == 1 else None
+    until = str(int(one) + 1) if one and one in u.fact_years else one
+    doc_ids = []
+    if u.meetings:
+        doc_ids = [i for i, t in kb.store.titles() if names_meeting(u, t)]
+    if u.newest_versions:
+        doc_ids = sorted(set(doc_ids) & u.newest_versions if u.meetings else u.newest_versions)
+    if (u.meetings or u.newest_versions) and not doc_ids:
+        return None
+    return Filters(doc_types=list(u.doc_types), issuers=u.places + u.speakers, since=one, until=until,
+                   doc_ids=doc_ids)
 
 
 def _union(a: list[Candidate], b: list[Candidate]) -> list[Candidate]:

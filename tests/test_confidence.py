@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from yuanwen.cli import cli
-from yuanwen.config import Config
 from yuanwen.ingest.pipeline import ingest
-from yuanwen.kb import KnowledgeBase
-from yuanwen.library import NOT_FOUND_NOTE, WEAK_NOTE
 from yuanwen.search import confidence
 from yuanwen.search.api import search
+
+from yuanwen.config import Config
+from yuanwen.errors import EmbedderUnavailableError
+from yuanwen.kb import KnowledgeBase
+from yuanwen.library import NOT_FOUND_NOTE, WEAK_NOTE
 
 from .conftest import SAMPLE, SHARED
 
@@ -65,6 +66,25 @@ def test_a_calibrated_model_is_judged_on_similarity_too(kb, monkeypatch):
     assert {h.weak for h in res.hits} == {True, False}  # the bar separates these hits
     monkeypatch.setattr(confidence, "similarity_thresholds", lambda: {kb.built_with: -1.0})
     assert not any(h.weak for h in search(kb, "红烧肉怎么做才好吃", k=5, mode="semantic").hits)
+
+
+def test_keyword_mode_is_judged_on_similarity_when_vectors_exist(kb, monkeypatch):
+    """Keyword mode ranks by BM25 alone, but its hits get the same similarity check; when the
+    model cannot load, coverage alone decides."""
+    monkeypatch.setattr(confidence, "similarity_thresholds", lambda: {kb.built_with: -1.0})
+    res = search(kb, "防汛抗旱的准备工作", k=5, mode="keyword")
+    assert res.hits and all(h.similarity is not None and not h.weak for h in res.hits)
+    monkeypatch.setattr(confidence, "similarity_thresholds", lambda: {kb.built_with: 2.0})
+    weak = [(h.coverage, h.weak) for h in search(kb, "防汛抗旱的准备工作", k=5, mode="keyword").hits]
+    assert all(w == (c < confidence.COVERAGE_WITH_SIMILARITY) for c, w in weak)
+
+    def unavailable(_text):
+        raise EmbedderUnavailableError("模型无法加载")
+
+    monkeypatch.setattr(kb, "encode_query", unavailable)
+    res = search(kb, "防汛抗旱的准备工作", k=5, mode="keyword")
+    assert res.hits and all(h.similarity is None for h in res.hits)
+    assert all(h.weak == (h.coverage < confidence.COVERAGE_ALONE) for h in res.hits)
 
 
 def test_json_carries_weak_per_hit(kb_dir):
