@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 KB     ?= yuanwen_kb
+PORT   ?= 8501
 
 .PHONY: run test test-quick lint setup setup-test setup-bench ingest-sample bench bench-quick clean
 
@@ -25,7 +26,7 @@ ingest-sample: setup
 
 # The main job: ingest the sample (skipped when unchanged), then open the app on it.
 run: ingest-sample
-	$(BIN)/python -m streamlit run app.py --server.address 127.0.0.1 --server.headless true --browser.gatherUsageStats false -- --kb $(KB)
+	$(BIN)/python -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true --browser.gatherUsageStats false -- --kb $(KB)
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -67,7 +67,8 @@ def sidebar() -> None:
         st.caption("政策文件、讲话与学习材料知识库")
         st.selectbox("引文格式", list(STYLES), key="style",
                      help="复制引文和加入汇编时使用的引文格式")
-        st.caption(f"汇编中已有 {Library.pack_size(ss()['pack'])} 段")
+        name = ss().get("pack_name")
+        st.caption(f"汇编{md_literal(f'“{name}”') if name else ''}中已有 {Library.pack_size(ss()['pack'])} 段")
         st.caption(f"知识库：{md_literal(current_kb_dir().name)}")  # no server paths on every page
 
 

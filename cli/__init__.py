@@ -19,6 +19,11 @@ from yuanwen.errors import YuanwenError
 if TYPE_CHECKING:
     from yuanwen.library import Library
 
+from .click_zh import OPTIONS_METAVAR, SUBCOMMAND_METAVAR
+from .click_zh import install as _install_click_zh
+
+_install_click_zh()
+
 KB_HELP = "知识库文件夹（默认：环境变量 YUANWEN_KB，否则 ./yuanwen_kb）"
 
 
@@ -26,7 +31,21 @@ class YuanwenGroup(click.Group):
     """Turns every exception into one Chinese line on stderr and an exit code: project errors
     as they are; SQLite and file-system faults as what they mean for the knowledge base; any
     other exception (a bug) as a line with an error id, its traceback logged (see
-    :func:`_log_unexpected`). No traceback reaches the user."""
+    :func:`_log_unexpected`). No traceback reaches the user. Usage lines are Chinese
+    (``用法： yuanwen search [选项] [QUERY]``; the rest of click's text: :mod:`.click_zh`)."""
+
+    group_class = type  # subgroups (pack) are YuanwenGroups too
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("options_metavar", OPTIONS_METAVAR)
+        kwargs.setdefault("subcommand_metavar", SUBCOMMAND_METAVAR)
+        super().__init__(*args, **kwargs)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.options_metavar = OPTIONS_METAVAR
+        if isinstance(cmd, click.Group):
+            cmd.subcommand_metavar = SUBCOMMAND_METAVAR
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -503,45 +522,331 @@ def show(doc_id, kb, only_outline, as_json) -> None:
             click.echo(p.text)
 
 
+def _indent(text: str, n: int) -> str:
+    """``text`` with every line indented by ``n`` spaces."""
+    return "\n".join(" " * n + line for line in text.splitlines() or [""])
+
+
+@cli.command()
+@click.argument("theme")
+@click.option("--kb", help=KB_HELP)
+@click.option("-k", "k", type=click.IntRange(1, 200), default=30, show_default=True, help="最多列出的段落数")
+@click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid",
+              show_default=True, help="检索方式：综合、语义、关键词")
+@click.option("--type", "doc_type", multiple=True, help="文种，如 讲话（可多次指定）")
+@click.option("--issuer", multiple=True, help="发文机关或讲话人，如 习近平（包含即可，可多次指定）")
+@click.option("--since", help="起始日期（含），如 2018 或 2018-03-01")
+@click.option("--until", help="截止日期（含），如 2022 或 2022-12-31")
+@click.option("--include-weak", is_flag=True, help="也列入相关度较低的段落（默认不列入）")
+@click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",
+              show_default=True, help="引文格式")
+@click.option("--pack", "pack_name", help="把摘编作为一个分组加入这个保存的汇编（没有则新建）")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def excerpts(theme, kb, k, mode, doc_type, issuer, since, until, include_weak, style, pack_name,
+             as_json) -> None:
+    """论述摘编：某一主题的相关段落，按文件分组、按时间先后排列，各附出处。"""
+    from yuanwen.errors import UsageError
+
+    with _open(kb) as lib:
+        ex = lib.excerpts(theme, k=k, filters=_filters(doc_type, issuer, since, until),
+                          include_weak=include_weak, mode=mode)
+        saved = None
+        if pack_name and ex.hits:
+            try:
+                current = lib.open_pack(pack_name)
+                base, revision = current.pack, current.revision
+            except UsageError:
+                base, revision = None, None
+            saved = lib.save_pack(pack_name, lib.excerpts_pack(ex, base, style=style), revision)
+    if as_json:
+        out = ex.to_dict()
+        if saved is not None:
+            out["pack"] = {"name": saved.name, "passages": lib.pack_size(saved.pack)}
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    n = len(ex.hits)
+    if ex.understood:
+        click.echo(f"已识别：{' · '.join(ex.understood)}")
+    if not n:
+        click.echo(f"没有找到与“{theme}”明显相关的段落。可以换个说法，或放宽筛选条件。")
+    else:
+        click.secho(f"论述摘编：{ex.theme}（{n} 段，{len(ex.groups)} 篇文件，按时间先后）", bold=True)
+    for g in ex.groups:
+        d = g.document
+        click.secho(f"\n【{d.date or '日期不详'}】{d.title}", bold=True)
+        info = "　".join(x for x in (d.issuer, d.doc_type, d.doc_number) if x)
+        if info:
+            click.echo(f"    {info}")
+        for h in g.hits:
+            path = " › ".join(h.passage.heading_path)
+            click.echo(f"  [{h.rank}] " + (f"{path}" if path else f"段落 {h.passage.id}")
+                       + ("（相关度较低）" if h.weak else ""))
+            click.echo(_indent(_mark(h.passage.text, h.matched_terms), 6))
+            click.echo(f"      出处：{h.citation.format(style)}")
+    if ex.weak_left_out:
+        click.echo(f"\n另有 {ex.weak_left_out} 段相关度较低，未列入（--include-weak 列入）。")
+    if saved is not None:
+        click.echo(f"已加入汇编“{saved.name}”：共 {lib.pack_size(saved.pack)} 段")
+    elif pack_name:
+        click.echo(f"没有可加入汇编“{pack_name}”的段落。")
+
+
+@cli.command()
+@click.argument("term")
+@click.option("--kb", help=KB_HELP)
+@click.option("-n", "--limit", type=click.IntRange(0), default=20, show_default=True,
+              help="列出的段落数（0：全部）")
+@click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",
+              show_default=True, help="引文格式")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（含全部段落）")
+def timeline(term, kb, limit, style, as_json) -> None:
+    """提法演变：一个提法在知识库中何时首次出现、逐年出现多少次，及用到它的段落（按时间先后）。"""
+    with _open(kb) as lib:
+        tl = lib.timeline(term)
+    if as_json:
+        click.echo(json.dumps(tl.to_dict(), ensure_ascii=False))
+        return
+    forms = "、".join(tl.forms)
+    click.secho(f"提法：{tl.formulation or tl.term}" + (f"（计入：{forms}）" if len(tl.forms) > 1 else ""),
+                bold=True)
+    if not tl.occurrences:
+        click.echo("知识库中没有出现这个提法。")
+        return
+    click.echo(f"共出现 {tl.occurrences} 次，见于 {tl.documents} 篇文件（{tl.took_ms:.0f} 毫秒）")
+    if len(tl.forms) > 1:
+        click.echo("其中：" + "，".join(f"{f} {c} 次" for f, c in tl.by_form.items()))
+    fd = tl.first_document
+    if fd is not None:
+        who = f"（{fd.issuer}）" if fd.issuer else ""
+        click.echo(f"首次出现：{fd.date}《{fd.title}》{who}")
+        if tl.first is not None:
+            click.echo(_indent(_mark(tl.first.passage.text, tl.first.matched_terms), 4))
+    click.echo("逐年：")
+    top = max(y.occurrences for y in tl.years) if tl.years else 1
+    for y in tl.series():
+        bar = "█" * (round(30 * y.occurrences / top) if y.occurrences else 0)
+        click.echo(f"  {y.year}  {bar} {y.occurrences} 次（{y.documents} 篇）")
+    if tl.undated is not None:
+        click.echo(f"  日期不详  {tl.undated.occurrences} 次（{tl.undated.documents} 篇）")
+    shown = tl.passages if limit == 0 else tl.passages[:limit]
+    click.echo(f"\n段落（按时间先后，共 {len(tl.passages)} 段）：")
+    for h in shown:
+        d = h.document
+        click.echo(f"[{h.rank}] {d.date or '日期不详'}《{d.title}》　段落 {h.passage.id}")
+        click.echo(_indent(_mark(h.passage.text, h.matched_terms), 4))
+        click.echo(f"    出处：{h.citation.format(style)}")
+    if len(shown) < len(tl.passages):
+        click.echo(f"（另有 {len(tl.passages) - len(shown)} 段；-n 0 列出全部）")
+
+
 @cli.group()
 def pack() -> None:
-    """学习材料汇编：把段落收进汇编文件（JSON），导出为 Word 或 Markdown。"""
+    """学习材料汇编：保存在知识库文件夹（packs/）里，按名称操作；可导出为 Word、Markdown，
+    或导出/导入 .json 汇编文件与他人分享。以 .json 结尾的参数是汇编文件而不是名称。"""
+
+
+def _is_pack_file(ref: str) -> bool:
+    """A PACK argument names a file (the older form) when it ends in .json or has a path
+    separator; pack names can have neither."""
+    return ref.lower().endswith(".json") or "/" in ref or "\\" in ref
+
+
+def _read_pack_ref(ref: str, kb: str | None):
+    """The pack a PACK argument names: a saved pack of ``--kb``, or a pack file."""
+    from yuanwen.library import Library
+
+    if _is_pack_file(ref):
+        path = Path(ref)
+        if not path.is_file():
+            raise click.UsageError(f"汇编文件不存在：{ref}")
+        return Library.load_pack(path.read_bytes(), path.name)
+    with _open(kb) as lib:
+        return lib.open_pack(ref).pack
+
+
+def _pack_line(p) -> str:
+    from yuanwen.library import Library
+
+    sections = len(p.pack.sections)
+    return f"{p.name}\t{Library.pack_size(p.pack)} 段\t{sections} 组\t{p.modified}\t《{p.pack.title}》"
+
+
+@pack.command("list")
+@click.option("--kb", help=KB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def pack_list(kb, as_json) -> None:
+    """列出保存的汇编（最近修改的在前）：名称、段数、分组数、修改时间、标题。"""
+    from yuanwen.library import Library
+
+    with _open(kb) as lib:
+        packs = lib.packs()
+    if as_json:
+        click.echo(json.dumps([{"name": p.name, "title": p.pack.title, "passages": Library.pack_size(p.pack),
+                                "sections": len(p.pack.sections), "modified": p.modified,
+                                "revision": p.revision, "error": p.error} for p in packs],
+                              ensure_ascii=False))
+        return
+    if not packs:
+        click.echo("还没有保存的汇编；用 yuanwen pack new 名称 新建，或 yuanwen pack add 名称 段落编号 加入段落")
+    for p in packs:
+        click.echo(f"{p.name}\t无法读取：{p.error}" if p.error else _pack_line(p))
+
+
+@pack.command("new")
+@click.argument("name")
+@click.option("--kb", help=KB_HELP)
+@click.option("--title", default=None, help="汇编标题（默认与名称相同）")
+def pack_new(name, kb, title) -> None:
+    """新建一个空汇编。"""
+    from yuanwen.library import Library
+
+    with _open(kb) as lib:
+        saved = lib.create_pack(name, Library.new_pack(title) if title else None)
+    click.echo(f"已新建汇编“{saved.name}”")
+
+
+@pack.command("show")
+@click.argument("pack_ref", metavar="PACK")
+@click.option("--kb", help=KB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（即汇编文件的内容）")
+def pack_show(pack_ref, kb, as_json) -> None:
+    """显示一个汇编：标题、分组和每段的编号、出处、按语。"""
+    data = _read_pack_ref(pack_ref, kb)
+    if as_json:
+        click.echo(json.dumps(data.to_dict(), ensure_ascii=False))
+        return
+    click.secho(data.title, bold=True)
+    if data.subtitle:
+        click.echo(data.subtitle)
+    if not data.sections:
+        click.echo("（空汇编）")
+    for si, sec in enumerate(data.sections, 1):
+        click.echo(f"\n{si}. {sec.title}（{len(sec.items)} 段）")
+        for item in sec.items:
+            first = item.text.replace("\n", " ")
+            click.echo(f"  [{item.passage_id if item.passage_id is not None else '-'}] "
+                       f"{first[:60]}{'…' if len(first) > 60 else ''}")
+            click.echo(f"      出处：{item.citation}")
+            if item.note:
+                click.echo(f"      按语：{item.note}")
 
 
 @pack.command("add")
-@click.argument("pack_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("pack_ref", metavar="PACK")
 @click.argument("passage_ids", type=int, nargs=-1, required=True)
 @click.option("--kb", help=KB_HELP)
 @click.option("--section", default=None, help="放入的分组标题（没有则新建）")
 @click.option("--note", default="", help="按语")
 @click.option("--title", default=None, help="汇编标题（新建汇编时）")
 @click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote", show_default=True)
-def pack_add(pack_file, passage_ids, kb, section, note, title, style) -> None:
-    """把段落（按编号）加入汇编文件；文件不存在则新建。"""
+def pack_add(pack_ref, passage_ids, kb, section, note, title, style) -> None:
+    """把段落（按编号，见 search --json）加入汇编；汇编不存在则新建。已在汇编中的段落不会重复加入。"""
     from yuanwen.library import Library
 
-    data = Library.new_pack(title or "学习材料汇编")
-    if pack_file.exists():
-        data = Library.load_pack(pack_file.read_bytes(), pack_file.name)
+    as_file = _is_pack_file(pack_ref)
     with _open(kb) as lib:
+        saved = None
+        if as_file:
+            path = Path(pack_ref)
+            data = (Library.load_pack(path.read_bytes(), path.name) if path.exists()
+                    else Library.new_pack(title or "学习材料汇编"))
+        elif any(p.name == pack_ref for p in lib.packs()):
+            saved = lib.open_pack(pack_ref)
+            data = saved.pack
+        else:
+            data = Library.new_pack(title or pack_ref)
         found = lib.passages(passage_ids)
         missing = [i for i in passage_ids if i not in found]
         if missing:
             raise click.UsageError(f"知识库中没有这些段落：{', '.join(map(str, missing))}")
+        there = Library.already_in_pack(data, passage_ids)
         data = lib.add_to_pack(data, passage_ids, section=section, note=note, style=style)
-    pack_file.write_text(json.dumps(data.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-    click.echo(f"汇编 {pack_file}：共 {Library.pack_size(data)} 段")
+        if as_file:
+            Library.save_pack_file(data, pack_ref)
+        elif saved is not None:
+            lib.save_pack(pack_ref, data, revision=saved.revision)
+        else:
+            lib.create_pack(pack_ref, data)
+            click.echo(f"已新建汇编“{pack_ref}”")
+    if there:
+        click.echo(f"已在汇编中，没有重复加入：{'、'.join(map(str, dict.fromkeys(there)))}", err=True)
+    added = len(set(passage_ids) - set(there))
+    where = f"汇编文件 {pack_ref}" if as_file else f"汇编“{pack_ref}”"
+    click.echo(f"已加入 {added} 段到{where}，共 {Library.pack_size(data)} 段")
+
+
+@pack.command("rm")
+@click.argument("name")
+@click.argument("passage_ids", type=int, nargs=-1, required=True)
+@click.option("--kb", help=KB_HELP)
+def pack_rm(name, passage_ids, kb) -> None:
+    """从汇编中移除段落（按编号，见 pack show）。"""
+    from yuanwen.library import Library
+
+    with _open(kb) as lib:
+        saved = lib.edit_saved_pack(name, "remove_passages", list(passage_ids))
+    click.echo(f"已从汇编“{name}”移除 {len(set(passage_ids))} 段，还有 {Library.pack_size(saved.pack)} 段")
+
+
+@pack.command("rename")
+@click.argument("old")
+@click.argument("new")
+@click.option("--kb", help=KB_HELP)
+def pack_rename(old, new, kb) -> None:
+    """给汇编改名（标题不变；改标题请在应用中修改）。"""
+    with _open(kb) as lib:
+        saved = lib.rename_pack(old, new)
+    click.echo(f"已把汇编“{old}”改名为“{saved.name}”")
+
+
+@pack.command("delete")
+@click.argument("name")
+@click.option("--kb", help=KB_HELP)
+@click.option("--yes", "-y", is_flag=True, help="不再确认，直接删除")
+def pack_delete(name, kb, yes) -> None:
+    """删除一个汇编（无法恢复；可先用 pack export 名称 文件.json 备份）。"""
+    from yuanwen.library import Library
+
+    with _open(kb) as lib:
+        saved = lib.open_pack(name)
+        if not yes and not click.confirm(
+                f"删除汇编“{name}”（{Library.pack_size(saved.pack)} 段）？", default=False):
+            click.echo("没有删除")
+            return
+        lib.delete_pack(name)
+    click.echo(f"已删除汇编“{name}”")
+
+
+@pack.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kb", help=KB_HELP)
+@click.option("--name", default=None, help="保存为的名称（默认：文件名去掉 .json）")
+@click.option("--replace", is_flag=True, help="已有同名汇编时替换它")
+def pack_import(file, kb, name, replace) -> None:
+    """导入别人分享的汇编文件（.json），保存为一个汇编。不是汇编的文件会被拒绝，什么也不改。"""
+    from yuanwen.library import Library
+
+    with _open(kb) as lib:
+        saved = lib.import_pack(file.read_bytes(), file.name, name=name, replace=replace)
+    click.echo(f"已导入为汇编“{saved.name}”，共 {Library.pack_size(saved.pack)} 段")
 
 
 @pack.command("export")
-@click.argument("pack_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("pack_ref", metavar="PACK")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-def pack_export(pack_file, out) -> None:
-    """把汇编文件导出为 Word（.docx）或 Markdown（.md），按输出文件的扩展名。"""
+@click.option("--kb", help=KB_HELP)
+@click.option("--source", type=click.Choice(["excerpt", "citation"]), default="excerpt", show_default=True,
+              help="段后出处：excerpt 为“（摘自《……》，日期）”，citation 为加入时选定的引文格式")
+def pack_export(pack_ref, out, source, kb) -> None:
+    """把汇编（保存的汇编名称，或汇编文件）导出为 Word（.docx，按 GB/T 9704 排版）、PDF（.pdf，
+    需安装 LibreOffice）、Markdown（.md）或可分享的汇编文件（.json），按输出文件的扩展名。"""
     from yuanwen.library import Library
 
-    data = Library.load_pack(pack_file.read_bytes(), pack_file.name)
-    Library.export_pack(data, out)
+    data = _read_pack_ref(pack_ref, kb)
+    if out.suffix.lower() == ".json":  # the shared form: yuanwen pack import reads it
+        Library.save_pack_file(data, out)
+    else:
+        Library.export_pack(data, out, source)
     click.echo(f"已导出：{out}")
 
 

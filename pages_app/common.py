@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from yuanwen.config import resolve_kb_dir
-from yuanwen.errors import YuanwenError, record_fault
+from yuanwen.errors import PackConflictError, UsageError, YuanwenError, record_fault
 from yuanwen.library import HTML_DIFF, MAX_UPLOAD_MB, Library, mark_terms, render_match
-from yuanwen.models import QuoteMatch, StudyPack
+from yuanwen.models import QuoteMatch, SavedPack, StudyPack
 
 
 # -- the pages: slug -> (title, file, icon); the slug is the page's URL path ------------------
@@ -35,6 +35,8 @@ PAGES: dict[str, tuple[str, str, str]] = {
     "search": ("检索", "search_page.py", ":material/search:"),
     "quote": ("引文核对", "quote_page.py", ":material/format_quote:"),
     "docs": ("文档", "documents_page.py", ":material/description:"),
+    "excerpts": ("论述摘编", "excerpts_page.py", ":material/format_list_bulleted:"),
+    "timeline": ("提法演变", "timeline_page.py", ":material/timeline:"),
     "pack": ("学习材料汇编", "pack_page.py", ":material/library_books:"),
     "kb": ("知识库", "kb_page.py", ":material/database:"),
 }
@@ -61,8 +63,26 @@ CSS = """<style>
 .yw-added { color: #1864ab; background: #d0ebff; text-decoration: line-through; }
 .yw-changed { color: #d9480f; background: #ffe8cc; }
 .yw-changed .yw-quote { color: #868e96; font-size: .85em; }
-.yw-outline a { text-decoration: none; display: block; line-height: 1.7; }
+.yw-outline a { text-decoration: none; display: block; line-height: 1.7; font-size: .92rem;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+[data-testid="stColumn"]:has(.st-key-yw_outline) { position: sticky; top: 3.75rem; align-self: flex-start; }
+.st-key-yw_outline nav { max-height: calc(100vh - 9rem); overflow-y: auto; padding-right: .3rem; }
+.yw-doc .yw-passage { cursor: pointer; }
+.yw-doc .yw-passage:hover { background: #f8f9fa; }
+.yw-selected, .yw-doc .yw-selected:hover { background: #e7f5ff; border-left: 4px solid #1c7ed6; }
+.yw-h { font-weight: 700; }
+.yw-h1 { font-size: 1.15rem; }
+.yw-h2 { font-size: 1.07rem; }
+.st-key-yw_pick_box { display: none; }
 [data-testid="stNavSectionHeader"] { font-size: 1.75rem; font-weight: 700; color: inherit; }
+/* The file uploader's own text is English ("Upload", "50MB per file • TXT…"); the label above it
+   already gives the types and the size limit. */
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p { font-size: 0; }
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {
+  content: "选择文件"; font-size: .875rem; }
+[data-testid="stFileUploaderDropzoneInstructions"] span { font-size: 0; }
+[data-testid="stFileUploaderDropzoneInstructions"] span::after {
+  content: "或把文件拖到这里"; font-size: .875rem; }
 </style>"""
 
 
@@ -223,11 +243,11 @@ def init_state() -> None:
     for k in PERSISTENT_KEYS:  # keep values of widgets whose page is not shown
         if k in s:
             s[k] = s[k]
+    sync_pack()
     if s.get("_init"):
         return
     s["_init"] = True
     qp = st.query_params
-    s["pack"] = StudyPack()
     s["style"] = "脚注格式"
     s["upload_gen"] = 0
     s["s_q"] = qp.get("q", "")
@@ -268,11 +288,125 @@ def run_page(body: Callable[[Path], dict[str, Any]]) -> None:
 
 
 def add_to_pack(item: Any) -> None:
+    """Add a pack item to the session's pack (saved at once); a passage already there is said
+    to be, and not added twice."""
+    sync_pack()  # another window may have added it meanwhile
     if Library.find_in_pack(ss()["pack"], item.passage_id) is not None:
-        st.toast("这一段已在汇编中")
+        st.toast("这一段已在汇编中，没有重复加入")
         return
-    ss()["pack"] = Library.edit_pack(ss()["pack"], "add_item", item)
-    st.toast("已加入学习材料汇编")
+    if edit_current_pack("add_item", item):
+        st.toast(f"已加入学习材料汇编“{ss()['pack_name']}”")
+    else:
+        st.toast(ss().pop("pack_error", "没有加入"))
+
+
+# -- the session's study pack: saved in <kb>/packs/ as it is edited ----------------------------
+# Edits that mean the same on a pack changed elsewhere meanwhile: applied to the saved pack as
+# it is on disk. The others address items by position and are refused when it changed.
+_SAFE_EDITS = frozenset({"add_item", "set_title", "add_section", "remove_passages"})
+
+
+def pack_library() -> Library:
+    """The façade on this server's knowledge base folder, for saved packs (opens no database)."""
+    from yuanwen.library import open_kb as open_library
+
+    return open_library(current_kb_dir())
+
+
+def set_current_pack(saved: SavedPack | None) -> None:
+    """Make ``saved`` (None: a new, unsaved, empty pack) the session's pack."""
+    s = ss()
+    if saved is None:
+        s["pack"], s["pack_name"], s["pack_rev"] = StudyPack(), None, 0
+    else:
+        s["pack"], s["pack_name"], s["pack_rev"] = saved.pack, saved.name, saved.revision
+    s["_pack_saved"] = s["pack"]
+    for key in ("pk_title", "pk_subtitle"):  # the pack page's title fields follow the pack
+        s.pop(key, None)
+
+
+def sync_pack() -> None:
+    """On every run, keep the session's pack and the saved one the same. A session's first run
+    opens the pack the URL names (``?pack=``), else the most recently saved one; later runs
+    save a pack that was put in the session without being saved, read the pack again when it
+    was saved elsewhere (another window, the CLI), and take up a pack saved elsewhere while the
+    session's own is new and empty."""
+    s = ss()
+    lib = pack_library()
+    try:
+        if "_pack_saved" not in s:
+            want = st.query_params.get("pack")
+            packs = [p for p in lib.packs() if not p.error]
+            chosen = next((p for p in packs if p.name == want), packs[0] if packs else None)
+            if want and (chosen is None or chosen.name != want):
+                s["pack_error"] = f"没有名为“{want}”的汇编" + (f"，已打开“{chosen.name}”" if chosen else "")
+            set_current_pack(chosen)
+        elif s["pack"] is not s["_pack_saved"] and s["pack"] != s["_pack_saved"]:
+            commit_pack(s["pack"])
+        elif s.get("pack_name"):
+            try:
+                saved = lib.open_pack(s["pack_name"])
+            except UsageError:  # deleted or damaged elsewhere: keep the session's copy on screen
+                return
+            if saved.revision != s.get("pack_rev"):
+                set_current_pack(saved)
+        elif not s["pack"].sections:  # a new, empty pack: one saved meanwhile elsewhere is taken up
+            packs = [p for p in lib.packs() if not p.error]
+            if packs:
+                set_current_pack(packs[0])
+    except YuanwenError as exc:
+        s["pack_error"] = str(exc)
+
+
+def commit_pack(pack: StudyPack) -> bool:
+    """Save ``pack`` as the session's pack (under a new name when it has none yet); on a
+    refusal the reason is left in ``pack_error`` and False returned."""
+    s = ss()
+    lib = pack_library()
+    try:
+        name = s.get("pack_name") or lib.free_pack_name()
+        rev = s.get("pack_rev") if s.get("pack_name") else None
+        set_current_pack(lib.save_pack(name, pack, revision=rev))
+        return True
+    except PackConflictError as exc:
+        set_current_pack(lib.open_pack(s["pack_name"]))
+        s["pack_error"] = f"{exc}（已载入最新内容）"
+    except YuanwenError as exc:
+        s["pack"] = pack
+        s["pack_error"] = f"汇编没有保存：{exc}"
+    return False
+
+
+def edit_current_pack(edit: str, *args: Any) -> bool:
+    """Apply one pack edit (``Library.PACK_EDITS``) to the session's pack and save it at once.
+    Edits in :data:`_SAFE_EDITS` are applied to the pack as saved now; the others are refused
+    when it was saved elsewhere since the session read it. A refusal leaves its reason in
+    ``pack_error`` and returns False."""
+    s = ss()
+    name = s.get("pack_name")
+    lib = pack_library()
+    try:
+        if name is None:
+            return commit_pack(Library.edit_pack(s["pack"], edit, *args))
+        rev = None if edit in _SAFE_EDITS else s.get("pack_rev")
+        try:
+            saved = lib.edit_saved_pack(name, edit, *args, revision=rev)
+        except PackConflictError:
+            raise
+        except UsageError:
+            if any(p.name == name for p in lib.packs()):
+                raise
+            # deleted elsewhere meanwhile: saved again from this session's copy
+            return commit_pack(Library.edit_pack(s["pack"], edit, *args))
+    except PackConflictError as exc:
+        set_current_pack(lib.open_pack(name))
+        s["pack_error"] = f"{exc}（已载入最新内容）"
+        return False
+    except YuanwenError as exc:
+        s["pack_error"] = str(exc)
+        return False
+    set_current_pack(saved)
+    return True
 
 
 # -- callbacks shared by several pages --------------------------------------------------------

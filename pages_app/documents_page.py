@@ -85,20 +85,21 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
     fs, fe = (focus[1], focus[2]) if focus and focus[0] == doc.id else (None, None)
     focus_pid = next((p.id for p in passages if fs is not None and p.start <= fs < p.end), None)
 
-    left, right = st.columns([1, 3], gap="large")
-    with left:
+    selected = _selected(passages)
+    left, right = st.columns([1.2, 3], gap="large")
+    with left, st.container(key="yw_outline"):  # sticky (CSS): stays in view while reading down
         st.markdown("**目录**")
         heads = Library.outline_of(passages)
         if heads:
             links = "".join(
-                f'<a href="#yw-p-{pid}" style="padding-left:{(lvl - 1) * 1.1}em">{esc(t)}</a>'
+                f'<a href="#yw-p-{pid}" title="{esc(t)}" style="padding-left:{(lvl - 1) * 1.1}em">{esc(t)}</a>'
                 for lvl, t, pid in heads
             )
-            with st.container(height=min(640, 60 + 28 * len(heads))):
-                st.html(f'<nav class="yw-outline">{links}</nav>')
+            st.html(f'<nav class="yw-outline">{links}</nav>')
         else:
             st.caption("本文没有分级标题")
     with right:
+        st.caption("点击一段即可选中它，再加入汇编或查看相关论述。")
         with st.container(key="yw_doc", border=False):
             if not passages:
                 st.text(doc.text)
@@ -107,22 +108,28 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
                 gap = doc.text[pos : p.start]
                 if gap.strip():
                     st.html(f'<div class="yw-gap">{esc(gap.strip(chr(10)))}</div>')
-                cls = "yw-passage yw-focus" if p.id == focus_pid else "yw-passage"
+                cls = "yw-passage"
+                cls += " yw-focus" if p.id == focus_pid else ""
+                cls += " yw-selected" if selected is not None and p.id == selected.id else ""
                 if p.id == focus_pid and fe is not None:  # a quote: mark the matched words
                     a, b = fs - p.start, min(p.end, fe) - p.start
                     body = f"{esc(p.text[:a])}<mark>{esc(p.text[a:b])}</mark>{esc(p.text[b:])}"
                 else:
-                    body = esc(p.text)
-                st.html(f'<div class="yw-doc"><div id="yw-p-{p.id}" class="{cls}">{body}</div></div>')
-                if p.id == focus_pid:
+                    body = passage_html(p)
+                st.html(f'<div class="yw-doc"><div id="yw-p-{p.id}" data-pid="{p.id}" class="{cls}">{body}</div></div>')
+                if selected is not None and p.id == selected.id:
+                    _actions(doc.id, p)
+                if p.id == focus_pid or (selected is not None and p.id == selected.id):
                     render_related(p.id)
-                in_pack = Library.find_in_pack(s["pack"], p.id) is not None
-                st.button("已在汇编中" if in_pack else "＋ 加入汇编", key=f"doc_add_{p.id}",
-                          type="tertiary", disabled=in_pack, on_click=_add_passage, args=(doc.id, p.id))
                 pos = p.end
             tail = doc.text[pos:] if passages else ""
             if tail.strip():
                 st.text(tail.strip("\n"))
+    # The passages are HTML, not widgets: a click on one is passed to Streamlit through a hidden
+    # text input (the page's only way in from plain HTML), which selects it on the next run.
+    with st.container(key="yw_pick_box"):
+        st.text_input("选中的段落", key="doc_sel", label_visibility="collapsed")
+    st.html(_PICK_SCRIPT, unsafe_allow_javascript=True)
     if focus_pid is not None and s.get("doc_scrolled") != (doc.id, fs):
         s["doc_scrolled"] = (doc.id, fs)
         st.html(
@@ -130,6 +137,56 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
             f"'yw-p-{int(focus_pid)}');if(e)e.scrollIntoView({{behavior:'smooth',block:'center'}});}},400);</script>",
             unsafe_allow_javascript=True,
         )
+
+
+def passage_html(p: Passage) -> str:
+    """A passage's text, escaped, with its lines that are headings of its path styled as headings
+    (第一章 总则, 一、…): the reader sees the document's structure."""
+    heads = {h.strip(): n for n, h in enumerate(p.heading_path, 1)}
+    lines = []
+    for line in p.text.split("\n"):
+        level = heads.get(line.strip())
+        lines.append(f'<span class="yw-h yw-h{min(level, 3)}">{esc(line)}</span>' if level else esc(line))
+    return "\n".join(lines)
+
+
+def _selected(passages: list[Passage]) -> Passage | None:
+    """The passage the reader clicked, if it is one of this document's."""
+    value = str(ss().get("doc_sel") or "")
+    return next((p for p in passages if value.isdigit() and p.id == int(value)), None)
+
+
+def _actions(doc_id: int, p: Passage) -> None:
+    """What a reader can do with the selected passage."""
+    in_pack = Library.find_in_pack(ss()["pack"], p.id) is not None
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.button("已在汇编中" if in_pack else "＋ 加入汇编", key=f"doc_add_{p.id}", type="primary",
+              disabled=in_pack, on_click=_add_passage, args=(doc_id, p.id))
+    c2.button("取消选择", key=f"doc_unsel_{p.id}", on_click=_unselect)
+
+
+def _unselect() -> None:
+    ss()["doc_sel"] = ""
+
+
+# Clicking a passage (not selecting text in it, not following a link) selects it: the hidden
+# input gets its id and is committed with Enter, as a user would.
+_PICK_SCRIPT = """<script>
+(function () {
+  if (window.__ywPick) return;
+  window.__ywPick = true;
+  document.addEventListener("click", function (e) {
+    var p = e.target.closest && e.target.closest(".yw-doc .yw-passage");
+    if (!p || e.target.closest("a") || String(window.getSelection()).length) return;
+    var input = document.querySelector(".st-key-yw_pick_box input");
+    if (!input) return;
+    var set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set;
+    set.call(input, p.getAttribute("data-pid"));
+    input.dispatchEvent(new Event("input", {bubbles: true}));
+    input.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", code: "Enter", keyCode: 13, bubbles: true}));
+  });
+})();
+</script>"""
 
 
 def render_related(passage_id: int) -> None:

@@ -23,11 +23,11 @@ def body(kb_dir: Path) -> dict[str, Any]:
         with h.lock:
             stats = h.kb.stats()
         share = stats["embedded"] / stats["passages"] if stats["passages"] else 0.0
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3 = st.columns(3)
         c1.metric("文档", f"{stats['documents']} 篇")
         c2.metric("段落", f"{stats['passages']} 段")
         c3.metric("已向量化", f"{share:.0%}", help=f"{stats['embedded']} 段已向量化，{stats['pending']} 段待向量化")
-        c4.metric("向量模型", stats["embedder"] or "尚未向量化")
+        st.markdown(f"**向量模型**：{md_literal(stats['embedder'] or '尚未向量化')}")  # in full: ids are long
         if stats["pending"]:
             st.warning(f"有 {stats['pending']} 段尚未向量化，语义检索暂时找不到它们；"
                        f"可运行 yuanwen ingest <文件夹> --kb {md_literal(str(kb_dir))} 补完。")

@@ -8,18 +8,36 @@ from typing import Any
 
 import streamlit as st
 
-from pages_app.common import esc, guarded, md_literal, run_page, ss
-from yuanwen.errors import YuanwenError
-from yuanwen.library import Library, safe_filename
-from yuanwen.models import StudyPack
+from pages_app.common import (
+    commit_pack,
+    edit_current_pack,
+    esc,
+    guarded,
+    md_literal,
+    pack_library,
+    run_page,
+    set_current_pack,
+    ss,
+)
+from yuanwen.errors import UsageError, YuanwenError
+from yuanwen.library import EXPORT_SOURCES, Library, safe_filename
+from yuanwen.models import SavedPack, StudyPack
 
 
 def body(kb_dir: Path) -> dict[str, Any]:
     st.header("学习材料汇编")
     s = ss()
-    pack: StudyPack = s["pack"]
     if s.get("pack_error"):
         st.error(md_literal(s.pop("pack_error")))
+    if s.get("pack_notice"):
+        st.success(md_literal(s.pop("pack_notice")))
+    try:
+        saved = pack_library().packs()
+    except YuanwenError as exc:
+        st.error(md_literal(str(exc)))
+        saved = []
+    choose_pack(saved)
+    pack: StudyPack = s["pack"]
     s.setdefault("pk_title", pack.title)
     s.setdefault("pk_subtitle", pack.subtitle)
     c1, c2 = st.columns(2)
@@ -55,28 +73,206 @@ def body(kb_dir: Path) -> dict[str, Any]:
     st.subheader("导出")
     title = pack.title or "学习材料汇编"
     fname = safe_filename(title, default="学习材料汇编")
+    sources = list(EXPORT_SOURCES)
+    source = st.radio("段后出处", sources, key="pk_source", horizontal=True,
+                      format_func=lambda k: {"excerpt": "（摘自《……》，日期）"}.get(k, "加入时选定的引文格式"),
+                      help="摘编的写法，或加入汇编时选定的引文格式（脚注格式 / GB/T 7714）")
     e1, e2, e3 = st.columns(3)
-    e1.download_button("导出 Word（.docx）", data=Library.pack_bytes(pack, "docx"), file_name=f"{fname}.docx",
+    e1.download_button("导出 Word（.docx）", data=Library.pack_bytes(pack, "docx", source),
+                       file_name=f"{fname}.docx",
                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                        key="pk_docx", disabled=n == 0, type="primary")
-    e2.download_button("导出 Markdown（.md）", data=Library.pack_bytes(pack, "md"),
+    e2.download_button("导出 Markdown（.md）", data=Library.pack_bytes(pack, "md", source),
                        file_name=f"{fname}.md", mime="text/markdown", key="pk_md", disabled=n == 0)
-    e3.download_button("保存汇编（.json，可再载入）",
+    _pdf_export(pack, source, fname, e2, disabled=n == 0)
+    e3.download_button("下载汇编文件（.json，可分享、可再载入）",
                        data=Library.pack_bytes(pack, "json"),
                        file_name=f"{fname}.json", mime="application/json", key="pk_json",
                        disabled=n == 0)
-    loaded = st.file_uploader("载入保存过的汇编（.json）", type=["json"], key=f"pk_load_{s.get('pk_gen', 0)}")
-    if loaded is not None:
+    load_file(pack)
+    return {"pack": s.get("pack_name") or ""}
+
+
+def _pdf_export(pack: StudyPack, source: str, fname: str, col: Any, disabled: bool) -> None:
+    """PDF in two steps (LibreOffice takes seconds): 生成 PDF, then its download button; without
+    LibreOffice, a note saying how else to get one."""
+    if not Library.pdf_available():
+        col.caption("导出 PDF 需要安装 LibreOffice；也可导出 Word 后用 Word / WPS 另存为 PDF。")
+        return
+    s = ss()
+    want = (Library.pack_bytes(pack, "json"), source)
+    made = s.get("pk_pdf")
+    if made and made[0] == want:
+        col.download_button("下载 PDF", data=made[1], file_name=f"{fname}.pdf", mime="application/pdf",
+                            key="pk_pdf_dl")
+        return
+    if col.button("生成 PDF", key="pk_pdf_make", disabled=disabled, help="用 LibreOffice 把 Word 版转为 PDF"):
         try:
-            s["pack"] = Library.load_pack(loaded.getvalue(), loaded.name)
-        except YuanwenError as exc:  # the current pack is kept
+            with st.spinner("正在用 LibreOffice 生成 PDF…"):
+                s["pk_pdf"] = (want, Library.pack_bytes(pack, "pdf", source))
+        except YuanwenError as exc:
             st.error(md_literal(str(exc)))
         else:
-            s["pk_gen"] = s.get("pk_gen", 0) + 1
-            for k in ("pk_title", "pk_subtitle"):
-                s.pop(k, None)
             st.rerun()
-    return {}
+
+
+# -- saved packs: choose, create, rename, delete -----------------------------------------------
+def choose_pack(saved: list[SavedPack]) -> None:
+    """The row above the pack: which saved pack this is, and new / rename / delete."""
+    s = ss()
+    current = s.get("pack_name")
+    names = [p.name for p in saved if not p.error]
+    if current and current not in names:
+        names.insert(0, current)
+    sizes = {p.name: Library.pack_size(p.pack) for p in saved}
+    sizes[current] = Library.pack_size(s["pack"])
+    c1, c2, c3, c4 = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
+    s["pk_pick"] = current  # follows the session's pack (a new, renamed or loaded one)
+    c1.selectbox("当前汇编", names, key="pk_pick", on_change=_switch_pack,
+                 format_func=lambda n: f"{n}（{sizes.get(n, 0)} 段）",
+                 placeholder="（新汇编，加入第一段时自动保存）",
+                 help="汇编随改随存在知识库文件夹里（packs/），刷新页面或重启后仍在")
+    with c2.popover("新建", use_container_width=True):
+        st.text_input("新汇编名称", key="pk_new_name", placeholder="如：防汛抗旱专题学习")
+        st.button("创建", key="pk_create", on_click=_create_pack, type="primary")
+    with c3.popover("重命名", use_container_width=True, disabled=not current):
+        st.text_input("新名称", key="pk_rename_to", placeholder=current or "")
+        st.button("确定", key="pk_rename", on_click=_rename_pack, type="primary")
+    with c4.popover("删除", use_container_width=True, disabled=not current):
+        st.warning(md_literal(f"删除汇编“{current}”（{sizes.get(current, 0)} 段）？删除后无法恢复，"
+                              "可先下载汇编文件备份。"))
+        st.button("确定删除", key="pk_delete", on_click=_delete_pack, type="primary")
+    bad = [p for p in saved if p.error]
+    for p in bad:
+        st.warning(md_literal(f"汇编文件“{p.name}”无法读取，已略过：{p.error}"))
+
+
+@guarded
+def _switch_pack() -> None:
+    s = ss()
+    try:
+        set_current_pack(pack_library().open_pack(s["pk_pick"]))
+    except YuanwenError as exc:
+        s["pack_error"] = str(exc)
+
+
+@guarded
+def _create_pack() -> None:
+    s = ss()
+    try:
+        set_current_pack(pack_library().create_pack(s.get("pk_new_name", "")))
+    except YuanwenError as exc:
+        s["pack_error"] = str(exc)
+        return
+    s["pk_new_name"] = ""
+    s["pack_notice"] = f"已新建汇编“{s['pack_name']}”"
+
+
+@guarded
+def _rename_pack() -> None:
+    s = ss()
+    old = s.get("pack_name")
+    try:
+        set_current_pack(pack_library().rename_pack(old, s.get("pk_rename_to", "")))
+    except YuanwenError as exc:
+        s["pack_error"] = str(exc)
+        return
+    s["pk_rename_to"] = ""
+    s["pack_notice"] = f"已把汇编“{old}”改名为“{s['pack_name']}”"
+
+
+@guarded
+def _delete_pack() -> None:
+    s = ss()
+    name = s.get("pack_name")
+    lib = pack_library()
+    try:
+        lib.delete_pack(name)
+        rest = [p for p in lib.packs() if not p.error]
+    except YuanwenError as exc:
+        s["pack_error"] = str(exc)
+        return
+    set_current_pack(rest[0] if rest else None)
+    s["pack_notice"] = f"已删除汇编“{name}”"
+
+
+# -- loading a shared pack file ------------------------------------------------------------------
+def load_file(pack: StudyPack) -> None:
+    """The uploader for a pack file: a file that is not a pack is refused and changes nothing;
+    a valid one is saved as a new pack, or replaces the current one after a confirm step when
+    the current one is not empty."""
+    s = ss()
+    loaded = st.file_uploader("载入汇编文件（.json）", type=["json"], key=f"pk_load_{s.get('pk_gen', 0)}")
+    if loaded is None:
+        s.pop("pk_confirm_replace", None)
+        return
+    try:
+        incoming = Library.load_pack(loaded.getvalue(), loaded.name)
+    except YuanwenError as exc:  # the current pack is kept as it is
+        st.error(md_literal(f"{exc}\n\n当前汇编没有改动。"))
+        return
+    current = s.get("pack_name") or "（新汇编）"
+    st.info(md_literal(f"文件 {loaded.name}：《{incoming.title}》，{Library.pack_size(incoming)} 段。"
+                       "可另存为一个新汇编，或用它替换当前汇编。"))
+    b1, b2, _ = st.columns([1, 1, 2])
+    b1.button("另存为新汇编", key="pk_load_new", on_click=_load_as_new, args=(loaded.name, incoming),
+              type="primary")
+    if s.get("pk_confirm_replace"):
+        st.warning(md_literal(
+            f"当前汇编“{current}”有 {Library.pack_size(pack)} 段，替换后将被文件中的内容取代，"
+            "无法撤销（可先下载汇编文件备份）。确定替换吗？"))
+        c1, c2, _ = st.columns([1, 1, 2])
+        c1.button("确定替换", key="pk_replace_yes", on_click=_replace, args=(loaded.name, incoming),
+                  type="primary")
+        c2.button("取消", key="pk_replace_no", on_click=_cancel_load)
+    else:
+        b2.button(f"替换当前汇编“{current}”", key="pk_replace", on_click=_ask_replace,
+                  args=(loaded.name, incoming))
+
+
+def _done_loading(notice: str) -> None:
+    s = ss()
+    s["pk_gen"] = s.get("pk_gen", 0) + 1  # a fresh, empty uploader
+    s.pop("pk_confirm_replace", None)
+    s["pack_notice"] = notice
+
+
+@guarded
+def _load_as_new(file_name: str, incoming: StudyPack) -> None:
+    lib = pack_library()
+    stem = file_name[:-5] if file_name.lower().endswith(".json") else file_name
+    try:
+        try:
+            name = lib.free_pack_name(stem)
+        except UsageError:  # a file name that cannot be a pack name
+            name = lib.free_pack_name()
+        set_current_pack(lib.create_pack(name, incoming))
+    except YuanwenError as exc:
+        ss()["pack_error"] = str(exc)
+        return
+    _done_loading(f"已把文件 {file_name} 载入为新汇编“{name}”")
+
+
+@guarded
+def _ask_replace(file_name: str, incoming: StudyPack) -> None:
+    pack = ss()["pack"]
+    if Library.pack_size(pack) == 0 and not pack.sections:  # nothing to lose: no question
+        _replace(file_name, incoming)
+    else:
+        ss()["pk_confirm_replace"] = True
+
+
+@guarded
+def _replace(file_name: str, incoming: StudyPack) -> None:
+    if commit_pack(incoming):
+        _done_loading(f"已用文件 {file_name} 替换汇编“{ss()['pack_name']}”")
+    else:
+        ss().pop("pk_confirm_replace", None)
+
+
+@guarded
+def _cancel_load() -> None:
+    _done_loading("没有载入，当前汇编保持不变")
 
 
 def render_pack_item(si: int, ii: int, item, labels: list[str]) -> None:
@@ -107,11 +303,9 @@ def render_pack_item(si: int, ii: int, item, labels: list[str]) -> None:
 
 @guarded
 def _pack_op(op: str, *args: Any) -> None:
-    """Apply one pack edit (``Library.edit_pack``) to the session's pack; report a refusal."""
-    try:
-        ss()["pack"] = Library.edit_pack(ss()["pack"], op, *args)
-    except YuanwenError as exc:
-        ss()["pack_error"] = str(exc)
+    """Apply one pack edit (``Library.PACK_EDITS``) to the session's pack and save it; a
+    refusal is left in ``pack_error`` for the page to show."""
+    edit_current_pack(op, *args)
 
 
 @guarded

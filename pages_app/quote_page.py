@@ -28,11 +28,13 @@ def body(kb_dir: Path) -> dict[str, Any]:
     h = get_kb(kb_dir)
     if h is None:
         return {}
-    st.text_area("引文", key="q_text", height=120,
-                 placeholder="如：坚持人民至上、生命至上，把保护人民生命安全摆在首位")
+    # Ctrl+Enter (⌘+Enter) in the text area applies it: on_change runs the check, as the button does.
+    st.text_area("引文", key="q_text", height=120, on_change=_check_soon,
+                 placeholder="如：坚持人民至上、生命至上，把保护人民生命安全摆在首位",
+                 help="按 Ctrl+Enter 或点“核对”开始核对；核对后地址栏的链接可以分享给别人。")
     clicked = st.button("核对", type="primary", key="q_go")
     if clicked or ss().pop("quote_pending", False):
-        ss()["quote_res"], ss()["quote_err"] = None, None
+        ss()["quote_res"], ss()["quote_err"], ss()["quote_checked"] = None, None, ss().get("q_text", "")
         with st.spinner("正在查找出处…"):
             try:
                 with h.lock:
@@ -44,11 +46,9 @@ def body(kb_dir: Path) -> dict[str, Any]:
     res = ss().get("quote_res")
     if res is None:
         return {}
+    shared = {"text": ss().get("quote_checked", "")}  # the URL says what was checked: a link to share
     label = VERDICT_LABELS[res.verdict]
-    c1, c2 = st.columns([1, 5])
-    with c1:
-        st.badge(label, color=VERDICT_COLOURS[res.verdict])
-    c2.markdown(f"**结论：{label}**（相似度 {res.similarity:.0f}%）")
+    st.markdown(f":{VERDICT_COLOURS[res.verdict]}-badge[**{label}**]　相似度 {res.similarity:.0f}%")
     if res.verdict == "not_found":
         st.info("知识库中没有找到这段话的出处。可以到「检索」页用其中的关键词再找找。")
         if res.similar:
@@ -58,7 +58,7 @@ def body(kb_dir: Path) -> dict[str, Any]:
                 with st.container(border=True):
                     st.text("　".join(x for x in (d.title, d.issuer, d.date) if x))
                     st.text(m.text)
-        return {}
+        return shared
     if res.verdict == "close":
         st.html(
             '<div>图例：<span class="yw-missing">原文有而引文缺</span>　'
@@ -79,7 +79,12 @@ def body(kb_dir: Path) -> dict[str, Any]:
             st.code(citation, language=None, wrap_lines=True)
             st.button("在文中查看", key=f"quote_view_{i}", on_click=goto_doc,
                       args=(d.id, m.match_start, m.match_end))
-    return {}
+    return shared
+
+
+def _check_soon() -> None:
+    """The text area was applied (Ctrl+Enter, or leaving it changed): check on this run."""
+    ss()["quote_pending"] = True
 
 
 run_page(body)

@@ -1,9 +1,13 @@
 """Citations in two styles: GB/T 7714-2015 and the footnote style of official drafting.
 
-Only known fields are printed; nothing is invented. Examples::
+Only known fields are printed; nothing is invented. The footnote style is the one drafters
+write: the issuer (or speaker) before the title, the 文号, the date, and where known the
+article, chapter or page; a title that begins with its issuer drops it (国务院办公厅：
+《关于……的通知》); a 《》 inside a title becomes 〈〉. Examples::
 
-    footnote  习近平：《在全国抗击新冠肺炎疫情表彰大会上的讲话》（2020年9月8日）。
-              《国务院办公厅关于推进政务新媒体健康有序发展的意见》（国办发〔2018〕123号），2018年12月7日。
+    footnote  国务院办公厅：《关于推进政务新媒体健康有序发展的意见》（国办发〔2018〕123号），2018年12月7日。
+              《中华人民共和国安全生产法》第三条，2021年6月10日。
+              习近平：《在全国抗击新冠肺炎疫情表彰大会上的讲话》（2020年9月8日）。
               习近平：《……》，《人民日报》2022年10月26日，第1版。
     gbt7714   国务院办公厅. 国务院办公厅关于推进政务新媒体健康有序发展的意见: 国办发〔2018〕123号[Z]. 2018-12-07.
               习近平. ……[N]. 人民日报, 2022-10-26(1).
@@ -11,7 +15,9 @@ Only known fields are printed; nothing is invented. Examples::
 
 from __future__ import annotations
 
-from yuanwen.conventions import ARTICLE_RE, cn_date
+import re
+
+from yuanwen.conventions import ARTICLE_RE, CN_NUMERAL_CHARS, HAN_UNIFIED, cn_date
 from yuanwen.models import Citation, Document
 from yuanwen.vocab import doc_types_cited_as
 
@@ -21,22 +27,54 @@ LAW_TYPES = doc_types_cited_as("law")
 REPORT_TYPES = doc_types_cited_as("report")
 
 
+# A structural unit of a heading path other than an article: 第三章, 第二节, 第一部分, 第四编.
+_UNIT_RE = re.compile(f"^第[{CN_NUMERAL_CHARS}0-9]{{1,5}}(?:编|部分|章|节)")
+# A report's issuer that names the person who gave it: 中共中央（赵紫阳）.
+_ISSUER_PERSON = re.compile(f"^.+[（(](?P<name>[{HAN_UNIFIED}·]{{2,5}})[）)]$")
+# What follows an issuer's name at the start of a title it can be dropped from.
+_AFTER_ISSUER = ("关于", "印发", "转发", "批转", "对", "给", "致")
+
+
 def _speaker(doc: Document) -> str | None:
-    return doc.extra.get("speaker") or (doc.issuer if doc.doc_type in SPEECH_TYPES else None)
+    if doc.extra.get("speaker"):
+        return doc.extra["speaker"]
+    if doc.doc_type in SPEECH_TYPES:
+        return doc.issuer
+    if doc.doc_type in REPORT_TYPES and doc.issuer:
+        m = _ISSUER_PERSON.match(doc.issuer)
+        return m.group("name") if m else None
+    return None
 
 
-def _location(heading_path: list[str] | None, page: int | None, style: str) -> str:
-    """The article of a law (第三条) or the page of a PDF, when known."""
-    parts = []
-    if heading_path:
-        for h in reversed(heading_path):
-            m = ARTICLE_RE.match(h)
+def article_of(heading_path: list[str] | None) -> str:
+    """The deepest 第X条 of ``heading_path``, else its deepest 第X章/节/部分/编, else ""."""
+    for pattern in (ARTICLE_RE, _UNIT_RE):
+        for h in reversed(heading_path or []):
+            m = pattern.match(h.strip())
             if m:
-                parts.append(m.group())
-                break
-    if page:
-        parts.append(f"第{page}页" if style == "footnote" else f"{page}")
-    return "，".join(parts) if style == "footnote" else (parts[-1] if page and parts else "")
+                return m.group()
+    return ""
+
+
+def _inner_quotes(title: str) -> str:
+    """A title set in 《》 with the 《》 inside it turned into 〈〉, as Chinese typesetting does."""
+    return title.replace("《", "〈").replace("》", "〉")
+
+
+def _issuer_and_title(doc: Document) -> tuple[str | None, str]:
+    """The issuer to print before a document's title, and the title to print: a title that
+    begins with its issuer drops it (国务院办公厅关于…的通知 → 国务院办公厅：《关于…的通知》);
+    an issuer already named inside the title is not printed again."""
+    title, issuer = doc.title, (doc.issuer or "").strip()
+    if not issuer:
+        return None, title
+    names = [n for n in re.split(r"[、，,\s]+", issuer) if n]
+    lead = re.match(r"[、，,\s]*".join(map(re.escape, names)) + r"[\s]*", title) if names else None
+    if lead and title[lead.end():].startswith(_AFTER_ISSUER):
+        return issuer, title[lead.end():]
+    if all(n in title for n in names):
+        return None, title
+    return issuer, title
 
 
 def cite(doc: Document, heading_path: list[str] | None = None, page: int | None = None) -> Citation:
@@ -45,27 +83,43 @@ def cite(doc: Document, heading_path: list[str] | None = None, page: int | None 
 
 
 def _footnote(doc: Document, heading_path: list[str] | None, page: int | None) -> str:
+    """The footnote citation, as drafters write it:
+
+    * a speech: ``习近平：《在…的讲话》（2020年9月8日）`` or, when where it was published is
+      known, ``习近平：《…》，《人民日报》2022年10月26日，第1版``;
+    * a law: ``《中华人民共和国安全生产法》第三条，2021年6月10日``;
+    * any other document: ``国务院办公厅：《关于…的通知》（国办发〔2024〕6号），2024年5月20日``,
+      then the article or chapter and the page where known.
+    """
     pub = doc.extra.get("publication")  # e.g. {"name": "人民日报", "date": "2022-10-26", "page": "1"}
     speaker = _speaker(doc)
-    title = doc.title
-    if speaker and title.startswith(speaker):
-        title = title[len(speaker):].lstrip("：:　 ")
-    s = f"{speaker}：《{title}》" if speaker else f"《{title}》"
-    article = _location(heading_path, None, "footnote")
-    if article and doc.doc_type in LAW_TYPES | {None}:
-        s += article
+    law = doc.doc_type in LAW_TYPES | {None}
+    if speaker:
+        who, title = speaker, doc.title
+        if title.startswith(speaker):
+            title = title[len(speaker):].lstrip("：:　 ")
+    elif law:
+        who, title = None, doc.title
+    else:
+        who, title = _issuer_and_title(doc)
+    number = doc.doc_number if doc.doc_number and doc.doc_number not in title else None
+    s = f"{who}：《{_inner_quotes(title)}》" if who else f"《{_inner_quotes(title)}》"
+    where = article_of(heading_path)
+    if where and law and not speaker:
+        s += where
+        where = ""
+    if number:
+        s += f"（{number}）"
     if isinstance(pub, dict) and pub.get("name"):
         s += f"，《{pub['name']}》{cn_date(pub.get('date'))}"
         if pub.get("page"):
             s += f"，第{pub['page']}版"
     else:
-        if doc.doc_number:
-            s += f"（{doc.doc_number}）"
         date = cn_date(doc.date)
         if date:
-            s += f"（{date}）" if speaker and not doc.doc_number else f"，{date}"
-        elif not speaker and doc.issuer and doc.issuer not in title:
-            s = f"{doc.issuer}：{s}"
+            s += f"（{date}）" if speaker and not number else f"，{date}"
+    if where:
+        s += f"，{where}"
     if page:
         s += f"，第{page}页"
     return s + "。"

@@ -61,6 +61,11 @@ def find_item(pack: StudyPack, passage_id: int | None) -> tuple[int, int] | None
     return None
 
 
+def already_in(pack: StudyPack, passage_ids: list[int]) -> list[int]:
+    """Those of ``passage_ids`` that the pack holds already (adding them again does nothing)."""
+    return [pid for pid in passage_ids if find_item(pack, pid) is not None]
+
+
 def item_from_passage(doc: Document, passage: Passage, style: str = "footnote") -> PackItem:
     """A pack item for one passage of ``doc`` (e.g. picked while reading), cited in ``style``."""
     hit = Hit(rank=0, score=0.0, passage=passage, document=doc,
@@ -131,6 +136,19 @@ def add_item(pack: StudyPack, item: PackItem, sec: int | None = None) -> StudyPa
     return out
 
 
+def remove_passages(pack: StudyPack, passage_ids: list[int]) -> StudyPack:
+    """The pack without the items of ``passage_ids``; an id not in the pack raises
+    :class:`UsageError` and nothing is removed."""
+    missing = [pid for pid in passage_ids if find_item(pack, pid) is None]
+    if missing:
+        raise UsageError(f"汇编中没有这些段落：{', '.join(map(str, missing))}")
+    out = _copy(pack)
+    drop = set(passage_ids)
+    for s in out.sections:
+        s.items = [i for i in s.items if i.passage_id not in drop]
+    return out
+
+
 def remove_item(pack: StudyPack, sec: int, idx: int) -> StudyPack:
     """The pack without item ``idx`` of section ``sec``."""
     out = _copy(pack)
@@ -187,7 +205,8 @@ _LABELS = {"title": "标题", "subtitle": "副标题", "sections": "分组", "it
 
 
 def _refusal(name: str, reason: str) -> UsageError:
-    return UsageError(f"无法载入汇编文件 {name}：{reason}。请选择用「保存汇编」导出的 .json 文件")
+    return UsageError(f"无法载入汇编文件 {name}：{reason}。请选择用「下载汇编文件」或 "
+                      f"yuanwen pack export 导出的 .json 汇编文件")
 
 
 def _label(key: str) -> str:
@@ -251,6 +270,8 @@ def pack_from_dict(data: Any, name: str = "汇编文件") -> StudyPack:
     try:
         if not isinstance(data, dict):
             raise _Bad("最外层应为一个汇编（对象）")
+        if "sections" not in data:  # e.g. {"foo": 1}: some other JSON file, not an empty pack
+            raise _Bad(f"这不是汇编文件（没有{_label('sections')}）")
         sections_raw = _list(data, "sections", "汇编")
         if len(sections_raw) > MAX_SECTIONS:
             raise _Bad(f"分组过多（{len(sections_raw)} 个，上限 {MAX_SECTIONS} 个）")

@@ -64,7 +64,12 @@ APP = ROOT / "app.py"
 
 @pytest.fixture
 def app(kb_dir, monkeypatch):
-    """A factory: an AppTest on ``kb_dir`` (or another folder), optionally with URL params."""
+    """A factory: an AppTest on ``kb_dir`` (or another folder), optionally with URL params.
+    Each test starts with no saved study packs (a module's tests share ``kb_dir``)."""
+    import shutil
+
+    shutil.rmtree(Path(kb_dir) / "packs", ignore_errors=True)
+
     def make(params: dict | None = None, kb: Path | None = None) -> AppTest:
         monkeypatch.setenv("YUANWEN_KB", str(kb or kb_dir))
         at = AppTest.from_file(str(APP), default_timeout=60)

@@ -149,6 +149,19 @@ def test_quote_not_found(app):
     assert not at.code
 
 
+def test_quote_verdict_once_ctrl_enter_and_a_link_to_share(app):
+    """Applying the text (Ctrl+Enter) runs the check without the button; the verdict is said once;
+    the URL then holds the quote, and opening that URL checks it again."""
+    at = ok(app({"page": "quote"}))
+    text = "各行业主管部门要按照管行业必须管安全的要求，认真履行监管责任"
+    ok(at.text_area(key="q_text").input(text).run())
+    said = [m.value for m in at.markdown if "有出入" in m.value]
+    assert len(said) == 1 and "相似度" in said[0]
+    assert at.query_params["text"] == text
+    again = ok(app({"page": "quote", "text": text}))
+    assert [m.value for m in again.markdown if "有出入" in m.value] == said
+
+
 def test_quote_too_short_is_an_error(app):
     at = check_quote(app, "安全生产")
     assert at.error and "至少" in at.error[0].value
@@ -199,8 +212,12 @@ def test_filter_documents_and_add_a_passage(app, kb_dir):
     at = ok(app({"page": "docs"}))
     at.multiselect(key="d_types").select("地方性法规").run()
     assert at.selectbox(key="d_pick").options == ["某市安全生产条例　2019-09-20　地方性法规"]
-    add = next(b for b in at.button if b.key and b.key.startswith("doc_add_"))
-    ok(add.click().run())
+    assert not [b for b in at.button if b.key and b.key.startswith("doc_add_")]  # none until one is picked
+    pid = next(int(v.split('data-pid="')[1].split('"')[0]) for v in html_values(at) if "data-pid=" in v)
+    ok(at.text_input(key="doc_sel").input(str(pid)).run())  # what a click on the passage does
+    assert any(f'id="yw-p-{pid}"' in v and "yw-selected" in v for v in html_values(at))
+    ok(at.button(key=f"doc_add_{pid}").click().run())
+    assert at.button(key=f"doc_add_{pid}").disabled  # 已在汇编中
     pack = at.session_state["pack"]
     assert packops.item_count(pack) == 1 and pack.sections[0].items[0].title == "某市安全生产条例"
 
@@ -238,17 +255,54 @@ def test_pack_collect_arrange_and_export(app, media):
     docx_button = next(b for b in button if b.proto.label.startswith("导出 Word"))
     data, file_name = media[Path(docx_button.proto.url).stem]
     assert file_name == "安全生产专题学习.docx"
-    text = "\n".join(p.text for p in docx.Document(io.BytesIO(data)).paragraphs)
+    from tests.docx_checks import check_gongwen_docx
+    from yuanwen.search.export import source_line
+
+    text = "\n".join(p.text for p in check_gongwen_docx(data, pack).paragraphs)
     item = pack.sections[1].items[0]
-    assert "安全生产专题学习" in text and "二、二、防汛工作" in text
-    assert item.text.split("\n")[0] in text and f"出处：{item.citation}" in text
-    assert "按：重点学习" in text
+    # numbered once: the user's 二、 is kept, 未分组 is numbered 一、
+    assert "安全生产专题学习" in text and "二、防汛工作" in text and "二、二、" not in text
+    assert "一、未分组" in text
+    assert item.text.split("\n")[0] in text and source_line(item) in text
+    assert "重点学习" in text and "按：" not in text
     md_button = next(b for b in button if b.proto.label.startswith("导出 Markdown"))
     md = media[Path(md_button.proto.url).stem][0].decode("utf-8")
-    assert md.startswith("# 安全生产专题学习") and "按：重点学习" in md
+    assert md.startswith("# 安全生产专题学习") and "重点学习" in md and "按：" not in md
+    # the citation style chosen when the passages were added, instead of 摘自
+    at.radio(key="pk_source").set_value("citation").run()
+    docx_button = next(b for b in ok(at).get("download_button") if b.proto.label.startswith("导出 Word"))
+    check_gongwen_docx(media[Path(docx_button.proto.url).stem][0], pack, "citation")
 
     ok(at.button(key=f"pk_del_0_0_{second.passage_id}").click().run())
     assert packops.item_count(at.session_state["pack"]) == 1
+
+
+def _pdf_pack(at) -> None:
+    hits = at.session_state["search_res"].hits
+    ok(at.button(key=f"hit_add_{hits[0].passage.id}").click().run())
+    ok(goto(at, "pack"))
+
+
+def test_pack_page_without_libreoffice_says_how_to_get_a_pdf(app, monkeypatch):
+    monkeypatch.setenv("YUANWEN_SOFFICE", "")
+    at = ok(app({"q": "安全生产", "mode": "keyword"}))
+    _pdf_pack(at)
+    assert any("LibreOffice" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "pk_pdf_make"]
+
+
+@pytest.mark.slow
+def test_pack_page_makes_a_pdf_through_libreoffice(app, media):
+    from yuanwen.library import Library
+
+    if not Library.pdf_available():
+        pytest.skip("LibreOffice is not installed")
+    at = ok(app({"q": "安全生产", "mode": "keyword"}))
+    _pdf_pack(at)
+    ok(at.button(key="pk_pdf_make").click().run())
+    pdf = next(b for b in at.get("download_button") if b.proto.label == "下载 PDF")
+    data, name = media[Path(pdf.proto.url).stem]
+    assert data.startswith(b"%PDF") and name.endswith(".pdf")
 
 
 def test_pack_operations_are_pure():
@@ -273,7 +327,8 @@ def test_stats_page(app):
     at = ok(app({"page": "kb"}))
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["文档"] == "5 篇" and metrics["已向量化"] == "100%"
-    assert metrics["向量模型"] == "test/fake-bigram-64"
+    assert any(m.value.startswith("**向量模型**：") and "bigram" in m.value and m.value.endswith("64")
+               for m in at.markdown)  # in full, not cut
 
 
 def test_upload_creates_the_kb_reports_failures_and_neutralises_paths(app, tmp_path, monkeypatch):

@@ -45,6 +45,30 @@ def test_every_command_has_help():
     assert {"ingest", "stats", "search", "quote", "docs", "show", "pack add", "pack export"} <= set(names)
 
 
+ENGLISH = ("Usage:", "Options:", "Commands:", "Show this message", "Error:", "Invalid value", "[OPTIONS]",
+           "is not a valid", "No such", "Try '")
+
+
+def test_click_speaks_chinese():
+    """Click's own text (usage, option headings, its errors) is Chinese, and help columns holding
+    Chinese stay aligned."""
+    runner = CliRunner()
+    for path, _cmd in _commands(cli):
+        out = runner.invoke(cli, [*path, "--help"]).output
+        assert out.startswith("用法：") and "显示本帮助并退出。" in out, path
+        assert not [w for w in ENGLISH if w in out], (path, out)
+    for args, expected in ((["show", "abc"], "参数 'DOC_ID' 的值无效：'abc' 不是有效的整数。"),
+                           (["serch", "x"], "没有命令 'serch'"),
+                           (["search", "x", "--nope"], "没有选项 '--nope'"),
+                           (["search", "x", "-k", "0"], "不在范围")):
+        r = runner.invoke(cli, args)
+        assert r.exit_code == 2 and expected in r.output and "错误：" in r.output, r.output
+        assert not [w for w in ENGLISH if w in r.output], r.output
+    lines = runner.invoke(cli, ["search", "--help"]).output.splitlines()
+    starts = {line.index(h) for line in lines if line.startswith("  -") for h in ("知识库文件夹", "结果数") if h in line}
+    assert len(starts) == 1  # both descriptions in one column, though "--kb 文本" holds CJK
+
+
 def test_stats_json(kb_dir):
     r = CliRunner().invoke(cli, ["stats", "--kb", str(kb_dir), "--json"])
     assert r.exit_code == 0, r.output
@@ -146,11 +170,22 @@ def test_pack_add_and_export(tmp_path, kb_dir):
     out = tmp_path / "pack.docx"
     r = CliRunner().invoke(cli, ["pack", "export", str(pack_file), str(out)])
     assert r.exit_code == 0, r.output
-    text = "\n".join(p.text for p in docx.Document(str(out)).paragraphs)
-    assert "专题学习" in text and "一、巡视整改" in text and "按：重点学习" in text
-    assert hits["hits"][0]["citation"] in text
-    r = CliRunner().invoke(cli, ["pack", "export", str(pack_file), str(tmp_path / "pack.pdf")])
+    from tests.docx_checks import check_gongwen_docx
+    from yuanwen.library import Library
+
+    pack = Library.load_pack(pack_file.read_bytes())
+    text = "\n".join(p.text for p in check_gongwen_docx(out.read_bytes(), pack).paragraphs)
+    assert "专题学习" in text and "一、巡视整改" in text and "重点学习" in text and "按：" not in text
+    assert f"（摘自《{hits['hits'][0]['title']}》" in text
+    r = CliRunner().invoke(cli, ["pack", "export", str(pack_file), str(out), "--source", "citation"])
+    assert r.exit_code == 0, r.output
+    text = "\n".join(p.text for p in check_gongwen_docx(out.read_bytes(), pack, "citation").paragraphs)
+    assert hits["hits"][0]["citation"].rstrip("。") in text
+    r = CliRunner().invoke(cli, ["pack", "export", str(pack_file), str(tmp_path / "pack.xls")])
     assert r.exit_code == 2 and "docx" in r.output
+    r = CliRunner().invoke(cli, ["pack", "export", str(pack_file), str(tmp_path / "pack.pdf")],
+                           env={"YUANWEN_SOFFICE": ""})
+    assert r.exit_code == 1 and "LibreOffice" in r.output and "Traceback" not in r.output, r.output
     r = CliRunner().invoke(cli, ["pack", "add", str(pack_file), "999999", "--kb", str(kb_dir)])
     assert r.exit_code == 2
 

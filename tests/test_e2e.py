@@ -120,3 +120,36 @@ def test_search_in_the_browser(server, tmp_path):
         assert "没有找到明显相关的内容" in body and "以下结果相关度较低" in body
     finally:
         driver.quit()
+
+
+def test_read_a_document_and_pick_a_passage(server, tmp_path):
+    """The reader: headings styled as headings, the outline in view while reading down, and a
+    click on a passage selects it for the pack (no button after every paragraph)."""
+    from selenium.webdriver.common.by import By
+
+    driver = _browser()
+    try:
+        driver.get(f"{server}/docs?doc=1")
+        _wait_for_text(driver, "目录")
+        time.sleep(1)
+        # 一、… styled as a heading: inside a passage, or a heading line between passages
+        assert driver.find_elements(By.CSS_SELECTOR, ".yw-doc .yw-h, .yw-gap")
+        assert not [b for b in driver.find_elements(By.TAG_NAME, "button") if "加入汇编" in b.text]
+        passages = driver.find_elements(By.CSS_SELECTOR, ".yw-doc .yw-passage")
+        target = passages[len(passages) * 2 // 3]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+        time.sleep(0.5)
+        outline = driver.find_element(By.CSS_SELECTOR, ".st-key-yw_outline")
+        top = driver.execute_script("return arguments[0].getBoundingClientRect().top", outline)
+        assert 0 <= top < 200  # sticky: still at the top of the view
+        target_id = target.get_attribute("id")
+        target.click()
+        _wait_for_text(driver, "取消选择", 30)
+        time.sleep(1)  # the page is redrawn: look the passage up again
+        assert "yw-selected" in driver.find_element(By.ID, target_id).get_attribute("class")
+        next(b for b in driver.find_elements(By.TAG_NAME, "button") if "加入汇编" in b.text).click()
+        _wait_for_text(driver, "已在汇编中", 30)
+        shot = Path(os.environ.get("YUANWEN_SCREENSHOT_DIR", tmp_path)) / "e2e-reader.png"
+        assert driver.save_screenshot(str(shot))
+    finally:
+        driver.quit()

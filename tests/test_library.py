@@ -103,7 +103,84 @@ def test_packs(lib, tmp_path):
     assert lib.pack_bytes(again, "docx")[:2] == b"PK"
     assert lib.pack_bytes(again, "md").decode("utf-8").startswith("#")
     with pytest.raises(UsageError):
-        lib.pack_bytes(again, "pdf")
+        lib.pack_bytes(again, "xls")
+
+
+def _export_pack(lib) -> StudyPack:
+    """A pack over two documents: a section the user numbered, one not numbered, a note."""
+    docs = lib.documents()
+    pack = lib.new_pack("安全生产专题学习材料")
+    pack = lib.edit_pack(pack, "set_title", "安全生产专题学习材料", "2024年第三季度理论学习中心组")
+    pack = lib.add_to_pack(pack, [p.id for p in lib.document_passages(docs[0].id)[1:3]], section="一、关于责任落实")
+    pack = lib.add_to_pack(pack, [p.id for p in lib.document_passages(docs[1].id)[1:2]], section="关于隐患排查",
+                           note="重点学习这一段。")
+    return pack
+
+
+@pytest.mark.parametrize("source", ["excerpt", "citation"])
+def test_pack_word_export_follows_gbt9704(lib, tmp_path, source):
+    from tests.docx_checks import check_gongwen_docx
+
+    pack = _export_pack(lib)
+    d = check_gongwen_docx(lib.pack_bytes(pack, "docx", source), pack, source)
+    texts = [p.text for p in d.paragraphs]
+    assert "一、关于责任落实" in texts and "二、关于隐患排查" in texts  # numbered once, in order
+    assert "重点学习这一段。" in texts and not any(t.startswith("按：") for t in texts)
+    item = pack.sections[0].items[0]
+    if source == "excerpt":
+        assert f"（摘自《{item.title}》" in "\n".join(texts)
+    else:
+        assert f"（{item.citation.rstrip('。')}）" in texts
+    # docx titles are not repeated as headings per passage
+    assert texts.count(item.title) == 0
+    out = lib.export_pack(pack, tmp_path / "汇编.docx", source)
+    check_gongwen_docx(out.read_bytes(), pack, source)
+    with pytest.raises(UsageError):
+        lib.pack_bytes(pack, "docx", "apa")
+
+
+def test_markdown_export_escapes_markdown_and_html(lib):
+    import markdown_it
+
+    from yuanwen.models import PackItem, PackSection
+
+    text = "**市安全生产委员会通报表扬*个集体和*名个人。\n<b>加粗</b> &emsp; `代码` [链接](x)\n1. 不是列表\n# 不是标题"
+    item = PackItem(text=text, title="关于**市<i>某</i>工作的通知", citation="《通知》。", note="<script>x</script>按语")
+    pack = StudyPack(title="<b>汇编</b>", sections=[PackSection("*重点*", [item])])
+    md = lib.pack_bytes(pack, "md").decode("utf-8")
+    html = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md)
+    for tag in ("<strong>", "<em>", "<b>", "<i>", "<script>", "<code>", "<a ", "<ol", "<h1>不是"):
+        assert tag not in html, (tag, html)
+    plain = html.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    for literal in ("**市安全生产委员会通报表扬*个集体和*名个人。", "<b>加粗</b> &emsp; `代码` [链接](x)",
+                    "1. 不是列表", "# 不是标题", "<script>x</script>按语", "关于**市<i>某</i>工作的通知",
+                    "<b>汇编</b>", "一、*重点*"):
+        assert literal in plain, (literal, plain)
+
+
+def test_pdf_export_without_libreoffice_is_a_clear_chinese_error(lib, monkeypatch):
+    from yuanwen.errors import ExportError
+
+    monkeypatch.setenv("YUANWEN_SOFFICE", "")
+    assert not lib.pdf_available()
+    with pytest.raises(ExportError, match="LibreOffice"):
+        lib.pack_bytes(_export_pack(lib), "pdf")
+
+
+@pytest.mark.slow
+def test_pdf_export_through_libreoffice(lib, tmp_path):
+    if not lib.pdf_available():
+        pytest.skip("LibreOffice is not installed")
+    import pypdf
+
+    pack = _export_pack(lib)
+    out = lib.export_pack(pack, tmp_path / "汇编.pdf")
+    reader = pypdf.PdfReader(str(out))
+    page = reader.pages[0]
+    assert round(float(page.mediabox.width) / 72 * 25.4) == 210 and round(float(page.mediabox.height) / 72 * 25.4) == 297
+    first = reader.pages[0].extract_text()
+    assert "安全生产专题学习材料" in first and "目" in first
+    assert "— 2 —" in reader.pages[1].extract_text() or "—2—" in reader.pages[1].extract_text().replace(" ", "")
 
 
 def test_api_doc_example_runs(tmp_path, monkeypatch, capsys):

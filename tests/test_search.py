@@ -184,7 +184,7 @@ def test_citation_official_document_both_styles():
     d = _doc(title="国务院办公厅关于推进政务新媒体健康有序发展的意见", issuer="国务院办公厅",
              date="2018-12-07", doc_number="国办发〔2018〕123号", doc_type="意见")
     c = cite(d)
-    assert c.footnote == "《国务院办公厅关于推进政务新媒体健康有序发展的意见》（国办发〔2018〕123号），2018年12月7日。"
+    assert c.footnote == "国务院办公厅：《关于推进政务新媒体健康有序发展的意见》（国办发〔2018〕123号），2018年12月7日。"
     assert c.gbt7714 == "国务院办公厅. 国务院办公厅关于推进政务新媒体健康有序发展的意见: 国办发〔2018〕123号[Z]. 2018-12-07."
 
 
@@ -208,6 +208,38 @@ def test_citation_with_missing_fields_prints_only_what_is_known():
     assert c.footnote == "《中华人民共和国安全生产法》第三条，2021年6月10日。"
     c = cite(_doc(title="某通知", date="2024"), page=3)
     assert c.footnote == "《某通知》，2024年，第3页。" and c.gbt7714 == "某通知[Z]. 2024: 3."
+
+
+def test_footnote_citation_of_a_notice_names_issuer_number_date_and_place():
+    d = _doc(title="国务院办公厅关于加强2024年防汛抗旱工作的通知", issuer="国务院办公厅",
+             date="2024-05-20", doc_number="国办发〔2024〕6号", doc_type="通知")
+    assert cite(d).footnote == "国务院办公厅：《关于加强2024年防汛抗旱工作的通知》（国办发〔2024〕6号），2024年5月20日。"
+    assert cite(d, ["第二章 职责", "第十条"], page=4).footnote == (
+        "国务院办公厅：《关于加强2024年防汛抗旱工作的通知》（国办发〔2024〕6号），2024年5月20日，第十条，第4页。")
+    # two issuers; a 《》 inside the title becomes 〈〉
+    d = _doc(title="国务院、中央军委关于印发《某某规定》的通知", issuer="国务院、中央军委", date="2020-01-02",
+             doc_type="通知")
+    assert cite(d).footnote == "国务院、中央军委：《关于印发〈某某规定〉的通知》，2020年1月2日。"
+    # an issuer that is not at the start of the title is printed before it, once
+    d = _doc(title="关于做好某项工作的公告", issuer="山西省能源局", date="2021-07-13", doc_type="公告")
+    assert cite(d).footnote == "山西省能源局：《关于做好某项工作的公告》，2021年7月13日。"
+    # a 文号 already in the title is not repeated
+    d = _doc(title="某某办法（应急管理部令第1号）", issuer="应急管理部", doc_number="应急管理部令第1号",
+             doc_type="部门规章", date="2019-07-01")
+    assert cite(d, ["第一章 总则", "第三条"]).footnote == "《某某办法（应急管理部令第1号）》第三条，2019年7月1日。"
+
+
+def test_footnote_citation_of_a_law_article_and_a_speech():
+    law = _doc(title="中华人民共和国安全生产法", doc_type="法律", date="2021-06-10",
+               issuer="全国人民代表大会常务委员会")
+    assert cite(law, ["第一章 总则", "第三条"]).footnote == "《中华人民共和国安全生产法》第三条，2021年6月10日。"
+    speech = _doc(title="在科学家座谈会上的讲话", issuer="习近平", doc_type="讲话", date="2020-09-11")
+    assert cite(speech).footnote == "习近平：《在科学家座谈会上的讲话》（2020年9月11日）。"
+    speech.extra = {"speaker": "习近平", "publication": {"name": "人民日报", "date": "2020-09-12", "page": "2"}}
+    assert cite(speech).footnote == "习近平：《在科学家座谈会上的讲话》，《人民日报》2020年9月12日，第2版。"
+    report = _doc(title="沿着有中国特色的社会主义道路前进", issuer="中共中央（赵紫阳）", doc_type="党代会报告",
+                  date="1987-10-25")
+    assert cite(report).footnote == "赵紫阳：《沿着有中国特色的社会主义道路前进》（1987年10月25日）。"
 
 
 @pytest.mark.parametrize("raw,iso", [("2018", "2018"), ("2018-3", "2018-03"), ("2018-03-01", "2018-03-01"),

@@ -88,6 +88,10 @@ class DocumentStore(Protocol):
     def passages(self) -> list[Passage]: ...
     def passage_doc_ids(self, passage_ids: Sequence[int]) -> dict[int, int]: ...
 
+    def phrase_doc_ids(self, phrases: Sequence[Sequence[str]]) -> set[int]:
+        """Documents with a passage whose keyword terms hold one of ``phrases`` (runs of
+        consecutive terms of :func:`yuanwen.text.tokenize`): candidates for exact text search."""
+
     def sentence_span(self, doc_id: int, start: int, end: int) -> tuple[int, int] | None:
         """The span of the sentences of ``doc_id`` that overlap ``start``..``end``."""
 

@@ -21,6 +21,10 @@ class BadQueryError(UsageError):
     """A query that is empty, only punctuation, or too long."""
 
 
+class PackConflictError(UsageError):
+    """A saved study pack changed elsewhere (another window or the CLI) since it was opened."""
+
+
 class ReadError(YuanwenError):
     """One input file could not be read; the rest of the work goes on."""
 
@@ -36,6 +40,10 @@ class KnowledgeBaseError(YuanwenError):
 
 class EmbedderMismatchError(KnowledgeBaseError):
     """The knowledge base was built by another embedder than the one asked for."""
+
+
+class ExportError(YuanwenError):
+    """An export cannot be made here (a PDF without LibreOffice) or its converter failed."""
 
 
 class EmbedderUnavailableError(YuanwenError):

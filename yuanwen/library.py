@@ -26,11 +26,14 @@ from yuanwen.ingest.pipeline import ProgressCallback
 from yuanwen.search import api as _api
 from yuanwen.search import cite as _cite
 from yuanwen.search import documents as _documents
+from yuanwen.search import excerpts as _excerpts
 from yuanwen.search import export as _export
 from yuanwen.search import pack as _pack
+from yuanwen.search import pack_store as _pack_store
 from yuanwen.search import quote as _quote
 from yuanwen.search import related as _related
 from yuanwen.search import retrieve as _retrieve
+from yuanwen.search import timeline as _timeline
 
 # What the front ends show, written once for both: labels, the ingest summary, highlighting
 # and diff rendering (re-exported here so that a front end imports from one place).
@@ -60,6 +63,7 @@ from .kb import KnowledgeBase
 from .models import (
     Citation,
     Document,
+    Excerpts,
     Filters,
     Hit,
     IngestReport,
@@ -67,7 +71,9 @@ from .models import (
     Passage,
     QuoteResult,
     SearchResult,
+    SavedPack,
     StudyPack,
+    Timeline,
     VerifyReport,
 )
 from .store import DB_NAME, check_kb_dir
@@ -80,12 +86,16 @@ __all__ = [
     "display_path", "explain", "ingest_summary",
     "mark_terms", "render_diff", "render_match",
     "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",
+    "EXPORT_SOURCES",
 ]
+
+#: How an exported pack gives each passage's source (``source=`` of :meth:`Library.pack_bytes`).
+EXPORT_SOURCES = dict(_export.SOURCE_STYLES)
 
 #: The study-pack edits :meth:`Library.edit_pack` applies (functions of :mod:`yuanwen.search.pack`).
 PACK_EDITS = frozenset({
     "set_title", "add_section", "rename_section", "move_section", "remove_section",
-    "add_item", "remove_item", "set_note", "move_item", "move_to_section",
+    "add_item", "remove_item", "set_note", "move_item", "move_to_section", "remove_passages",
 })
 
 
@@ -271,6 +281,31 @@ class Library:
         document that states it (``yuanwen/data/formulations.tsv``)."""
         return _retrieve.formulations_in(text)
 
+    # -- study tools: 论述摘编 and 提法演变 ---------------------------------------------------
+    def excerpts(self, theme: str, k: int = _excerpts.DEFAULT_K, filters: Filters | None = None,
+                 include_weak: bool = False, mode: str = "hybrid") -> Excerpts:
+        """论述摘编: up to ``k`` passages on ``theme`` (filters as in :meth:`search`), grouped by
+        document, the documents by date (earliest first), each document's passages in reading
+        order; weak hits are left out unless ``include_weak``."""
+        return _excerpts.excerpts(self.kb, theme, k=k, filters=filters, include_weak=include_weak,
+                                  mode=mode)
+
+    @staticmethod
+    def excerpts_pack(excerpts: Excerpts, pack: StudyPack | None = None,
+                      passage_ids: Iterable[int] | None = None, section: str | None = None,
+                      style: str = "footnote") -> StudyPack:
+        """``pack`` (default: a new one titled after the theme, e.g. 安全生产论述摘编) with one
+        more section (default title: the theme) holding the excerpts in their order, only those
+        of ``passage_ids`` when given; passages the pack holds already are not added again."""
+        ids = None if passage_ids is None else list(passage_ids)
+        return _excerpts.to_pack(excerpts, pack, ids, section, style)
+
+    def timeline(self, term: str) -> Timeline:
+        """提法演变: where ``term`` first appears, how often per year, and the passages that use
+        it by date; a 提法 of the glossary counts all its forms (十四五 = 14五 = 国民经济和社会
+        发展第十四个五年规划). BadQueryError for an empty or over-long term."""
+        return _timeline.timeline(self.kb, term)
+
     # -- uploads -------------------------------------------------------------------------
     @staticmethod
     def upload_types() -> list[str]:
@@ -351,6 +386,67 @@ class Library:
         return getattr(_pack, edit)(pack, *args)
 
     @staticmethod
+    def already_in_pack(pack: StudyPack, passage_ids: Iterable[int]) -> list[int]:
+        """Those of ``passage_ids`` that ``pack`` holds already (adding them does nothing)."""
+        return _pack.already_in(pack, list(passage_ids))
+
+    # -- saved study packs: <kb>/packs/<name>.json (written even on a read-only handle) ----
+    def packs(self) -> list[SavedPack]:
+        """The saved packs, most recently saved first (an unreadable file has ``error`` set)."""
+        return _pack_store.list_packs(self.kb_dir)
+
+    def open_pack(self, name: str) -> SavedPack:
+        """The saved pack ``name`` (UsageError when there is none)."""
+        return _pack_store.read_pack(self.kb_dir, name)
+
+    def create_pack(self, name: str, pack: StudyPack | None = None) -> SavedPack:
+        """Save a new pack ``name``: ``pack``, or an empty one titled ``name``; UsageError when
+        the name is taken (names are compared ignoring case) or cannot be a file name."""
+        return _pack_store.create_pack(self.kb_dir, name, pack)
+
+    def save_pack(self, name: str, pack: StudyPack, revision: int | None = None) -> SavedPack:
+        """Save ``pack`` as ``name`` (made when missing), crash-safely. ``revision``: the one the
+        caller's copy came from; PackConflictError when the pack was saved elsewhere since."""
+        return _pack_store.save_pack(self.kb_dir, name, pack, revision)
+
+    def edit_saved_pack(self, name: str, edit: str, *args: object,
+                        revision: int | None = None) -> SavedPack:
+        """Apply one edit of :data:`PACK_EDITS` to the saved pack ``name`` as it is on disk now
+        and save it. ``revision`` (for edits addressed by position): PackConflictError when
+        the pack was saved elsewhere since that revision."""
+        if edit not in PACK_EDITS:
+            from .errors import UsageError
+
+            raise UsageError(f"未知的汇编操作 {edit!r}")
+        return _pack_store.edit_pack(self.kb_dir, name, lambda p: self.edit_pack(p, edit, *args),
+                                     revision)
+
+    def rename_pack(self, old: str, new: str) -> SavedPack:
+        """Rename a saved pack (its title stays)."""
+        return _pack_store.rename_pack(self.kb_dir, old, new)
+
+    def delete_pack(self, name: str) -> None:
+        """Delete a saved pack."""
+        _pack_store.delete_pack(self.kb_dir, name)
+
+    def import_pack(self, raw: bytes | str, filename: str, name: str | None = None,
+                    replace: bool = False) -> SavedPack:
+        """Save a shared pack file as ``name`` (default: the file name without ``.json``). A
+        file that is not a pack, or a taken name without ``replace``, raises UsageError and
+        changes nothing."""
+        return _pack_store.import_pack(self.kb_dir, raw, filename, name, replace)
+
+    @staticmethod
+    def save_pack_file(pack: StudyPack, path: str | os.PathLike[str]) -> Path:
+        """Write ``pack`` to a ``.json`` file in its shared form (what :meth:`load_pack` and
+        :meth:`import_pack` read), crash-safely."""
+        return _pack_store.write_pack_file(pack, Path(path))
+
+    def free_pack_name(self, base: str = _pack_store.DEFAULT_NAME) -> str:
+        """``base``, or ``base（2）``...: the first name no saved pack has."""
+        return _pack_store.unique_name(self.kb_dir, base)
+
+    @staticmethod
     def item_from_hit(hit: Hit, style: str = "footnote") -> PackItem:
         """A pack item for a search hit, cited in ``style``."""
         return _export.item_from_hit(hit, style)
@@ -361,22 +457,31 @@ class Library:
         return _pack.item_from_passage(doc, passage, style)
 
     @staticmethod
-    def export_pack(pack: StudyPack, path: str | os.PathLike[str]) -> Path:
-        """Write ``pack`` as Word (``.docx``) or Markdown (``.md``), by the file's extension."""
-        return _export.save_pack(pack, Path(path))
+    def export_pack(pack: StudyPack, path: str | os.PathLike[str], source: str = "excerpt") -> Path:
+        """Write ``pack`` as Word (``.docx``), PDF (``.pdf``, needs LibreOffice) or Markdown
+        (``.md``), by the file's extension; ``source``: how each passage's source is given
+        (:data:`EXPORT_SOURCES`)."""
+        return _export.save_pack(pack, Path(path), source)
 
     @staticmethod
-    def pack_bytes(pack: StudyPack, fmt: str) -> bytes:
-        """``pack`` as a Word file (``fmt="docx"``), Markdown (``fmt="md"``, UTF-8) or its saved
-        form (``fmt="json"``, which :meth:`load_pack` reads back)."""
-        if fmt == "docx":
-            return _export.to_docx(pack)
-        if fmt == "md":
-            return _export.to_markdown(pack).encode("utf-8")
+    def pack_bytes(pack: StudyPack, fmt: str, source: str = "excerpt") -> bytes:
+        """``pack`` as a Word file laid out by GB/T 9704-2012 (``fmt="docx"``), a PDF of it
+        (``fmt="pdf"``; ExportError when LibreOffice is not installed, see :meth:`pdf_available`),
+        Markdown (``fmt="md"``, UTF-8, document text escaped) or its saved form (``fmt="json"``,
+        which :meth:`load_pack` reads back). ``source``: how each passage's source is given,
+        ``"excerpt"`` (（摘自《……》，2022年10月16日）) or ``"citation"`` (the citation chosen when
+        it was added)."""
+        if fmt in ("docx", "pdf", "md"):
+            return _export.pack_to_bytes(pack, fmt, source)
         if fmt == "json":
             import json
 
             return json.dumps(_export.clean_pack(pack).to_dict(), ensure_ascii=False, indent=1).encode("utf-8")
         from .errors import UsageError
 
-        raise UsageError(f"未知的导出格式 {fmt!r}，可选：docx、md、json")
+        raise UsageError(f"未知的导出格式 {fmt!r}，可选：docx、pdf、md、json")
+
+    @staticmethod
+    def pdf_available() -> bool:
+        """Whether packs can be exported as PDF here (LibreOffice's ``soffice`` is installed)."""
+        return _export.pdf_available()

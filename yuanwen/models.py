@@ -366,6 +366,20 @@ class StudyPack:
 
 
 @dataclass
+class SavedPack:
+    """A study pack saved in the knowledge base folder (``<kb>/packs/<name>.json``)."""
+
+    name: str
+    pack: StudyPack = field(default_factory=StudyPack)
+    revision: int = 0  # bumped by every save; a save that names an older one is refused
+    modified: str = ""  # local time of the last save, "YYYY-MM-DD HH:MM"
+    error: str = ""  # why the file could not be read (listings only); empty when it is fine
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class VerifyReport:
     """What ``verify`` found in a knowledge base, and what it repaired."""
 
@@ -380,3 +394,104 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, **asdict(self)}
+
+
+@dataclass
+class ExcerptGroup:
+    """The excerpts of one document in a 论述摘编: its passages in reading order."""
+
+    document: Document
+    hits: list[Hit] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.document
+        return {"doc_id": d.id, "title": d.title, "issuer": d.issuer, "date": d.date,
+                "doc_type": d.doc_type, "doc_number": d.doc_number,
+                "hits": [h.to_dict() for h in self.hits]}
+
+
+@dataclass
+class Excerpts:
+    """A 论述摘编 proposed for a theme: the relevant passages grouped by document, the
+    documents in date order (earliest first; undated ones last), each passage with its source."""
+
+    theme: str
+    groups: list[ExcerptGroup] = field(default_factory=list)
+    #: Weak hits (相关度较低) found and left out (0 when they were asked for).
+    weak_left_out: int = 0
+    #: What the theme names and the search used (2025年 · 讲话 ...), as ``SearchResult.understood``.
+    understood: list[str] = field(default_factory=list)
+    took_ms: float = 0.0
+
+    @property
+    def hits(self) -> list[Hit]:
+        """Every proposed passage, in the order of the 摘编 (by date, then reading order)."""
+        return [h for g in self.groups for h in g.hits]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view, as ``yuanwen excerpts --json`` prints it."""
+        return {"theme": self.theme, "took_ms": round(self.took_ms, 1),
+                "understood": list(self.understood), "weak_left_out": self.weak_left_out,
+                "passages": len(self.hits), "groups": [g.to_dict() for g in self.groups]}
+
+
+@dataclass
+class YearCount:
+    """How often a formulation occurs in the documents of one year."""
+
+    year: int
+    occurrences: int
+    documents: int
+
+
+@dataclass
+class Timeline:
+    """提法演变: where and how often a formulation occurs in the knowledge base, by year.
+
+    ``forms`` are what was counted: the term and, for a 提法 of the glossary
+    (``yuanwen/data/formulations.tsv``), its other short forms and its full wording; occurrences
+    are exact (width-folded) and do not overlap. Years come from document dates; documents
+    without a date are counted apart (``undated``).
+    """
+
+    term: str
+    forms: list[str]
+    #: The glossary's term when ``term`` is a 提法 it lists (or one of its forms), else None.
+    formulation: str | None = None
+    occurrences: int = 0
+    documents: int = 0
+    by_form: dict[str, int] = field(default_factory=dict)
+    #: Years with occurrences, ascending.
+    years: list[YearCount] = field(default_factory=list)
+    undated: YearCount | None = None  # year 0: documents without a date
+    #: The earliest dated document that uses it (date, then title), and its first such passage.
+    first_document: Document | None = None
+    first: Hit | None = None
+    #: The passages that use it, by document date (earliest first, undated last), then in
+    #: reading order; ``score`` is the occurrences in the passage, ``matched_terms`` the forms.
+    passages: list[Hit] = field(default_factory=list)
+    took_ms: float = 0.0
+
+    def series(self) -> list[YearCount]:
+        """Every year from the first to the last with occurrences, zeros included (a chart)."""
+        if not self.years:
+            return []
+        have = {y.year: y for y in self.years}
+        return [have.get(y, YearCount(y, 0, 0))
+                for y in range(self.years[0].year, self.years[-1].year + 1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view, as ``yuanwen timeline --json`` prints it."""
+        fd = self.first_document
+        return {
+            "term": self.term, "forms": list(self.forms), "formulation": self.formulation,
+            "occurrences": self.occurrences, "documents": self.documents,
+            "by_form": dict(self.by_form), "took_ms": round(self.took_ms, 1),
+            "first": None if fd is None else {
+                "doc_id": fd.id, "title": fd.title, "date": fd.date, "issuer": fd.issuer,
+                "doc_type": fd.doc_type,
+                "passage": self.first.to_dict() if self.first is not None else None},
+            "years": [asdict(y) for y in self.years],
+            "undated": asdict(self.undated) if self.undated is not None else None,
+            "passages": [{**h.to_dict(), "occurrences": int(h.score)} for h in self.passages],
+        }

@@ -591,6 +591,19 @@ class Store:
         # FTS5's bm25() is lower-is-better and negative; flip it.
         return [(int(r[0]), -float(r[1])) for r in rows]
 
+    def phrase_doc_ids(self, phrases: Sequence[Sequence[str]]) -> set[int]:
+        """Ids of the documents with a passage whose keyword terms (text, heading path or
+        title) hold one of ``phrases`` (each a run of consecutive terms, as FTS5 phrases): the
+        candidates for an exact text search, found without reading every text."""
+        parts = ['"' + " ".join(ph).replace('"', '""') + '"' for ph in phrases if ph]
+        if not parts:
+            return set()
+        match = " OR ".join(parts)
+        rows = self.db.execute(
+            "SELECT DISTINCT p.doc_id FROM passages_fts f JOIN passages p ON p.id = f.rowid "
+            "WHERE passages_fts MATCH ?", [match]).fetchall()
+        return {int(r[0]) for r in rows}
+
     def iter_fts_rows(self, chunk: int = 20_000) -> Iterator[list[tuple[int, str, str, str]]]:
         """The FTS5 rows, (passage id, text terms, heading terms, title terms), in id order
         and in batches of ``chunk``: the exact terms FTS5 indexed (the eager keyword index is
