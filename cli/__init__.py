@@ -287,16 +287,28 @@ def _batch_lines(path: Path) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
+def filter_options(f):
+    """The document filters of search, docs and excerpts: --type, --issuer, --since, --until."""
+    for option in reversed((
+        click.option("--type", "doc_type", multiple=True, help="文种，如 讲话、通知、意见（可多次指定）"),
+        click.option("--issuer", multiple=True, help="发文机关或讲话人，如 习近平（包含即可，可多次指定）"),
+        click.option("--since", help="起始日期（含），如 2018 或 2018-03-01"),
+        click.option("--until", help="截止日期（含），如 2022 或 2022-12-31"),
+    )):
+        f = option(f)
+    return f
+
+
+mode_option = click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid",
+                           show_default=True, help="检索方式：综合、语义、关键词")
+
+
 @cli.command()
 @click.argument("query", required=False)
 @click.option("--kb", help=KB_HELP)
 @click.option("-k", "k", type=click.IntRange(1, 200), default=10, show_default=True, help="结果数")
-@click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid",
-              show_default=True, help="检索方式：综合、语义、关键词")
-@click.option("--type", "doc_type", multiple=True, help="文种，如 讲话、通知、意见（可多次指定）")
-@click.option("--issuer", multiple=True, help="发文机关或讲话人（包含即可，可多次指定）")
-@click.option("--since", help="起始日期（含），如 2018 或 2018-03-01")
-@click.option("--until", help="截止日期（含），如 2022 或 2022-12-31")
+@mode_option
+@filter_options
 @click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",
               show_default=True, help="引文格式")
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -472,10 +484,7 @@ def verify(kb, repair, as_json) -> None:
 
 @cli.command()
 @click.option("--kb", help=KB_HELP)
-@click.option("--type", "doc_type", multiple=True, help="文种（可多次指定）")
-@click.option("--issuer", multiple=True, help="发文机关或讲话人（包含即可）")
-@click.option("--since", help="起始日期（含）")
-@click.option("--until", help="截止日期（含）")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 def docs(kb, doc_type, issuer, since, until, as_json) -> None:
     """列出知识库中的文档（可按文种、发文机关、日期筛选）。"""
@@ -531,12 +540,8 @@ def _indent(text: str, n: int) -> str:
 @click.argument("theme")
 @click.option("--kb", help=KB_HELP)
 @click.option("-k", "k", type=click.IntRange(1, 200), default=30, show_default=True, help="最多列出的段落数")
-@click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid",
-              show_default=True, help="检索方式：综合、语义、关键词")
-@click.option("--type", "doc_type", multiple=True, help="文种，如 讲话（可多次指定）")
-@click.option("--issuer", multiple=True, help="发文机关或讲话人，如 习近平（包含即可，可多次指定）")
-@click.option("--since", help="起始日期（含），如 2018 或 2018-03-01")
-@click.option("--until", help="截止日期（含），如 2022 或 2022-12-31")
+@mode_option
+@filter_options
 @click.option("--include-weak", is_flag=True, help="也列入相关度较低的段落（默认不列入）")
 @click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",
               show_default=True, help="引文格式")
