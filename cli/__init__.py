@@ -531,6 +531,14 @@ def show(doc_id, kb, only_outline, as_json) -> None:
             click.echo(p.text)
 
 
+def _echo_passage(head: str, h, style: str, indent: int) -> None:
+    """One passage of excerpts or a timeline: its ``head`` line, its text (matched terms in
+    【】) and its source, indented ``indent`` spaces."""
+    click.echo(head)
+    click.echo(_indent(_mark(h.passage.text, h.matched_terms), indent))
+    click.echo(" " * indent + f"出处：{h.citation.format(style)}")
+
+
 def _indent(text: str, n: int) -> str:
     """``text`` with every line indented by ``n`` spaces."""
     return "\n".join(" " * n + line for line in text.splitlines() or [""])
@@ -550,19 +558,20 @@ def _indent(text: str, n: int) -> str:
 def excerpts(theme, kb, k, mode, doc_type, issuer, since, until, include_weak, style, pack_name,
              as_json) -> None:
     """论述摘编：某一主题的相关段落，按文件分组、按时间先后排列，各附出处。"""
-    from yuanwen.errors import UsageError
+    from yuanwen.errors import PackNotFoundError
 
     with _open(kb) as lib:
         ex = lib.excerpts(theme, k=k, filters=_filters(doc_type, issuer, since, until),
                           include_weak=include_weak, mode=mode)
         saved = None
         if pack_name and ex.hits:
-            try:
+            try:  # a pack file that cannot be read is an error here, not a missing pack
                 current = lib.open_pack(pack_name)
-                base, revision = current.pack, current.revision
-            except UsageError:
-                base, revision = None, None
-            saved = lib.save_pack(pack_name, lib.excerpts_pack(ex, base, style=style), revision)
+            except PackNotFoundError:
+                saved = lib.create_pack(pack_name, lib.excerpts_pack(ex, style=style))
+            else:
+                saved = lib.save_pack(pack_name, lib.excerpts_pack(ex, current.pack, style=style),
+                                      current.revision)
     if as_json:
         out = ex.to_dict()
         if saved is not None:
@@ -583,11 +592,8 @@ def excerpts(theme, kb, k, mode, doc_type, issuer, since, until, include_weak, s
         if info:
             click.echo(f"    {info}")
         for h in g.hits:
-            path = " › ".join(h.passage.heading_path)
-            click.echo(f"  [{h.rank}] " + (f"{path}" if path else f"段落 {h.passage.id}")
-                       + ("（相关度较低）" if h.weak else ""))
-            click.echo(_indent(_mark(h.passage.text, h.matched_terms), 6))
-            click.echo(f"      出处：{h.citation.format(style)}")
+            path = " › ".join(h.passage.heading_path) or f"段落 {h.passage.id}"
+            _echo_passage(f"  [{h.rank}] {path}" + ("（相关度较低）" if h.weak else ""), h, style, 6)
     if ex.weak_left_out:
         click.echo(f"\n另有 {ex.weak_left_out} 段相关度较低，未列入（--include-weak 列入）。")
     if saved is not None:
@@ -637,9 +643,7 @@ def timeline(term, kb, limit, style, as_json) -> None:
     click.echo(f"\n段落（按时间先后，共 {len(tl.passages)} 段）：")
     for h in shown:
         d = h.document
-        click.echo(f"[{h.rank}] {d.date or '日期不详'}《{d.title}》　段落 {h.passage.id}")
-        click.echo(_indent(_mark(h.passage.text, h.matched_terms), 4))
-        click.echo(f"    出处：{h.citation.format(style)}")
+        _echo_passage(f"[{h.rank}] {d.date or '日期不详'}《{d.title}》　段落 {h.passage.id}", h, style, 4)
     if len(shown) < len(tl.passages):
         click.echo(f"（另有 {len(tl.passages) - len(shown)} 段；-n 0 列出全部）")
 
@@ -746,6 +750,7 @@ def pack_show(pack_ref, kb, as_json) -> None:
 @click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote", show_default=True)
 def pack_add(pack_ref, passage_ids, kb, section, note, title, style) -> None:
     """把段落（按编号，见 search --json）加入汇编；汇编不存在则新建。已在汇编中的段落不会重复加入。"""
+    from yuanwen.errors import PackNotFoundError
     from yuanwen.library import Library
 
     as_file = _is_pack_file(pack_ref)
@@ -755,11 +760,12 @@ def pack_add(pack_ref, passage_ids, kb, section, note, title, style) -> None:
             path = Path(pack_ref)
             data = (Library.load_pack(path.read_bytes(), path.name) if path.exists()
                     else Library.new_pack(title or "学习材料汇编"))
-        elif any(p.name == pack_ref for p in lib.packs()):
-            saved = lib.open_pack(pack_ref)
-            data = saved.pack
         else:
-            data = Library.new_pack(title or pack_ref)
+            try:
+                saved = lib.open_pack(pack_ref)
+                data = saved.pack
+            except PackNotFoundError:
+                data = Library.new_pack(title or pack_ref)
         found = lib.passages(passage_ids)
         missing = [i for i in passage_ids if i not in found]
         if missing:
@@ -802,6 +808,8 @@ def pack_rename(old, new, kb) -> None:
     with _open(kb) as lib:
         saved = lib.rename_pack(old, new)
     click.echo(f"已把汇编“{old}”改名为“{saved.name}”")
+    if saved.error:
+        click.echo(f"注意：这个汇编的文件无法读取：{saved.error}", err=True)
 
 
 @pack.command("delete")
@@ -810,14 +818,20 @@ def pack_rename(old, new, kb) -> None:
 @click.option("--yes", "-y", is_flag=True, help="不再确认，直接删除")
 def pack_delete(name, kb, yes) -> None:
     """删除一个汇编（无法恢复；可先用 pack export 名称 文件.json 备份）。"""
+    from yuanwen.errors import PackNotFoundError, UsageError
     from yuanwen.library import Library
 
     with _open(kb) as lib:
-        saved = lib.open_pack(name)
-        if not yes and not click.confirm(
-                f"删除汇编“{name}”（{Library.pack_size(saved.pack)} 段）？", default=False):
-            click.echo("没有删除")
-            return
+        if not yes:
+            try:  # only for the question: a pack whose file cannot be read can be deleted too
+                held = f"{Library.pack_size(lib.open_pack(name).pack)} 段"
+            except PackNotFoundError:
+                raise
+            except UsageError:
+                held = "文件无法读取"
+            if not click.confirm(f"删除汇编“{name}”（{held}）？", default=False):
+                click.echo("没有删除")
+                return
         lib.delete_pack(name)
     click.echo(f"已删除汇编“{name}”")
 

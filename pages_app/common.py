@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from yuanwen.config import resolve_kb_dir
-from yuanwen.errors import PackConflictError, UsageError, YuanwenError, record_fault
+from yuanwen.errors import PackConflictError, PackNotFoundError, UsageError, YuanwenError, record_fault
 from yuanwen.library import HTML_DIFF, MAX_UPLOAD_MB, Library, mark_terms, render_match
-from yuanwen.models import QuoteMatch, SavedPack, StudyPack
+from yuanwen.models import Hit, QuoteMatch, SavedPack, StudyPack
 
 
 # -- the pages: slug -> (title, file, icon); the slug is the page's URL path ------------------
@@ -282,9 +282,30 @@ def sync_query_params(params: dict[str, Any]) -> None:
 
 
 def run_page(body: Callable[[Path], dict[str, Any]]) -> None:
-    """Run a page's ``body`` on the knowledge base folder and make the URL say what it returns.
-    An unexpected error is shown as an error id by the entry point (``app.py``)."""
-    sync_query_params(body(current_kb_dir()) or {})
+    """Run a page's ``body`` on the knowledge base folder and make the URL say what it returns,
+    and on every page which saved pack the session is on (``pack=``), so that a reload (a new
+    session) goes on with the same pack. An unexpected error is shown as an error id by the
+    entry point (``app.py``)."""
+    params = dict(body(current_kb_dir()) or {})
+    params.setdefault("pack", ss().get("pack_name") or "")
+    sync_query_params(params)
+
+
+def passage_card(hit: Hit, caption: str = "") -> None:
+    """One hit's passage as the 论述摘编 and 提法演变 pages draw it: a caption line (where it
+    is in its document), its text with the matched terms marked, its source in the session's
+    citation style."""
+    if caption:
+        st.text(caption)
+    st.html(f'<div class="yw-passage">{highlight(hit.passage.text, hit.matched_terms)}</div>')
+    st.text(f"出处：{hit.citation.format(style()) if hit.citation else hit.document.title}")
+
+
+def view_button(hit: Hit, key: str, where: Any = None) -> None:
+    """The 在文中查看 button of a hit (in ``where``, a column, when given): its document opened
+    at the passage."""
+    (where or st).button("在文中查看", key=key, on_click=goto_doc,
+                         args=(hit.document.id, hit.passage.start, None))
 
 
 def add_to_pack(item: Any) -> None:
@@ -327,7 +348,8 @@ def set_current_pack(saved: SavedPack | None) -> None:
 
 def sync_pack() -> None:
     """On every run, keep the session's pack and the saved one the same. A session's first run
-    opens the pack the URL names (``?pack=``), else the most recently saved one; later runs
+    opens the pack the URL names (``?pack=``; one deleted meanwhile is made again, under that
+    name, by the first passage added), else the most recently saved one; later runs
     save a pack that was put in the session without being saved, read the pack again when it
     was saved elsewhere (another window, the CLI), and take up a pack saved elsewhere while the
     session's own is new and empty."""
@@ -336,11 +358,10 @@ def sync_pack() -> None:
     try:
         if "_pack_saved" not in s:
             want = st.query_params.get("pack")
-            packs = [p for p in lib.packs() if not p.error]
-            chosen = next((p for p in packs if p.name == want), packs[0] if packs else None)
-            if want and (chosen is None or chosen.name != want):
-                s["pack_error"] = f"没有名为“{want}”的汇编" + (f"，已打开“{chosen.name}”" if chosen else "")
-            set_current_pack(chosen)
+            if want:
+                _open_named(lib, want)
+            else:  # no pack named: the most recently saved one, if any
+                set_current_pack(next((p for p in lib.packs() if not p.error), None))
         elif s["pack"] is not s["_pack_saved"] and s["pack"] != s["_pack_saved"]:
             commit_pack(s["pack"])
         elif s.get("pack_name"):
@@ -358,6 +379,34 @@ def sync_pack() -> None:
         s["pack_error"] = str(exc)
 
 
+def _open_named(lib: Library, name: str) -> None:
+    """A session's first run on an address naming the pack ``name``: that pack, never another
+    one. One that is gone stays the session's pack, empty, under its name (the first passage
+    added saves it again); one whose file cannot be read too (edits are refused, saying why,
+    until it is deleted or mended)."""
+    try:
+        set_current_pack(lib.open_pack(name))
+        return
+    except PackNotFoundError:
+        ss()["pack_notice"] = f"汇编“{name}”已不在知识库中（可能已在别处删除或改名）；加入段落时将以这个名称重新保存"
+    except UsageError as exc:
+        ss()["pack_error"] = str(exc)
+    set_current_pack(None)
+    ss()["pack_name"] = name
+
+
+def _reload_after_conflict(lib: Library, name: str, exc: PackConflictError) -> None:
+    """After a refused save of the session's pack ``name``: show the latest saved version and
+    say why; a pack that cannot be opened any more (deleted, damaged) is said so plainly."""
+    s = ss()
+    try:
+        set_current_pack(lib.open_pack(name))
+    except YuanwenError as again:
+        s["pack_error"] = f"{exc}；而且现在无法重新载入它：{again}"
+        return
+    s["pack_error"] = f"{exc}（已载入最新内容）"
+
+
 def commit_pack(pack: StudyPack) -> bool:
     """Save ``pack`` as the session's pack (under a new name when it has none yet); on a
     refusal the reason is left in ``pack_error`` and False returned."""
@@ -369,8 +418,7 @@ def commit_pack(pack: StudyPack) -> bool:
         set_current_pack(lib.save_pack(name, pack, revision=rev))
         return True
     except PackConflictError as exc:
-        set_current_pack(lib.open_pack(s["pack_name"]))
-        s["pack_error"] = f"{exc}（已载入最新内容）"
+        _reload_after_conflict(lib, s["pack_name"], exc)
     except YuanwenError as exc:
         s["pack"] = pack
         s["pack_error"] = f"汇编没有保存：{exc}"
@@ -391,16 +439,10 @@ def edit_current_pack(edit: str, *args: Any) -> bool:
         rev = None if edit in _SAFE_EDITS else s.get("pack_rev")
         try:
             saved = lib.edit_saved_pack(name, edit, *args, revision=rev)
-        except PackConflictError:
-            raise
-        except UsageError:
-            if any(p.name == name for p in lib.packs()):
-                raise
-            # deleted elsewhere meanwhile: saved again from this session's copy
+        except PackNotFoundError:  # deleted elsewhere meanwhile: saved again from this session's copy
             return commit_pack(Library.edit_pack(s["pack"], edit, *args))
     except PackConflictError as exc:
-        set_current_pack(lib.open_pack(name))
-        s["pack_error"] = f"{exc}（已载入最新内容）"
+        _reload_after_conflict(lib, name, exc)
         return False
     except YuanwenError as exc:
         s["pack_error"] = str(exc)

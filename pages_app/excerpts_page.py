@@ -1,6 +1,8 @@
 """论述摘编: the passages on one theme, grouped by document and in date order, each with its
 source; the trainer unticks what is not wanted and turns the rest into a study pack in one
-click. The theme and its filters live in the URL (``/excerpts?theme=…``)."""
+click: a new saved pack named after the theme (安全生产论述摘编), or, as the second choice, a
+new section of the pack the session is on. The theme and its filters live in the URL
+(``/excerpts?theme=…``)."""
 
 from __future__ import annotations
 
@@ -13,16 +15,19 @@ from pages_app.common import (
     commit_pack,
     esc,
     get_kb,
-    goto_doc,
     guarded,
-    highlight,
     md_literal,
+    pack_library,
+    passage_card,
     run_page,
+    set_current_pack,
     split_issuers,
     ss,
     style,
+    sync_pack,
+    view_button,
 )
-from yuanwen.errors import YuanwenError
+from yuanwen.errors import UsageError, YuanwenError
 from yuanwen.library import Library
 from yuanwen.models import Excerpts, Filters
 
@@ -164,31 +169,35 @@ def show(res: Excerpts) -> None:
 
 
 def _passage(hit) -> None:
-    p, d = hit.passage, hit.document
+    p = hit.passage
     c1, c2 = st.columns([1, 20])
     key = _keep_key(p.id)
     ss().setdefault(key, True)
     c1.checkbox("选用", key=key, label_visibility="collapsed", help="取消勾选：不放入汇编")
     with c2:
         path = " › ".join(p.heading_path)
-        if path:
-            st.text(f"{hit.rank}. {path}" + ("（相关度较低）" if hit.weak else ""))
-        elif hit.weak:
-            st.text(f"{hit.rank}.（相关度较低）")
-        st.html(f'<div class="yw-passage">{highlight(p.text, hit.matched_terms)}</div>')
-        citation = hit.citation.format(style()) if hit.citation else d.title
-        st.text(f"出处：{citation}")
-        st.button("在文中查看", key=f"ex_view_{p.id}", on_click=goto_doc, args=(d.id, p.start, None))
+        weak = "（相关度较低）" if hit.weak else ""
+        passage_card(hit, f"{hit.rank}. {path}{weak}" if path or weak else "")
+        view_button(hit, f"ex_view_{p.id}")
 
 
 def _pack_bar(res: Excerpts, where: str) -> None:
     n = len(selected(res))
-    c1, c2, c3, _ = st.columns([3, 1, 1, 3], vertical_alignment="center")
+    current = ss().get("pack_name")
+    c1, c2, c3, c4, _ = st.columns([3, 2, 1, 1, 1], vertical_alignment="center")
     c1.button(f"生成学习材料汇编（已选 {n} 段）", type="primary", key=f"ex_pack_{where}",
               on_click=_make_pack, disabled=n == 0,
+              help=f"新建一个汇编（名称：{_new_pack_title(res)}），放入选中的段落，然后打开汇编页")
+    c2.button(f"加入当前汇编“{current}”" if current else "加入当前汇编", key=f"ex_add_{where}",
+              on_click=_add_to_current, disabled=n == 0,
               help="放入当前汇编的一个新分组（以主题为标题），然后打开汇编页")
-    c2.button("全选", key=f"ex_all_{where}", on_click=_tick_all, args=(True,))
-    c3.button("全不选", key=f"ex_none_{where}", on_click=_tick_all, args=(False,))
+    c3.button("全选", key=f"ex_all_{where}", on_click=_tick_all, args=(True,))
+    c4.button("全不选", key=f"ex_none_{where}", on_click=_tick_all, args=(False,))
+
+
+def _new_pack_title(res: Excerpts) -> str:
+    """The title (and, where free, the name) of the pack the 摘编 becomes: 安全生产论述摘编."""
+    return Library.excerpts_pack(res, None, []).title
 
 
 @guarded
@@ -201,15 +210,40 @@ def _tick_all(value: bool) -> None:
 
 @guarded
 def _make_pack() -> None:
+    """The chosen passages as a new saved pack, named after the theme (安全生产论述摘编, or
+    安全生产论述摘编（2）... when taken), which becomes the session's pack."""
     s = ss()
     res: Excerpts | None = s.get("ex_res")
     if res is None:
         return
+    pack = Library.excerpts_pack(res, None, selected(res), style=style())
+    lib = pack_library()
+    try:
+        try:
+            name = lib.free_pack_name(pack.title)
+        except UsageError:  # a theme that cannot be a file name (e.g. with “/”)
+            name = lib.free_pack_name()
+        set_current_pack(lib.create_pack(name, pack))
+    except YuanwenError as exc:
+        st.toast(md_literal(f"没有生成汇编：{exc}"))
+        return
+    st.toast(f"已新建学习材料汇编“{name}”，共 {Library.pack_size(pack)} 段")
+    s["switch_to"] = "pack"
+
+
+@guarded
+def _add_to_current() -> None:
+    """The chosen passages as a new section (titled with the theme) of the session's pack."""
+    s = ss()
+    res: Excerpts | None = s.get("ex_res")
+    if res is None:
+        return
+    sync_pack()  # the pack as saved now (another window may have changed it)
     ids = selected(res)
     before = Library.pack_size(s["pack"])
     pack = Library.excerpts_pack(res, s["pack"], ids, style=style())
     if not commit_pack(pack):  # saved in the knowledge base folder; a refusal says why
-        st.toast(s.get("pack_error") or "没有放入汇编")
+        st.toast(md_literal(s.pop("pack_error", None) or "没有放入汇编"))
         return
     added = Library.pack_size(s["pack"]) - before
     st.toast(f"已把 {added} 段放入学习材料汇编“{s.get('pack_name')}”"

@@ -3,6 +3,8 @@ export the pack as Word, Markdown or a .json file that can be loaded again."""
 
 from __future__ import annotations
 
+from copy import deepcopy
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +80,16 @@ def body(kb_dir: Path) -> dict[str, Any]:
                       format_func=lambda k: {"excerpt": "（摘自《……》，日期）"}.get(k, "加入时选定的引文格式"),
                       help="摘编的写法，或加入汇编时选定的引文格式（脚注格式 / GB/T 7714）")
     e1, e2, e3 = st.columns(3)
-    e1.download_button("导出 Word（.docx）", data=Library.pack_bytes(pack, "docx", source),
+    # each file is built when its button is clicked (a callable as data), not on every rerun
+    e1.download_button("导出 Word（.docx）", data=partial(Library.pack_bytes, pack, "docx", source),
                        file_name=f"{fname}.docx",
                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                        key="pk_docx", disabled=n == 0, type="primary")
-    e2.download_button("导出 Markdown（.md）", data=Library.pack_bytes(pack, "md", source),
+    e2.download_button("导出 Markdown（.md）", data=partial(Library.pack_bytes, pack, "md", source),
                        file_name=f"{fname}.md", mime="text/markdown", key="pk_md", disabled=n == 0)
     _pdf_export(pack, source, fname, e2, disabled=n == 0)
     e3.download_button("下载汇编文件（.json，可分享、可再载入）",
-                       data=Library.pack_bytes(pack, "json"),
+                       data=partial(Library.pack_bytes, pack, "json"),
                        file_name=f"{fname}.json", mime="application/json", key="pk_json",
                        disabled=n == 0)
     load_file(pack)
@@ -100,16 +103,15 @@ def _pdf_export(pack: StudyPack, source: str, fname: str, col: Any, disabled: bo
         col.caption("导出 PDF 需要安装 LibreOffice；也可导出 Word 后用 Word / WPS 另存为 PDF。")
         return
     s = ss()
-    want = (Library.pack_bytes(pack, "json"), source)
-    made = s.get("pk_pdf")
-    if made and made[0] == want:
+    made = s.get("pk_pdf")  # ((pack, source) it was made from, PDF bytes)
+    if made and made[0] == (pack, source):
         col.download_button("下载 PDF", data=made[1], file_name=f"{fname}.pdf", mime="application/pdf",
                             key="pk_pdf_dl")
         return
     if col.button("生成 PDF", key="pk_pdf_make", disabled=disabled, help="用 LibreOffice 把 Word 版转为 PDF"):
         try:
             with st.spinner("正在用 LibreOffice 生成 PDF…"):
-                s["pk_pdf"] = (want, Library.pack_bytes(pack, "pdf", source))
+                s["pk_pdf"] = ((deepcopy(pack), source), Library.pack_bytes(pack, "pdf", source))
         except YuanwenError as exc:
             st.error(md_literal(str(exc)))
         else:
@@ -142,9 +144,14 @@ def choose_pack(saved: list[SavedPack]) -> None:
         st.warning(md_literal(f"删除汇编“{current}”（{sizes.get(current, 0)} 段）？删除后无法恢复，"
                               "可先下载汇编文件备份。"))
         st.button("确定删除", key="pk_delete", on_click=_delete_pack, type="primary")
-    bad = [p for p in saved if p.error]
-    for p in bad:
-        st.warning(md_literal(f"汇编文件“{p.name}”无法读取，已略过：{p.error}"))
+    for i, p in enumerate(p for p in saved if p.error):
+        w1, w2 = st.columns([6, 1], vertical_alignment="center")
+        w1.warning(md_literal(f"已略过一个汇编：{p.error}"))
+        with w2.popover("删除", use_container_width=True):
+            st.warning(md_literal(f"删除无法读取的汇编“{p.name}”？删除后无法恢复；"
+                                  f"如需保留，请先复制知识库文件夹 packs/ 下的“{p.name}.json”。"))
+            st.button("确定删除", key=f"pk_delete_bad_{i}", on_click=_delete_bad, args=(p.name,),
+                      type="primary")
 
 
 @guarded
@@ -193,6 +200,20 @@ def _delete_pack() -> None:
         s["pack_error"] = str(exc)
         return
     set_current_pack(rest[0] if rest else None)
+    s["pack_notice"] = f"已删除汇编“{name}”"
+
+
+@guarded
+def _delete_bad(name: str) -> None:
+    """Delete a saved pack whose file cannot be read (listed below the chooser)."""
+    s = ss()
+    try:
+        pack_library().delete_pack(name)
+    except YuanwenError as exc:
+        s["pack_error"] = str(exc)
+        return
+    if s.get("pack_name") == name:
+        set_current_pack(None)
     s["pack_notice"] = f"已删除汇编“{name}”"
 
 

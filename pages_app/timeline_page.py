@@ -15,13 +15,13 @@ from pages_app.common import (
     add_to_pack,
     esc,
     get_kb,
-    goto_doc,
     guarded,
-    highlight,
     md_literal,
+    passage_card,
     run_page,
     ss,
     style,
+    view_button,
 )
 from yuanwen.errors import YuanwenError
 from yuanwen.library import Library
@@ -160,18 +160,12 @@ def render_passage(hit: Hit, where: str) -> None:
     d, p = hit.document, hit.passage
     with st.container(border=True):
         st.html(f'<div class="yw-title">{esc(d.date or UNDATED)}　{esc(d.title)}</div>')
-        meta = "　".join(x for x in (d.issuer, d.doc_type, " › ".join(p.heading_path)) if x)
-        if meta:
-            st.text(meta)
-        st.html(f'<div class="yw-passage">{highlight(p.text, hit.matched_terms)}</div>')
-        citation = hit.citation.format(style()) if hit.citation else d.title
-        st.text(f"出处：{citation}")
+        passage_card(hit, "　".join(x for x in (d.issuer, d.doc_type, " › ".join(p.heading_path)) if x))
         c1, c2, _ = st.columns([1, 1, 4])
         in_pack = Library.find_in_pack(ss()["pack"], p.id) is not None
         c1.button("已在汇编中" if in_pack else "加入汇编", key=f"tl_add_{where}_{p.id}",
                   on_click=_add, args=(p.id,), disabled=in_pack)
-        c2.button("在文中查看", key=f"tl_view_{where}_{p.id}", on_click=goto_doc,
-                  args=(d.id, p.start, None))
+        view_button(hit, f"tl_view_{where}_{p.id}", c2)
 
 
 @guarded

@@ -19,7 +19,7 @@ import re
 
 from yuanwen.conventions import ARTICLE_RE, CN_NUMERAL_CHARS, HAN_UNIFIED, cn_date
 from yuanwen.models import Citation, Document
-from yuanwen.vocab import doc_types_cited_as
+from yuanwen.vocab import doc_type_endings, doc_types_cited_as
 
 # Document types by how they are cited (``yuanwen/data/doc_types.tsv``, shared with metadata).
 SPEECH_TYPES = doc_types_cited_as("speech")
@@ -31,6 +31,11 @@ REPORT_TYPES = doc_types_cited_as("report")
 _UNIT_RE = re.compile(f"^第[{CN_NUMERAL_CHARS}0-9]{{1,5}}(?:编|部分|章|节)")
 # A report's issuer that names the person who gave it: 中共中央（赵紫阳）.
 _ISSUER_PERSON = re.compile(f"^.+[（(](?P<name>[{HAN_UNIFIED}·]{{2,5}})[）)]$")
+# A parenthesised tail of a title set aside to find its ending: （试行）, （2021年修正）.
+_PAREN_TAIL = re.compile(r"[（(][^（）()]{0,40}[）)]$")
+# A title naming a law by its ending …法 (not 办法/方法/做法/想法, which are no laws or are
+# in doc_types.tsv), or a 修正案 of one.
+_LAW_TITLE = re.compile(r"(?<![办方做想])法(?:修正案)?$")
 # What follows an issuer's name at the start of a title it can be dropped from.
 _AFTER_ISSUER = ("关于", "印发", "转发", "批转", "对", "给", "致")
 
@@ -56,9 +61,28 @@ def article_of(heading_path: list[str] | None) -> str:
     return ""
 
 
-def _inner_quotes(title: str) -> str:
+def inner_quotes(title: str) -> str:
     """A title set in 《》 with the 《》 inside it turned into 〈〉, as Chinese typesetting does."""
     return title.replace("《", "〈").replace("》", "〉")
+
+
+def _is_law(doc: Document) -> bool:
+    """Whether ``doc`` is cited as a law (its article straight after the title, no issuer):
+    its type says so, or, with no type, its title names a law (…法, …条例, …规定, …办法, the
+    law endings of ``doc_types.tsv``)."""
+    if doc.doc_type is not None:
+        return doc.doc_type in LAW_TYPES
+    title = re.sub(r"\s+", "", doc.title or "")
+    for _ in range(3):  # 中华人民共和国安全生产法（2021年修正）, 某某办法（试行）
+        stripped = _PAREN_TAIL.sub("", title)
+        if stripped == title or not stripped:
+            break
+        title = stripped
+    if _LAW_TITLE.search(title):
+        return True
+    endings = doc_type_endings()
+    ending = next((e for e in sorted(endings, key=len, reverse=True) if title.endswith(e)), None)
+    return ending is not None and endings[ending] in LAW_TYPES
 
 
 def _issuer_and_title(doc: Document) -> tuple[str | None, str]:
@@ -90,10 +114,12 @@ def _footnote(doc: Document, heading_path: list[str] | None, page: int | None) -
     * a law: ``《中华人民共和国安全生产法》第三条，2021年6月10日``;
     * any other document: ``国务院办公厅：《关于…的通知》（国办发〔2024〕6号），2024年5月20日``,
       then the article or chapter and the page where known.
+
+    A document with no type is cited as a law only when its title names one (:func:`_is_law`).
     """
     pub = doc.extra.get("publication")  # e.g. {"name": "人民日报", "date": "2022-10-26", "page": "1"}
     speaker = _speaker(doc)
-    law = doc.doc_type in LAW_TYPES | {None}
+    law = _is_law(doc)
     if speaker:
         who, title = speaker, doc.title
         if title.startswith(speaker):
@@ -103,13 +129,13 @@ def _footnote(doc: Document, heading_path: list[str] | None, page: int | None) -
     else:
         who, title = _issuer_and_title(doc)
     number = doc.doc_number if doc.doc_number and doc.doc_number not in title else None
-    s = f"{who}：《{_inner_quotes(title)}》" if who else f"《{_inner_quotes(title)}》"
+    s = f"{who}：《{inner_quotes(title)}》" if who else f"《{inner_quotes(title)}》"
+    if number:  # the 文号 straight after the title
+        s += f"（{number}）"
     where = article_of(heading_path)
-    if where and law and not speaker:
+    if where and law and not speaker:  # a law's article follows its title (and 文号)
         s += where
         where = ""
-    if number:
-        s += f"（{number}）"
     if isinstance(pub, dict) and pub.get("name"):
         s += f"，《{pub['name']}》{cn_date(pub.get('date'))}"
         if pub.get("page"):

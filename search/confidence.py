@@ -62,7 +62,7 @@ def judge(kb: KnowledgeBase, query: str, hits: Sequence[Hit], passage_ids: Seque
     """Set ``similarity``, ``coverage`` and ``weak`` on each hit; ``passage_ids[i]`` are the
     passages hit ``i`` shows (several when neighbours were merged)."""
     threshold = similarity_threshold(kb)
-    sims = _similarities(kb, query, passage_ids, mode) if kb.dim else {}
+    sims = _similarities(kb, query, passage_ids, mode) if kb.dim and hits else {}
     terms = query_terms(query)  # once per query, not per hit
     for hit, ids in zip(hits, passage_ids):
         found = [sims[i] for i in ids if i in sims]

@@ -3,12 +3,15 @@
 The Word layout follows GB/T 9704-2012 (党政机关公文格式), as offices lay out a handout: A4;
 margins top 37 mm, bottom 35 mm, left 28 mm, right 26 mm (版心 156 × 225 mm); 28 pt line
 spacing and a two-character first-line indent; the title in 2号 方正小标宋简体, centred;
-section headings in 3号 黑体 (a second level in 3号 楷体_GB2312); body text in 3号
-仿宋_GB2312; the page number "— 1 —" in 4号 宋体 at the foot, on the outside edge (odd pages
-right, even pages left); every text black. A contents page follows the title. Section titles
-are numbered once: a title the user numbered keeps its number, the others get 一、二、…. Each
-passage is followed by its source as 摘编 give it (（摘自《……》，2022年10月16日）) or by the
-citation chosen when it was added; a trainer's note follows as written.
+section headings in 3号 黑体; body text in 3号 仿宋_GB2312, 28 characters a line (a character
+spacing of -0.25 pt in the 156 mm 版心); the page number "— 1 —" in 4号 宋体 at the foot, on the
+outside edge (odd pages right, even pages left); every text black. A contents page follows the
+title: one entry per section, or, in a pack without sections, one per run of passages from one
+document; Word is asked to refresh its page numbers on opening (``w:updateFields``). Section
+titles are numbered once: a title the user numbered keeps its number, the others continue from
+the last number written (三、甲 then 乙 gives 四、乙). Each passage is followed by its source as
+摘编 give it (（摘自《……》，2022年10月16日）) or by the citation chosen when it was added; a
+trainer's note follows as written.
 
 Fonts: each run names its Chinese font in ``w:eastAsia``; the font table gives each 公文
 font an alternative a stock system has (仿宋, 楷体, 黑体, 宋体) and the GB2312 character set,
@@ -39,25 +42,24 @@ from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
 from docx.shared import Mm, Pt, RGBColor
 
-from yuanwen.conventions import CN_DIGITS, CN_NUMERAL_CHARS, cn_date
+from yuanwen.conventions import CN_DIGITS, CN_NUMERAL_CHARS, cn_date, number_value
 from yuanwen.errors import ExportError, UsageError
 from yuanwen.models import Hit, PackItem, StudyPack
 
-from .cite import article_of
+from .cite import article_of, inner_quotes
 
 TITLE_FONT = "方正小标宋简体"
 HEADING_FONT = "黑体"
-HEADING2_FONT = "楷体_GB2312"
 BODY_FONT = "仿宋_GB2312"
 NOTE_FONT = "楷体_GB2312"
 PAGE_NUMBER_FONT = "宋体"
 #: What each 公文 font falls back to where it is missing: the face of the same kind that
 #: Windows ships (and that LibreOffice's replacement table knows), written into the font table.
-FALLBACKS = {TITLE_FONT: "宋体", HEADING_FONT: "黑体", HEADING2_FONT: "楷体", BODY_FONT: "仿宋",
+FALLBACKS = {TITLE_FONT: "宋体", HEADING_FONT: "黑体", NOTE_FONT: "楷体", BODY_FONT: "仿宋",
              PAGE_NUMBER_FONT: "宋体", "楷体": "楷体", "仿宋": "仿宋"}
 # Font-table entries: the PANOSE family class and pitch Word matches a missing font by.
 _FONT_KIND = {TITLE_FONT: ("roman", "02000000000000000000"), HEADING_FONT: ("modern", "02010609060101010101"),
-              HEADING2_FONT: ("modern", "02010609030101010101"), BODY_FONT: ("modern", "02010609030101010101"),
+              NOTE_FONT: ("modern", "02010609030101010101"), BODY_FONT: ("modern", "02010609030101010101"),
               PAGE_NUMBER_FONT: ("auto", "02010600030101010101"), "楷体": ("modern", "02010609060101010101"),
               "仿宋": ("modern", "02010609060101010101")}
 LATIN_FONT = "Times New Roman"
@@ -71,14 +73,24 @@ PAGE_MM = (210, 297)
 MARGINS_MM = {"top": 37, "bottom": 35, "left": 28, "right": 26}
 FOOTER_MM = 25  # the page number's line sits about 7 mm below the 版心
 LINES_PER_PAGE, CHARS_PER_LINE = 22, 28
+#: The 版心's width in points (156 mm, 442.2 pt): 27 characters of 3号 (16 pt) fit, not 28.
+TEXT_WIDTH_PT = (PAGE_MM[0] - MARGINS_MM["left"] - MARGINS_MM["right"]) / 25.4 * 72
+#: Character spacing in twentieths of a point (Word's unit) that sets 28 characters of 3号 a
+#: line: -0.3 pt, 15.7 pt a character, 439.6 pt a line. -0.25 pt (441 pt a line) would do too,
+#: but LibreOffice then drops a comma or full stop it hangs past the end of a justified line;
+#: with 2.6 pt to spare it drops none. (A Word character grid, ``w:docGrid
+#: w:type="linesAndChars"``, would do this in Word, but LibreOffice spreads the characters of
+#: one over two cells each.)
+CHAR_SPACING = -6
 
 #: How a passage's source is given: as 摘编 do it, or the citation chosen when it was added.
 SOURCE_STYLES = {"excerpt": "摘自《……》，日期", "citation": "加入时选定的引文格式"}
 
-# A section title the user numbered: 一、 / 第一部分 / 第三章 / （一） / 1. / 1、
+# A section title the user numbered: 一、 / 第一部分 / 第三章 / （一） / 1. / 1、 (the number in ``n``)
 _NUMBERED = re.compile(
-    rf"^\s*(?:[{CN_NUMERAL_CHARS}]{{1,4}}[、．.]|第[{CN_NUMERAL_CHARS}\d]{{1,5}}(?:编|部分|篇|章|节|单元|专题|讲)"
-    rf"|[（(][{CN_NUMERAL_CHARS}\d]{{1,4}}[)）]|\d{{1,3}}(?:[、．]|\.(?!\d)))"
+    rf"^\s*(?:(?P<n>[{CN_NUMERAL_CHARS}]{{1,4}})[、．.]"
+    rf"|第(?P<n2>[{CN_NUMERAL_CHARS}\d]{{1,5}})(?:编|部分|篇|章|节|单元|专题|讲)"
+    rf"|[（(](?P<n3>[{CN_NUMERAL_CHARS}\d]{{1,4}})[)）]|(?P<n4>\d{{1,3}})(?:[、．]|\.(?!\d)))"
 )
 DEFAULT_SECTION = "未分组"
 
@@ -152,11 +164,22 @@ def cn_count(n: int) -> str:
     return (("" if tens < 2 else digits[tens - 1]) + ("十" if tens else "") + (digits[ones - 1] if ones else ""))
 
 
-def section_heading(i: int, title: str) -> str:
-    """The heading of section ``i`` (from 0), numbered once: a title the user numbered
-    (一、… / 第一部分… / （一）… / 1. …) keeps its number; another gets 一、二、…."""
-    title = title.strip()
-    return title if _NUMBERED.match(title) else f"{cn_count(i + 1)}、{title}"
+def section_headings(titles: Sequence[str]) -> list[str]:
+    """The section headings for ``titles``, numbered once: a title the user numbered
+    (一、… / 第一部分… / （一）… / 1. …) keeps its number; another gets the number after the
+    last one before it (一、二、… from the start; 三、甲 then 乙 gives 四、乙)."""
+    out, last = [], 0
+    for title in titles:
+        title = title.strip()
+        m = _NUMBERED.match(title)
+        if m:
+            written = next(g for g in m.group("n", "n2", "n3", "n4") if g)
+            last = number_value(written) or last + 1
+            out.append(title)
+        else:
+            last += 1
+            out.append(f"{cn_count(last)}、{title}")
+    return out
 
 
 def _shown_sections(pack: StudyPack) -> list[tuple[str | None, list[PackItem]]]:
@@ -164,7 +187,24 @@ def _shown_sections(pack: StudyPack) -> list[tuple[str | None, list[PackItem]]]:
     未分组 prints its passages without a heading."""
     if len(pack.sections) == 1 and pack.sections[0].title.strip() in (DEFAULT_SECTION, ""):
         return [(None, pack.sections[0].items)]
-    return [(section_heading(i, s.title), s.items) for i, s in enumerate(pack.sections)]
+    return list(zip(section_headings([s.title for s in pack.sections]), (s.items for s in pack.sections)))
+
+
+def contents(shown: list[tuple[str | None, list[PackItem]]]) -> list[tuple[str, int, int]]:
+    """The contents entries of the sections ``shown`` as (label, section, first item): one per
+    section, as 汇编 contents are; in a pack without sections, one per run of consecutive
+    passages from one document (《标题》), never the same title twice in a row."""
+    if shown and shown[0][0] is not None:
+        return [(heading or "", si, 0) for si, (heading, _) in enumerate(shown)]
+    out: list[tuple[str, int, int]] = []
+    prev: object = None
+    for si, (_, items) in enumerate(shown):
+        for ii, item in enumerate(items):
+            doc = item.doc_id if item.doc_id is not None else item.title
+            if doc != prev:
+                out.append((f"《{item.title}》", si, ii))
+            prev = doc
+    return out
 
 
 def source_line(item: PackItem, source: str = "excerpt") -> str:
@@ -175,7 +215,7 @@ def source_line(item: PackItem, source: str = "excerpt") -> str:
         raise UsageError(f"不支持的出处格式 {source}；可选：{'、'.join(SOURCE_STYLES)}")
     if source == "citation" and item.citation.strip():
         return f"（{item.citation.strip().rstrip('。')}）"
-    title = item.title.replace("《", "〈").replace("》", "〉")
+    title = inner_quotes(item.title)
     where = article_of(item.heading_path)
     date = cn_date(item.date)
     return f"（摘自《{title}》{where}" + (f"，{date}" if date else "") + "）"
@@ -205,8 +245,8 @@ def to_markdown(pack: StudyPack, source: str = "excerpt") -> str:
         lines += [e(pack.subtitle), ""]
     shown = _shown_sections(pack)
     lines += ["## 目录", ""]
-    if shown[0][0] is None if shown else False:
-        lines += [f"{n}. 《{e(it.title)}》" for n, it in enumerate(shown[0][1], 1)]
+    if shown and shown[0][0] is None:
+        lines += [f"{n}. {e(label)}" for n, (label, _, _) in enumerate(contents(shown), 1)]
     else:
         lines += [f"- {e(h or '')}（{len(items)} 段）" for h, items in shown]
     lines.append("")
@@ -275,6 +315,18 @@ def _style(doc, name: str, font: str, size: float, *, bold: bool = False, align=
     return st
 
 
+# What follows w:color in a run's properties (w:spacing first), by the OOXML schema's order.
+_AFTER_COLOR = ("w:spacing", "w:w", "w:kern", "w:position", "w:sz", "w:szCs", "w:highlight", "w:u",
+                "w:effect", "w:bdr", "w:shd", "w:fitText", "w:vertAlign", "w:rtl", "w:cs", "w:em",
+                "w:lang", "w:eastAsianLayout", "w:specVanish", "w:oMath")
+# What follows w:updateFields in the document settings, by the schema's order.
+_AFTER_UPDATE_FIELDS = ("w:hdrShapeDefaults", "w:footnotePr", "w:endnotePr", "w:compat", "w:docVars",
+                        "w:rsids", "m:mathPr", "w:attachedSchema", "w:themeFontLang", "w:clrSchemeMapping",
+                        "w:doNotIncludeSubdocsInStats", "w:doNotAutoCompressPictures", "w:forceUpgrade",
+                        "w:captions", "w:readModeInkLockDown", "w:smartTagType", "sl:schemaLibrary",
+                        "w:shapeDefaults", "w:doNotEmbedSmartTags", "w:decimalSymbol", "w:listSeparator")
+
+
 def _setup_styles(doc) -> None:
     """Document defaults and the styles the pack uses, every one black with explicit fonts."""
     defaults = doc.styles.element.find(qn("w:docDefaults"))
@@ -283,26 +335,28 @@ def _setup_styles(doc) -> None:
     for el in rpr.findall(qn("w:lang")):
         rpr.remove(el)
     rpr.append(parse_xml(f'<w:lang {nsdecls("w")} w:val="zh-CN" w:eastAsia="zh-CN" w:bidi="ar-SA"/>'))
-    rpr.append(parse_xml(f'<w:color {nsdecls("w")} w:val="000000"/>'))
+    rpr.insert_element_before(parse_xml(f'<w:color {nsdecls("w")} w:val="000000"/>'), *_AFTER_COLOR)
     for tag in ("w:sz", "w:szCs"):  # 3号 by default
         for el in rpr.findall(qn(tag)):
             el.set(qn("w:val"), str(SIZE_3 * 2))
     ppr = defaults.find(qn("w:pPrDefault")).find(qn("w:pPr"))
     for el in ppr.findall(qn("w:spacing")):
         ppr.remove(el)
-    _style(doc, "Normal", BODY_FONT, SIZE_3)
+    normal = _style(doc, "Normal", BODY_FONT, SIZE_3).element.get_or_add_rPr()
+    # 28 characters a line; the styles based on Normal (all the others) inherit it
+    normal.insert_element_before(parse_xml(f'<w:spacing {nsdecls("w")} w:val="{CHAR_SPACING}"/>'),
+                                 *_AFTER_COLOR[1:])
     _style(doc, "Title", TITLE_FONT, SIZE_2, align=WD_ALIGN_PARAGRAPH.CENTER, indent=None, keep_next=True,
            line=36)
     _style(doc, "Subtitle", NOTE_FONT, SIZE_3, align=WD_ALIGN_PARAGRAPH.CENTER, indent=None, keep_next=True)
     _style(doc, "Heading 1", HEADING_FONT, SIZE_3, outline=0, keep_next=True)
-    _style(doc, "Heading 2", HEADING2_FONT, SIZE_3, outline=1, keep_next=True)
     _style(doc, "TOC Heading", HEADING_FONT, SIZE_3, align=WD_ALIGN_PARAGRAPH.CENTER, indent=None, keep_next=True)
     _style(doc, "toc 1", BODY_FONT, SIZE_3, indent=None)
     _style(doc, "汇编出处", NOTE_FONT, SIZE_3, align=WD_ALIGN_PARAGRAPH.RIGHT, indent=None)
     _style(doc, "汇编出处（长）", NOTE_FONT, SIZE_3)
     _style(doc, "汇编按语", NOTE_FONT, SIZE_3).paragraph_format.left_indent = Pt(INDENT)
     _style(doc, "footer", PAGE_NUMBER_FONT, SIZE_4, indent=None, latin=PAGE_NUMBER_FONT, line=SIZE_4 * 1.2)
-    for name in ("Title", "Subtitle", "Heading 1", "Heading 2", "TOC Heading"):
+    for name in ("Title", "Subtitle", "Heading 1", "TOC Heading"):
         doc.styles[name].font.bold = False
     # every style black, the ones a user may apply later too (Heading 3, Quote, ...)
     for colour in doc.styles.element.iter(qn("w:color")):
@@ -338,8 +392,8 @@ def _page_setup(doc) -> None:
     sec.footer_distance = Mm(FOOTER_MM)
     sec.gutter = Mm(0)
     doc.settings.odd_and_even_pages_header_footer = True
-    # 22 lines on a page: Word and LibreOffice snap East Asian text to this line grid. (A
-    # character grid of 28 a line is left out: LibreOffice spreads the characters of one.)
+    # 22 lines on a page: Word and LibreOffice snap East Asian text to this line grid. (28
+    # characters a line come from Normal's character spacing, CHAR_SPACING.)
     sect_pr = sec._sectPr
     for el in sect_pr.findall(qn("w:docGrid")):
         sect_pr.remove(el)
@@ -347,6 +401,12 @@ def _page_setup(doc) -> None:
     settings = doc.settings.element
     for el in settings.findall(qn("w:themeFontLang")):
         el.set(qn("w:eastAsia"), "zh-CN")
+    # Word refreshes the contents' page numbers (estimated here) when it opens the file; it
+    # asks first (更新域). LibreOffice and WPS compute them by themselves.
+    for el in settings.findall(qn("w:updateFields")):
+        settings.remove(el)
+    settings.insert_element_before(parse_xml(f'<w:updateFields {nsdecls("w")} w:val="true"/>'),
+                                   *_AFTER_UPDATE_FIELDS)
     _page_number(doc, sec.footer.paragraphs[0], WD_ALIGN_PARAGRAPH.RIGHT)
     _page_number(doc, sec.even_page_footer.paragraphs[0], WD_ALIGN_PARAGRAPH.LEFT)
 
@@ -415,6 +475,50 @@ def _lines(text: str, indent_chars: int = 2) -> int:
     return max(1, math.ceil(width / CHARS_PER_LINE))
 
 
+# A block of the body: (style, text, bookmark). Style "Normal+gap" is Normal with a blank line before.
+_Block = tuple[str, str, str | None]
+
+
+def _body_blocks(shown: list[tuple[str | None, list[PackItem]]], source: str) -> list[_Block]:
+    """The paragraphs of the body in order, the ones a contents entry points to bookmarked."""
+    marks = {(si, ii) for _, si, ii in contents(shown)}
+    blocks: list[_Block] = []
+    for si, (heading, items) in enumerate(shown):
+        if heading is not None:
+            blocks.append(("Heading 1", heading, f"_yw_s{si}"))
+        for ii, item in enumerate(items):
+            mark = f"_yw_p{si}_{ii}" if heading is None and (si, ii) in marks else None
+            paras = [t.strip() for t in item.text.split("\n") if t.strip()] or [""]
+            for k, para in enumerate(paras):
+                blocks.append(("Normal" if k or ii == 0 else "Normal+gap", para, mark if k == 0 else None))
+            src = source_line(item, source)
+            blocks.append(("汇编出处" if _lines(src, 0) == 1 else "汇编出处（长）", src, None))
+            if item.note.strip():
+                for line in item.note.strip().split("\n"):
+                    if line.strip():
+                        blocks.append(("汇编按语", line.strip(), None))
+    return blocks
+
+
+def _estimate_pages(blocks: list[_Block], front_lines: int) -> dict[str, int]:
+    """The page each bookmark of ``blocks`` is estimated to fall on: the body starts on the page
+    after the ``front_lines`` lines of the title and contents, on the 22-line grid; a heading
+    near a page's foot moves to the next page. (Only a first guess, shown until the application
+    computes the real numbers.)"""
+    line_no = math.ceil(front_lines / LINES_PER_PAGE) * LINES_PER_PAGE
+    pages: dict[str, int] = {}
+    for style, text, mark in blocks:
+        need = _lines(text, 0 if style == "汇编出处" else 2)
+        if style == "Normal+gap" or (style == "Heading 1" and line_no % LINES_PER_PAGE):
+            need += 1
+        if style == "Heading 1" and line_no % LINES_PER_PAGE > LINES_PER_PAGE - 3:
+            line_no = math.ceil(line_no / LINES_PER_PAGE) * LINES_PER_PAGE
+        if mark:
+            pages[mark] = line_no // LINES_PER_PAGE + 1
+        line_no += need
+    return pages
+
+
 def to_docx(pack: StudyPack, source: str = "excerpt") -> bytes:
     """The pack as a .docx file (bytes) laid out by GB/T 9704-2012 (see the module's
     docstring), with each passage's source in ``source`` style (:data:`SOURCE_STYLES`).
@@ -432,37 +536,11 @@ def to_docx(pack: StudyPack, source: str = "excerpt") -> bytes:
         body.remove(doc.paragraphs[0]._p)
 
     shown = _shown_sections(pack)
+    entries = [(label, f"_yw_s{si}" if shown[si][0] is not None else f"_yw_p{si}_{ii}")
+               for label, si, ii in contents(shown)]
     # The body, laid out first so that the contents page can say where each entry starts.
-    entries: list[tuple[str, str, int]] = []  # (text, bookmark, estimated page)
-    blocks: list[tuple[str, str, str | None]] = []  # (style, text, bookmark)
-    for si, (heading, items) in enumerate(shown):
-        if heading is not None:
-            blocks.append(("Heading 1", heading, f"_yw_s{si}"))
-        for ii, item in enumerate(items):
-            mark = f"_yw_p{si}_{ii}" if heading is None else None
-            paras = [t.strip() for t in item.text.split("\n") if t.strip()] or [""]
-            for k, para in enumerate(paras):
-                blocks.append(("Normal" if k or ii == 0 else "Normal+gap", para, mark if k == 0 else None))
-            src = source_line(item, source)
-            blocks.append(("汇编出处" if _lines(src, 0) == 1 else "汇编出处（长）", src, None))
-            if item.note.strip():
-                for line in item.note.strip().split("\n"):
-                    if line.strip():
-                        blocks.append(("汇编按语", line.strip(), None))
-    # estimated pages: the contents page(s) first, then the body on the 22-line grid
-    n_entries = len(shown) if shown and shown[0][0] is not None else sum(len(i) for _, i in shown)
-    toc_lines = 2 + (1 if pack.subtitle else 0) + 2 + n_entries
-    line_no = (math.ceil(toc_lines / LINES_PER_PAGE)) * LINES_PER_PAGE
-    for style, text, mark in blocks:
-        need = _lines(text, 0 if style.startswith("汇编出处") and style != "汇编出处（长）" else 2)
-        if style == "Normal+gap" or (style == "Heading 1" and line_no % LINES_PER_PAGE):
-            need += 1
-        if style == "Heading 1" and line_no % LINES_PER_PAGE > LINES_PER_PAGE - 3:
-            line_no = math.ceil(line_no / LINES_PER_PAGE) * LINES_PER_PAGE
-        if mark:
-            page = line_no // LINES_PER_PAGE + 1
-            entries.append((text if style == "Heading 1" else "", mark, page))
-        line_no += need
+    blocks = _body_blocks(shown, source)
+    pages = _estimate_pages(blocks, 2 + (1 if pack.subtitle else 0) + 2 + len(entries))
 
     # title and contents
     doc.add_paragraph(pack.title, style="Title")
@@ -472,13 +550,11 @@ def to_docx(pack: StudyPack, source: str = "excerpt") -> bytes:
     doc.add_paragraph("目　录", style="TOC Heading")
     doc.add_paragraph("", style="TOC Heading")
     width = Mm(PAGE_MM[0] - MARGINS_MM["left"] - MARGINS_MM["right"])
-    labels = ([h for h, _ in shown] if shown and shown[0][0] is not None
-              else [f"《{it.title}》" for _, items in shown for it in items])
-    for label, (_, mark, page) in zip(labels, entries):
+    for label, mark in entries:
         p = doc.add_paragraph(style="toc 1")
         p.paragraph_format.tab_stops.add_tab_stop(width, WD_TAB_ALIGNMENT.RIGHT, WD_TAB_LEADER.MIDDLE_DOT)
         p.add_run(f"{label}\t")
-        _field(p, f"PAGEREF {mark} \\h", str(page))
+        _field(p, f"PAGEREF {mark} \\h", str(pages.get(mark, 1)))
 
     bid = 0
     for k, (style, text, mark) in enumerate(blocks):
@@ -571,7 +647,7 @@ def pack_to_bytes(pack: StudyPack, fmt: str, source: str = "excerpt") -> bytes:
     raise UsageError(f"不支持导出为 {fmt}；请用 docx、pdf 或 md")
 
 
-def save_pack(pack: StudyPack, path: Path, source: str = "excerpt") -> Path:
+def write_export(pack: StudyPack, path: Path, source: str = "excerpt") -> Path:
     """Write the pack to ``path`` as .docx, .pdf or .md, by its suffix."""
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")

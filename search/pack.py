@@ -204,9 +204,17 @@ _LABELS = {"title": "标题", "subtitle": "副标题", "sections": "分组", "it
            "passage_id": "段落编号", "doc_id": "文档编号", "date": "日期"}
 
 
+class NotAPackError(UsageError):
+    """A file that is not a pack; ``reason`` says what is wrong with it (in Chinese)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"无法载入汇编文件 {name}：{reason}。请选择用「下载汇编文件」或 "
+                         f"yuanwen pack export 导出的 .json 汇编文件")
+
+
 def _refusal(name: str, reason: str) -> UsageError:
-    return UsageError(f"无法载入汇编文件 {name}：{reason}。请选择用「下载汇编文件」或 "
-                      f"yuanwen pack export 导出的 .json 汇编文件")
+    return NotAPackError(name, reason)
 
 
 def _label(key: str) -> str:
@@ -296,6 +304,12 @@ def load_pack(raw: bytes | str, name: str = "汇编文件") -> StudyPack:
     """A pack from the bytes (or text) of a saved pack file; a file that is not one (not
     UTF-8, not JSON, too large, too deeply nested, wrong structure) raises
     :class:`UsageError` with a Chinese message naming ``name``."""
+    return pack_from_dict(parse_pack_file(raw, name), name)
+
+
+def parse_pack_file(raw: bytes | str, name: str = "汇编文件") -> Any:
+    """The parsed JSON of a pack file (not yet checked as a pack: see :func:`pack_from_dict`);
+    bytes that are not UTF-8 JSON of a sane size and depth raise :class:`UsageError`."""
     def bad(reason: str) -> UsageError:
         return _refusal(name, reason)
 
@@ -309,11 +323,10 @@ def load_pack(raw: bytes | str, name: str = "汇编文件") -> StudyPack:
     if not raw.strip():
         raise bad("文件是空的")
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except RecursionError:
         raise bad("文件内容嵌套过深") from None
     except json.JSONDecodeError as exc:
         raise bad(f"文件不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列有误）") from None
     except ValueError:  # an integer too long to convert
         raise bad("文件中有过长的数字") from None
-    return pack_from_dict(data, name)

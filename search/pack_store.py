@@ -26,10 +26,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from yuanwen.errors import KnowledgeBaseError, PackConflictError, UsageError, YuanwenError
+from yuanwen.errors import KnowledgeBaseError, PackConflictError, PackNotFoundError, UsageError, YuanwenError
 from yuanwen.models import SavedPack, StudyPack
 
-from .pack import MAX_ITEMS, item_count, load_pack, pack_from_dict
+from .pack import MAX_ITEMS, NotAPackError, item_count, load_pack, pack_from_dict, parse_pack_file
 
 PACK_DIR = "packs"
 SUFFIX = ".json"
@@ -72,11 +72,21 @@ def _path(kb_dir: Path, name: str) -> Path:
     return pack_dir(kb_dir) / f"{check_name(name)}{SUFFIX}"
 
 
-def _modified(path: Path) -> str:
+def _mtime(path: Path) -> float:
+    """When the file at ``path`` was last written (0.0 when it cannot be told)."""
     try:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+        return path.stat().st_mtime
     except OSError:
-        return ""
+        return 0.0
+
+
+def _shown(mtime: float) -> str:
+    """``mtime`` as local time, "YYYY-MM-DD HH:MM" ("" when unknown)."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)) if mtime else ""
+
+
+def _not_found(name: str) -> PackNotFoundError:
+    return PackNotFoundError(f"没有名为“{name}”的汇编")
 
 
 def _io_error(exc: OSError, kb_dir: Path, doing: str) -> KnowledgeBaseError:
@@ -92,51 +102,54 @@ def _io_error(exc: OSError, kb_dir: Path, doing: str) -> KnowledgeBaseError:
     return KnowledgeBaseError(f"无法{doing}：{why}")
 
 
-def _read(path: Path, name: str) -> SavedPack:
-    """The saved pack in ``path``; a file that is missing or not a pack raises UsageError."""
+def _read(path: Path, name: str, mtime: float | None = None) -> SavedPack:
+    """The saved pack in ``path`` (``mtime``: its file's, when known already); a missing file
+    raises :class:`PackNotFoundError`, one that is not a pack :class:`UsageError`."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"没有名为“{name}”的汇编") from None
-    pack = load_pack(raw, f"“{name}”（{path.name}）")
+        raise _not_found(name) from None
     try:
-        rev = json.loads(raw.decode("utf-8-sig")).get("revision", 0)
-    except (ValueError, AttributeError):
-        rev = 0
+        data = parse_pack_file(raw, path.name)
+        pack = pack_from_dict(data, path.name)  # a dict from here on
+    except NotAPackError as exc:
+        raise UsageError(f"汇编“{name}”的文件 {path.name} 无法读取：{exc.reason}。请从备份恢复这个文件，"
+                         f"或删除这个汇编（汇编页的「删除」，或 yuanwen pack delete {name}）") from None
+    rev = data.get("revision", 0)
     rev = rev if isinstance(rev, int) and not isinstance(rev, bool) and rev >= 0 else 0
-    return SavedPack(name=name, pack=pack, revision=rev, modified=_modified(path))
+    return SavedPack(name=name, pack=pack, revision=rev,
+                     modified=_shown(_mtime(path) if mtime is None else mtime))
+
+
+def _files(kb_dir: Path) -> dict[str, Path]:
+    """The saved packs' names and files, nothing read or parsed."""
+    try:
+        paths = [p for p in pack_dir(kb_dir).iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise _io_error(exc, kb_dir, "读取汇编文件夹") from None
+    return {unicodedata.normalize("NFC", p.stem): p for p in paths}
 
 
 def list_packs(kb_dir: Path) -> list[SavedPack]:
     """Every saved pack, most recently saved first. A file that cannot be read is listed with
     its ``error`` set (and an empty pack) rather than hidden."""
-    folder = pack_dir(kb_dir)
-    try:
-        paths = [p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise _io_error(exc, kb_dir, "读取汇编文件夹") from None
     out = []
-    for path in paths:
-        name = unicodedata.normalize("NFC", path.stem)
+    for name, path in _files(kb_dir).items():
+        mtime = _mtime(path)
         try:
-            out.append(_read(path, name))
+            out.append((mtime, _read(path, name, mtime)))
+        except PackNotFoundError:  # deleted meanwhile
+            continue
         except (YuanwenError, OSError) as exc:
-            out.append(SavedPack(name=name, modified=_modified(path), error=str(exc)))
-    stamps = {p.name: _mtime(folder / f"{p.name}{SUFFIX}") for p in out}
-    return sorted(out, key=lambda p: (-stamps[p.name], p.name))
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+            out.append((mtime, SavedPack(name=name, modified=_shown(mtime), error=str(exc))))
+    return [p for _, p in sorted(out, key=lambda t: (-t[0], t[1].name))]
 
 
 def read_pack(kb_dir: Path, name: str) -> SavedPack:
-    """The saved pack ``name``; UsageError when there is none or its file is not a pack."""
+    """The saved pack ``name``; :class:`PackNotFoundError` when there is none, UsageError
+    when its file is not a pack."""
     path = _path(kb_dir, name)
     try:
         return _read(path, check_name(name))
@@ -147,7 +160,7 @@ def read_pack(kb_dir: Path, name: str) -> SavedPack:
 def unique_name(kb_dir: Path, base: str = DEFAULT_NAME) -> str:
     """``base``, or ``base（2）``, ``base（3）``... : the first name no saved pack has."""
     base = check_name(base[:MAX_NAME - 4].strip() or DEFAULT_NAME)
-    taken = {p.name.casefold() for p in list_packs(kb_dir)}
+    taken = {n.casefold() for n in _files(kb_dir)}
     n = 1
     name = base
     while name.casefold() in taken:
@@ -178,14 +191,24 @@ def _existing_name(kb_dir: Path, name: str) -> str | None:
     """The saved pack whose name equals ``name`` ignoring case (a file name clash on Windows
     and macOS), or None."""
     key = name.casefold()
-    return next((p.name for p in list_packs(kb_dir) if p.name.casefold() == key), None)
+    return next((n for n in _files(kb_dir) if n.casefold() == key), None)
+
+
+def _dump(pack: StudyPack, revision: int | None = None) -> bytes:
+    """The bytes of a pack file: the shared form, plus the ``revision`` of a saved pack."""
+    data = pack.to_dict() if revision is None else {**pack.to_dict(), "revision": revision}
+    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def pack_json(pack: StudyPack) -> bytes:
+    """``pack`` as the bytes of a shared pack file (what :func:`search.pack.load_pack` reads)."""
+    return _dump(_clean(pack, pack.title))
 
 
 def _write(path: Path, pack: StudyPack, revision: int | None) -> None:
     """Write ``pack`` to ``path`` crash-safely: a temporary file, flushed to disk, renamed
     over the target; the folder entry is flushed too where the system allows it."""
-    data = pack.to_dict() if revision is None else {**pack.to_dict(), "revision": revision}
-    raw = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+    raw = _dump(pack, revision)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
@@ -218,27 +241,34 @@ def _clean(pack: StudyPack, name: str) -> StudyPack:
 
 
 def save_pack(kb_dir: Path, name: str, pack: StudyPack, revision: int | None = None,
-              create: bool = True, new: bool = False) -> SavedPack:
+              create: bool = True, new: bool = False, replace: bool = False) -> SavedPack:
     """Save ``pack`` as ``name``. ``revision``: the revision the caller's copy came from; when
     the saved pack has moved on since, :class:`PackConflictError` (nothing is written).
-    ``create=False`` refuses a name that is not saved yet, ``new=True`` one that is."""
+    ``create=False`` refuses a name that is not saved yet, ``new=True`` one that is. A saved
+    file that cannot be read is not overwritten (UsageError) unless ``replace``."""
     name = check_name(name)
     pack = _clean(pack, name)
     with _locked(kb_dir, f"保存汇编“{name}”"):
-        path = _path(kb_dir, name)
-        current = _current_revision(path, name)
-        if new and current is not None:
-            raise UsageError(f"已有名为“{name}”的汇编，请换一个名称")
-        if current is None:
-            if not create:
-                raise UsageError(f"没有名为“{name}”的汇编")
-            other = _existing_name(kb_dir, name)
-            if other is not None:
-                raise UsageError(f"已有名为“{other}”的汇编（名称不区分大小写），请换一个名称")
-        elif revision is not None and revision != current:
-            raise PackConflictError(_conflict(name))
-        _write(path, pack, (current or 0) + 1)
-    return SavedPack(name=name, pack=pack, revision=(current or 0) + 1, modified=_modified(path))
+        return _save(kb_dir, name, pack, revision, create, new, replace)
+
+
+def _save(kb_dir: Path, name: str, pack: StudyPack, revision: int | None, create: bool, new: bool,
+          replace: bool) -> SavedPack:
+    """:func:`save_pack` of a checked name and pack, with the packs lock held."""
+    path = _path(kb_dir, name)
+    current = _current_revision(path, name, replace)
+    if new and current is not None:
+        raise UsageError(f"已有名为“{name}”的汇编，请换一个名称")
+    if current is None:
+        if not create:
+            raise _not_found(name)
+        other = _existing_name(kb_dir, name)
+        if other is not None:
+            raise UsageError(f"已有名为“{other}”的汇编（名称不区分大小写），请换一个名称")
+    elif revision is not None and revision != current:
+        raise PackConflictError(_conflict(name))
+    _write(path, pack, (current or 0) + 1)
+    return SavedPack(name=name, pack=pack, revision=(current or 0) + 1, modified=_shown(_mtime(path)))
 
 
 def _conflict(name: str) -> str:
@@ -246,14 +276,18 @@ def _conflict(name: str) -> str:
             "请在最新内容上再做一次")
 
 
-def _current_revision(path: Path, name: str) -> int | None:
-    """The revision of the saved pack at ``path``, None when there is none."""
-    if not path.exists():
-        return None
+def _current_revision(path: Path, name: str, replace: bool = False) -> int | None:
+    """The revision of the saved pack at ``path``, None when there is none. A file that cannot
+    be read is refused (UsageError: a save would lose what it holds), or taken as revision 0
+    when ``replace``."""
     try:
         return _read(path, name).revision
-    except UsageError:  # a damaged file: a save replaces it
-        return 0
+    except PackNotFoundError:
+        return None
+    except UsageError as exc:
+        if replace:
+            return 0
+        raise UsageError(f"没有保存，以免覆盖其中的内容。{exc}") from None
 
 
 def create_pack(kb_dir: Path, name: str, pack: StudyPack | None = None) -> SavedPack:
@@ -277,50 +311,62 @@ def edit_pack(kb_dir: Path, name: str, edit: Callable[[StudyPack], StudyPack],
             raise PackConflictError(_conflict(name))
         pack = _clean(edit(saved.pack), name)
         _write(path, pack, saved.revision + 1)
-    return SavedPack(name=name, pack=pack, revision=saved.revision + 1, modified=_modified(path))
+    return SavedPack(name=name, pack=pack, revision=saved.revision + 1, modified=_shown(_mtime(path)))
 
 
 def rename_pack(kb_dir: Path, old: str, new: str) -> SavedPack:
-    """Rename the saved pack ``old`` to ``new`` (its title is left as it is)."""
+    """Rename the saved pack ``old`` to ``new`` (its title is left as it is). The file is not
+    read to rename it: a file that cannot be read is renamed too, and comes back with its
+    ``error`` set."""
     old, new = check_name(old), check_name(new)
     with _locked(kb_dir, f"重命名汇编“{old}”"):
         src, dst = _path(kb_dir, old), _path(kb_dir, new)
         if not src.exists():
-            raise UsageError(f"没有名为“{old}”的汇编")
+            raise _not_found(old)
         other = _existing_name(kb_dir, new)
         if other is not None and other.casefold() != old.casefold():
             raise UsageError(f"已有名为“{other}”的汇编，请换一个名称")
         if old != new:
             os.replace(src, dst)  # atomic: the pack is under one name or the other
-    return read_pack(kb_dir, new)
+        try:
+            return _read(dst, new)
+        except UsageError as exc:
+            return SavedPack(name=new, modified=_shown(_mtime(dst)), error=str(exc))
 
 
 def delete_pack(kb_dir: Path, name: str) -> None:
-    """Delete the saved pack ``name``."""
+    """Delete the saved pack ``name`` (its file is not read: one that cannot be read can be
+    deleted too)."""
     name = check_name(name)
     with _locked(kb_dir, f"删除汇编“{name}”"):
         try:
             _path(kb_dir, name).unlink()
         except FileNotFoundError:
-            raise UsageError(f"没有名为“{name}”的汇编") from None
+            raise _not_found(name) from None
 
 
 def import_pack(kb_dir: Path, raw: bytes | str, filename: str, name: str | None = None,
                 replace: bool = False) -> SavedPack:
     """Save a shared pack file as ``name`` (default: the file's name without ``.json``). A file
     that is not a pack raises UsageError and nothing changes; so does an existing name unless
-    ``replace``."""
+    ``replace`` (which replaces a saved file that cannot be read, too). The name is checked
+    and the pack saved under one hold of the lock, so a pack made meanwhile is not overwritten."""
     pack = load_pack(raw, filename)
     if name is None:
         stem = Path(filename).name
         name = stem[: -len(SUFFIX)] if stem.lower().endswith(SUFFIX) else stem
     name = check_name(name)
-    other = _existing_name(kb_dir, name)
-    if other is not None and not replace:
-        held = read_pack(kb_dir, other)
-        raise UsageError(f"已有名为“{other}”的汇编（{item_count(held.pack)} 段）；"
-                         "要替换它请加 --replace，或用 --name 另取一个名称")
-    return save_pack(kb_dir, other or name, pack)
+    pack = _clean(pack, name)
+    with _locked(kb_dir, f"导入汇编“{name}”"):
+        other = _existing_name(kb_dir, name)
+        if other is not None and not replace:
+            try:
+                held = f"{item_count(_read(_path(kb_dir, other), other).pack)} 段"
+            except UsageError:
+                held = "文件无法读取"
+            raise UsageError(f"已有名为“{other}”的汇编（{held}）；"
+                             "要替换它请加 --replace，或用 --name 另取一个名称")
+        return _save(kb_dir, other or name, pack, None, create=True, new=not replace, replace=replace)
 
 
 def write_pack_file(pack: StudyPack, path: Path) -> Path:

@@ -119,8 +119,8 @@ def _count(kb: KnowledgeBase, asked: str, forms: list[str], glossary: str | None
            pattern: re.Pattern[str], docs: list[Document]) -> Timeline:
     res = Timeline(term=asked, forms=forms, formulation=glossary, by_form={f: 0 for f in forms})
     years: dict[int, YearCount] = {}
-    dated: list[tuple[tuple[int, str, str], Document, list[Hit]]] = []
-    undated: list[tuple[tuple[int, str, str], Document, list[Hit]]] = []
+    dated: list[tuple[tuple[str, str], Document, list[Hit]]] = []
+    undated: list[tuple[tuple[str, str], Document, list[Hit]]] = []
     for doc in docs:
         found = [(m.start(), fold_width(m.group())) for m in pattern.finditer(doc.text)]
         if not found:
@@ -140,7 +140,7 @@ def _count(kb: KnowledgeBase, asked: str, forms: list[str], glossary: str | None
             y.documents += 1
         hits = _passages(kb, doc, found)
         doc.text = ""  # the hits carry their passages; do not keep every text in memory
-        key = (0, doc.date or "", doc.title or "")
+        key = (doc.date or "", doc.title or "")
         (dated if year is not None else undated).append((key, doc, hits))
     dated.sort(key=lambda x: (x[0], x[1].id or 0))
     undated.sort(key=lambda x: (x[0], x[1].id or 0))

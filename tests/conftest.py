@@ -94,3 +94,25 @@ def media(monkeypatch):
     return files
 
 
+@pytest.fixture
+def download(monkeypatch, media):
+    """Click a download button whose file is built on click (a callable as ``data``): run its
+    callable as the server does when the browser asks for the file; return (data, file name)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    managers = []
+
+    class Recording(MediaFileManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            managers.append(self)
+
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MediaFileManager", Recording)
+
+    def click(button) -> tuple[bytes, str | None]:
+        assert button.proto.deferred_file_id and not button.proto.url, button.proto
+        return media[Path(managers[-1].execute_deferred(button.proto.deferred_file_id)).stem]
+
+    return click
+
+

@@ -4,6 +4,7 @@ the library, CLI and app tests."""
 from __future__ import annotations
 
 import io
+import itertools
 import re
 
 import docx
@@ -12,7 +13,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
 from yuanwen.models import StudyPack
-from yuanwen.search.export import section_heading, source_line
+from yuanwen.search.export import section_headings, source_line
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
@@ -40,12 +41,23 @@ def check_gongwen_docx(data: bytes, pack: StudyPack, source: str = "excerpt") ->
         assert {r._element.rPr.rFonts.get(qn("w:eastAsia")) for r in p.runs} == {"宋体"}
     # fonts and sizes of the styles used
     for name, font, size in (("Normal", "仿宋_GB2312", 16), ("Title", "方正小标宋简体", 22),
-                             ("Heading 1", "黑体", 16), ("Heading 2", "楷体_GB2312", 16)):
+                             ("Heading 1", "黑体", 16)):
         st = d.styles[name]
         assert st.element.rPr.rFonts.get(qn("w:eastAsia")) == font, name
         assert st.font.size == Pt(size), name
     normal = d.styles["Normal"].paragraph_format
     assert normal.line_spacing == Pt(28) and normal.first_line_indent == Pt(32)
+    # 28 characters of 3号 a line: Normal's character spacing (twentieths of a point) fits 28
+    # in the 156 mm 版心 and not 29; the grid is one of lines only (a character grid makes
+    # LibreOffice spread the characters); Word is asked to refresh the contents' page numbers
+    spacing = d.styles["Normal"].element.rPr.find(qn("w:spacing"))
+    char_pt = 16 + int(spacing.get(qn("w:val"))) / 20
+    width_pt = (sec.page_width - sec.left_margin - sec.right_margin) / 12700
+    assert 28 * char_pt <= width_pt < 29 * char_pt, (char_pt, width_pt)
+    grid = sec._sectPr.find(qn("w:docGrid"))
+    assert grid.get(qn("w:type")) == "lines" and grid.get(qn("w:linePitch")) == str(28 * 20)
+    update = d.settings.element.find(qn("w:updateFields"))
+    assert update is not None and update.get(qn("w:val")) == "true"
     assert d.styles["Title"].paragraph_format.alignment == WD_ALIGN_PARAGRAPH.CENTER
     # every text black: no colour but black anywhere, no theme colours
     for xml in (d.element.xml, d.styles.element.xml, sec.footer._element.xml, sec.even_page_footer._element.xml):
@@ -64,9 +76,12 @@ def check_gongwen_docx(data: bytes, pack: StudyPack, source: str = "excerpt") ->
     assert entries and all("PAGEREF" in p._p.xml for p in entries)
     headings = [p.text for p in paras[body:] if p.style.name == "Heading 1"]
     named = not (len(pack.sections) == 1 and pack.sections[0].title == "未分组")
+    labels = [e.text.split("\t")[0] for e in entries]
     if named:
-        assert headings == [section_heading(i, s.title) for i, s in enumerate(pack.sections)]
-        assert [e.text.split("\t")[0] for e in entries] == headings
+        assert headings == section_headings([s.title for s in pack.sections])
+        assert labels == headings
+    else:  # one entry per run of passages from one document: no title twice in a row
+        assert all(a != b for a, b in itertools.pairwise(labels)), labels
     # each passage followed by its source; no document title as a heading per passage
     at = body
     for s in pack.sections:

@@ -223,7 +223,17 @@ def test_filter_documents_and_add_a_passage(app, kb_dir):
 
 
 # -- 学习材料汇编 ------------------------------------------------------------------------------
-def test_pack_collect_arrange_and_export(app, media):
+def test_pack_collect_arrange_and_export(app, download, monkeypatch):
+    from yuanwen.library import Library
+
+    built: list[str] = []
+    pack_bytes = Library.pack_bytes
+
+    def counting(pack, fmt, source="excerpt"):
+        built.append(fmt)
+        return pack_bytes(pack, fmt, source)
+
+    monkeypatch.setattr(Library, "pack_bytes", staticmethod(counting))
     at = ok(app({"q": "安全生产", "mode": "keyword"}))
     hits = at.session_state["search_res"].hits
     assert len(hits) >= 2
@@ -251,10 +261,12 @@ def test_pack_collect_arrange_and_export(app, media):
     assert [len(s.items) for s in pack.sections] == [1, 1]
     assert pack.sections[1].items[0].note == "重点学习"
 
+    # no export was built while the pack was arranged: each file is built when clicked
+    assert built == []
     button = at.get("download_button")
     docx_button = next(b for b in button if b.proto.label.startswith("导出 Word"))
-    data, file_name = media[Path(docx_button.proto.url).stem]
-    assert file_name == "安全生产专题学习.docx"
+    data, file_name = download(docx_button)
+    assert file_name == "安全生产专题学习.docx" and built == ["docx"]
     from tests.docx_checks import check_gongwen_docx
     from yuanwen.search.export import source_line
 
@@ -266,12 +278,15 @@ def test_pack_collect_arrange_and_export(app, media):
     assert item.text.split("\n")[0] in text and source_line(item) in text
     assert "重点学习" in text and "按：" not in text
     md_button = next(b for b in button if b.proto.label.startswith("导出 Markdown"))
-    md = media[Path(md_button.proto.url).stem][0].decode("utf-8")
+    md = download(md_button)[0].decode("utf-8")
     assert md.startswith("# 安全生产专题学习") and "重点学习" in md and "按：" not in md
     # the citation style chosen when the passages were added, instead of 摘自
     at.radio(key="pk_source").set_value("citation").run()
     docx_button = next(b for b in ok(at).get("download_button") if b.proto.label.startswith("导出 Word"))
-    check_gongwen_docx(media[Path(docx_button.proto.url).stem][0], pack, "citation")
+    check_gongwen_docx(download(docx_button)[0], pack, "citation")
+    json_button = next(b for b in at.get("download_button") if b.proto.label.startswith("下载汇编文件"))
+    assert Library.load_pack(download(json_button)[0]) == pack
+    assert built == ["docx", "md", "docx", "json"]
 
     ok(at.button(key=f"pk_del_0_0_{second.passage_id}").click().run())
     assert packops.item_count(at.session_state["pack"]) == 1

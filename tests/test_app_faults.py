@@ -249,17 +249,16 @@ def test_word_export_strips_characters_xml_cannot_hold():
     assert not any(c in md for c in BAD_CHARS)
 
 
-def test_pack_page_exports_a_pack_with_a_uffff_character(app, media):
+def test_pack_page_exports_a_pack_with_a_uffff_character(app, download):
     at = app({"page": "pack"})
     # as a document can hold them (a pack file's lone surrogates are removed when it is loaded)
     at.session_state["pack"] = _pack("含\uffff字符的\x0c段落", bad=BAD_CHARS[:-2])
     ok(at.run())
     assert not at.error
-    docx_bytes = [d for d, name in media.values() if name and name.endswith(".docx")]
-    assert docx_bytes and "含字符的段落" in "\n".join(
-        p.text for p in docx.Document(io.BytesIO(docx_bytes[-1])).paragraphs)
-    json_bytes = [d for d, name in media.values() if name and name.endswith(".json")]
-    json.loads(json_bytes[-1].decode("utf-8"))
+    buttons = {b.proto.label: b for b in at.get("download_button")}
+    docx_bytes, _ = download(buttons["导出 Word（.docx）"])
+    assert "含字符的段落" in "\n".join(p.text for p in docx.Document(io.BytesIO(docx_bytes)).paragraphs)
+    json.loads(download(buttons["下载汇编文件（.json，可分享、可再载入）"])[0].decode("utf-8"))
 
 
 def test_load_pack_round_trips_a_saved_pack():

@@ -35,6 +35,14 @@ def test_the_pack_survives_a_reload(server, tmp_path):  # noqa: F811
         driver.get(f"{server}/?q={quote('怎么落实巡视整改')}")
         _wait_for_text(driver, "用时")
         _click_add_buttons(driver, 2)
+        # the search page's address names the pack, so F5 here goes on with it
+        deadline = time.time() + 10
+        while "pack=" not in driver.current_url:
+            assert time.time() < deadline, driver.current_url
+            time.sleep(0.3)
+        assert f"pack={quote('学习材料汇编')}" in driver.current_url
+        driver.refresh()
+        _wait_for_text(driver, "汇编“学习材料汇编”中已有 2 段")
         driver.get(f"{server}/pack")
         _wait_for_text(driver, "汇编“学习材料汇编”中已有 2 段")
         body = _wait_for_text(driver, "导出 Word")  # the page is drawn to its end

@@ -183,6 +183,80 @@ def test_pdf_export_through_libreoffice(lib, tmp_path):
     assert "— 2 —" in reader.pages[1].extract_text() or "—2—" in reader.pages[1].extract_text().replace(" ", "")
 
 
+_LONG = ("为深入贯彻落实习近平总书记关于安全生产的重要论述，进一步压实安全生产责任，有效防范化解重大安全风险，"
+         "坚决遏制重特大事故发生，切实保障人民群众生命财产安全，现就加强安全生产工作提出如下意见。") * 3
+
+
+def _item(title: str, doc_id: int, text: str = _LONG):
+    from yuanwen.models import PackItem
+
+    return PackItem(text=text, title=title, citation=f"《{title}》。", doc_id=doc_id, date="2024-05-20")
+
+
+def test_pack_contents_name_a_document_once_per_run_of_its_passages(lib):
+    from tests.docx_checks import check_gongwen_docx
+    from yuanwen.models import PackSection
+
+    a, b = "关于加强安全生产工作的意见", "关于做好防汛工作的通知"
+    items = [_item(a, 1), _item(a, 1, "第二段。"), _item(a, 1, "第三段。"), _item(b, 2), _item(a, 1, "再引一段。")]
+    pack = StudyPack(title="摘编", sections=[PackSection("未分组", items)])
+    d = check_gongwen_docx(lib.pack_bytes(pack, "docx"), pack)
+    texts = [p.text for p in d.paragraphs]
+    toc = texts.index("目　录")
+    entries = [t.split("\t")[0] for t in texts[toc + 1:] if "\t" in t]
+    assert entries == [f"《{a}》", f"《{b}》", f"《{a}》"]
+    md = lib.pack_bytes(pack, "md").decode("utf-8")
+    contents = md.split("## 目录")[1].strip().split("\n\n")[0].splitlines()
+    assert contents == [f"1. 《{a}》", f"2. 《{b}》", f"3. 《{a}》"]
+
+
+def test_unnumbered_sections_continue_from_the_number_the_user_wrote(lib):
+    from tests.docx_checks import check_gongwen_docx
+    from yuanwen.models import PackSection
+
+    titles = ["三、关于责任落实", "关于隐患排查", "第五部分 典型案例", "关于应急处置"]
+    pack = StudyPack(title="汇编", sections=[PackSection(t, [_item("某意见", i)]) for i, t in enumerate(titles)])
+    d = check_gongwen_docx(lib.pack_bytes(pack, "docx"), pack)
+    headings = [p.text for p in d.paragraphs if p.style.name == "Heading 1"]
+    assert headings == ["三、关于责任落实", "四、关于隐患排查", "第五部分 典型案例", "六、关于应急处置"]
+    md = lib.pack_bytes(pack, "md").decode("utf-8")
+    assert "## 四、关于隐患排查" in md and "## 六、关于应急处置" in md and "二、" not in md
+
+
+@pytest.mark.slow
+def test_word_export_sets_28_characters_a_line_in_libreoffice(lib, tmp_path):
+    import shutil
+    import subprocess
+
+    from yuanwen.models import PackSection
+
+    if not lib.pdf_available() or not shutil.which("pdftotext"):
+        pytest.skip("LibreOffice or pdftotext is not installed")
+    # a paragraph whose lines end in a 、 and a ， hung past the margin, which LibreOffice drops
+    # from a justified line with too little room left (at -0.25 pt character spacing)
+    hung = ("一是各级党组织和广大党员、干部深入学习实践新时代中国特色社会主义思想，提高了知信行合一能力。"
+            "广大党员、干部带着责任、带着问题读原著学原文，通过中心组学习、举办读书班、集中交流研讨等形式，"
+            "深学细悟、研机析理，加深理解和领会，推动学习往深里走、往实里走，强化理想信念和使命担当，"
+            "较好解决了学习不深入、落实不到底的问题。大家都认识到，科学理论是我们推动工作、解决问题的"
+            "“金钥匙”，越学越觉得有信心，越学越觉得有力量。")
+    pack = StudyPack(title="汇编", sections=[PackSection("一、关于责任落实", [_item("某意见", 1),
+                                                                          _item("某讲话", 2, hung)])])
+    pdf = lib.export_pack(pack, tmp_path / "汇编.pdf")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    body = [line.strip() for line in text.splitlines() if line.strip()]
+    start = next(i for i, line in enumerate(body) if line.startswith("为深入"))
+    lines = body[start:start + 6]
+    # the first line holds 26 after its two-character indent, the full lines 28, and no line
+    # has its characters spread apart (pdftotext shows a gap between spread characters as spaces)
+    assert len(lines[0]) == 26, lines
+    assert all(len(line) == 28 for line in lines[1:5]), lines
+    assert not any(" " in line for line in lines), lines
+    # every character of the passages is printed: none hung past the margin and lost
+    printed = re.sub(r"\s", "", text)
+    assert _LONG in printed and hung in printed
+
+
 def test_api_doc_example_runs(tmp_path, monkeypatch, capsys):
     """The example in docs/api.md runs as written (with the fake embedder, in a temp folder)."""
     doc = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")

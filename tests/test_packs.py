@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from yuanwen.cli import cli
 from yuanwen.config import Config
-from yuanwen.errors import KnowledgeBaseError, PackConflictError, UsageError
+from yuanwen.errors import KnowledgeBaseError, PackConflictError, PackNotFoundError, UsageError
 from yuanwen.ingest.pipeline import ingest
 from yuanwen.library import Library, open_kb
 from yuanwen.models import PackItem, PackSection, StudyPack
@@ -73,7 +73,12 @@ def test_saved_packs_are_named_listed_opened_renamed_and_deleted(lib, kb_dir):
     assert a.pack.title == "防汛学习" and a.revision == 1
     assert (kb_dir / "packs" / "防汛学习.json").is_file()
     lib.save_pack("安全生产", _pack(3))
-    assert [p.name for p in lib.packs()][0] in {"防汛学习", "安全生产"}
+    packs = kb_dir / "packs"
+    os.utime(packs / "防汛学习.json", (1_700_000_000, 1_700_000_000))
+    os.utime(packs / "安全生产.json", (1_600_000_000, 1_600_000_000))
+    assert [p.name for p in lib.packs()] == ["防汛学习", "安全生产"]  # most recently saved first
+    os.utime(packs / "安全生产.json", (1_800_000_000, 1_800_000_000))
+    assert [p.name for p in lib.packs()] == ["安全生产", "防汛学习"]
     assert {p.name: lib.pack_size(p.pack) for p in lib.packs()} == {"防汛学习": 0, "安全生产": 3}
     assert lib.open_pack("安全生产").pack == _pack(3)
     renamed = lib.rename_pack("安全生产", "安全生产专题")
@@ -109,6 +114,87 @@ def test_a_file_that_is_not_a_pack_is_refused_and_changes_nothing(lib, kb_dir):
         lib.import_pack(json.dumps(_pack(1).to_dict()), "防汛.json")
     assert (kb_dir / "packs" / "防汛.json").read_bytes() == before
     assert lib.import_pack(json.dumps(_pack(1).to_dict()), "防汛.json", replace=True).pack == _pack(1)
+
+
+DAMAGED = b'{"title": "\xe9\x98\xb2\xe6\xb1\x9b", "sections": [{"items": [{"text": '  # cut short
+
+
+def test_a_pack_file_that_cannot_be_read_is_never_overwritten(lib, kb_dir):
+    lib.save_pack("好的", _pack(1))
+    path = kb_dir / "packs" / "坏的.json"
+    path.write_bytes(DAMAGED)
+    listed = {p.name: p for p in lib.packs()}
+    assert "无法读取：文件不是有效的 JSON" in listed["坏的"].error and not listed["好的"].error
+    with pytest.raises(UsageError, match="无法读取"):
+        lib.open_pack("坏的")
+    for save in (lambda: lib.save_pack("坏的", _pack(2)),  # no revision: used to replace it
+                 lambda: lib.save_pack("坏的", _pack(2), revision=0),
+                 lambda: lib.edit_saved_pack("坏的", "add_item", _item(9)),
+                 lambda: lib.create_pack("坏的")):
+        with pytest.raises(UsageError) as caught:
+            save()
+        assert not isinstance(caught.value, PackNotFoundError)
+        assert path.read_bytes() == DAMAGED
+    with pytest.raises(UsageError, match="已有名为“坏的”的汇编（文件无法读取）"):
+        lib.import_pack(json.dumps(_pack(1).to_dict()), "坏的.json")
+    assert path.read_bytes() == DAMAGED
+    # renamed without reading it, and said to be unreadable, not refused after the fact
+    renamed = lib.rename_pack("坏的", "坏的（待修）")
+    assert renamed.name == "坏的（待修）" and renamed.error and not path.exists()
+    moved = kb_dir / "packs" / "坏的（待修）.json"
+    assert moved.read_bytes() == DAMAGED
+    lib.delete_pack("坏的（待修）")  # deleted without reading it
+    assert not moved.exists() and [p.name for p in lib.packs()] == ["好的"]
+    # replacing on purpose (import --replace) is the one way over a damaged file
+    path.write_bytes(DAMAGED)
+    assert lib.import_pack(json.dumps(_pack(2).to_dict()), "坏的.json", replace=True).pack == _pack(2)
+    assert lib.open_pack("坏的").pack == _pack(2)
+
+
+def test_a_missing_pack_is_told_apart_from_a_damaged_one(lib, kb_dir):
+    with pytest.raises(PackNotFoundError, match="没有名为“无此汇编”"):
+        lib.open_pack("无此汇编")
+    with pytest.raises(PackNotFoundError):
+        lib.edit_saved_pack("无此汇编", "add_item", _item(1))
+    with pytest.raises(PackNotFoundError):
+        lib.delete_pack("无此汇编")
+    with pytest.raises(PackNotFoundError):
+        lib.rename_pack("无此汇编", "别的")
+
+
+def test_an_import_does_not_overwrite_a_pack_made_while_it_checked_the_name(lib, kb_dir, monkeypatch):
+    """Another session makes the pack between the import's name check and its save: one of the
+    two is refused; neither is silently overwritten."""
+    real = pack_store._existing_name
+    results: dict[str, object] = {}
+    racer = threading.Thread(target=lambda: results.update(
+        racer=_outcome(lambda: open_kb(kb_dir).create_pack("抢先", _pack(3)))))
+
+    def check_then_race(kb: Path, name: str):
+        found = real(kb, name)
+        if not racer.is_alive() and "racer" not in results:
+            racer.start()  # the other session saves now...
+            racer.join(timeout=1.0)  # ...and gets through unless the import holds the lock
+        return found
+
+    monkeypatch.setattr(pack_store, "_existing_name", check_then_race)
+    results["import"] = _outcome(lambda: lib.import_pack(json.dumps(_pack(1).to_dict()), "抢先.json"))
+    racer.join(timeout=30)
+    monkeypatch.undo()
+    won = [who for who, r in results.items() if r == "ok"]
+    assert len(won) == 1, results  # exactly one saved; the other was told the name is taken
+    lost = next(r for who, r in results.items() if who not in won)
+    assert "已有名为“抢先”的汇编" in lost
+    assert lib.pack_size(lib.open_pack("抢先").pack) == (1 if won == ["import"] else 3)
+
+
+def _outcome(fn) -> str:
+    """"ok", or the message of the UsageError ``fn`` raised."""
+    try:
+        fn()
+    except UsageError as exc:
+        return str(exc)
+    return "ok"
 
 
 def test_a_stale_revision_is_refused_and_safe_edits_land_on_the_latest(lib):
@@ -223,6 +309,35 @@ def test_the_pack_survives_a_new_session(app, kb_dir):
     assert (kb_dir / "packs" / "学习材料汇编.json").is_file()
 
 
+def test_a_reload_on_any_page_goes_on_with_the_sessions_pack(app, kb_dir):
+    one = ok(app({"q": "安全生产", "mode": "keyword"}))
+    ids = _add_two_hits(one)
+    assert one.session_state["pack_name"] == "学习材料汇编"
+    assert one.query_params["pack"] == "学习材料汇编"  # the search page's address names the pack too
+    with open_kb(kb_dir) as handle:  # meanwhile another pack is saved elsewhere, more recently
+        handle.save_pack("别人的汇编", _pack(2))
+    os.utime(kb_dir / "packs" / "学习材料汇编.json", (1_600_000_000, 1_600_000_000))
+    assert [p.name for p in handle.packs()][0] == "别人的汇编"
+    # F5 on the search page: a new session on the same address
+    assert one.query_params["q"] == "安全生产"
+    again = ok(app(dict(one.query_params)))
+    assert again.session_state["pack_name"] == "学习材料汇编"
+    pid = next(h.passage.id for h in again.session_state["search_res"].hits if h.passage.id not in ids)
+    ok(again.button(key=f"hit_add_{pid}").click().run())  # and what it adds lands in that pack
+    with open_kb(kb_dir) as handle:
+        assert Library.pack_size(handle.open_pack("学习材料汇编").pack) == 3
+        assert handle.open_pack("别人的汇编").pack == _pack(2)
+    # an address naming a pack deleted meanwhile: that name, never another pack
+    with open_kb(kb_dir) as handle:
+        handle.delete_pack("学习材料汇编")
+    gone = ok(app({"q": "安全生产", "mode": "keyword", "pack": "学习材料汇编"}))
+    assert gone.session_state["pack_name"] == "学习材料汇编" and Library.pack_size(gone.session_state["pack"]) == 0
+    ok(gone.button(key=f"hit_add_{pid}").click().run())
+    with open_kb(kb_dir) as handle:
+        assert Library.pack_size(handle.open_pack("学习材料汇编").pack) == 1
+        assert handle.open_pack("别人的汇编").pack == _pack(2)
+
+
 def _four_passage_pack(kb_dir: Path, pids: list[int]) -> StudyPack:
     with open_kb(kb_dir) as handle:
         pack = handle.add_to_pack(Library.new_pack("防汛抗旱专题学习"), pids[:4], section="一、重要论述")
@@ -314,7 +429,7 @@ def test_two_sessions_on_different_packs_do_not_clobber_each_other(app, kb_dir, 
     assert (b.title, [s.title for s in b.sections]) == ("乙的标题", ["一、乙组"])
 
 
-def test_an_edit_of_a_pack_changed_in_another_window_is_not_lost(app, kb_dir, pids):
+def test_an_edit_by_position_of_a_pack_changed_in_another_window_is_refused(app, kb_dir, pids):
     with open_kb(kb_dir) as handle:
         handle.save_pack("共用", handle.add_to_pack(Library.new_pack("共用"), pids[:2]))
     one = ok(app({"page": "pack", "pack": "共用"}))
@@ -330,6 +445,51 @@ def test_an_edit_of_a_pack_changed_in_another_window_is_not_lost(app, kb_dir, pi
     # the passage added in window two is there for both; adding it again from one says so
     with open_kb(kb_dir) as handle:
         assert Library.find_in_pack(handle.open_pack("共用").pack, hit.passage.id) is not None
+
+
+def test_a_pack_gone_right_after_a_refused_edit_is_said_plainly(app, kb_dir, pids, monkeypatch):
+    with open_kb(kb_dir) as handle:
+        handle.save_pack("共用", handle.add_to_pack(Library.new_pack("共用"), pids[:2]))
+    one = ok(app({"page": "pack", "pack": "共用"}))
+    with open_kb(kb_dir) as handle:
+        handle.edit_saved_pack("共用", "add_item", _item(99))  # another window adds a passage
+    real = pack_store.edit_pack
+
+    def edit_then_deleted(kb, name, *args, **kwargs):
+        try:
+            return real(kb, name, *args, **kwargs)
+        finally:  # deleted elsewhere between the refusal and the reload of the latest version
+            (kb_dir / "packs" / f"{name}.json").unlink(missing_ok=True)
+
+    monkeypatch.setattr(pack_store, "edit_pack", edit_then_deleted)
+    first = one.session_state["pack"].sections[0].items[0].passage_id
+    ok(one.button(key=f"pk_down_0_0_{first}").click().run())
+    errors = [e.value for e in one.error]
+    assert any("已在别处" in e and "无法重新载入" in e and "没有名为“共用”" in e for e in errors), errors
+    assert not any("错误编号" in e for e in errors)
+
+
+def test_a_pack_that_cannot_be_read_can_be_deleted_in_the_app(app, kb_dir):
+    with open_kb(kb_dir) as handle:
+        handle.save_pack("好的", _pack(1))
+    (kb_dir / "packs" / "坏的.json").write_bytes(DAMAGED)
+    at = ok(app({"page": "pack"}))
+    assert at.session_state["pack_name"] == "好的"
+    assert any("汇编“坏的”的文件" in w.value and "无法读取" in w.value for w in at.warning), [w.value for w in at.warning]
+    ok(at.button(key="pk_delete_bad_0").click().run())
+    assert not (kb_dir / "packs" / "坏的.json").exists() and any("已删除汇编“坏的”" in s.value for s in at.success)
+    assert not any("无法读取" in w.value for w in at.warning)
+    assert at.session_state["pack_name"] == "好的"
+    # opened by its address, a damaged pack is the session's, refused edits say why, and it can go
+    (kb_dir / "packs" / "坏的.json").write_bytes(DAMAGED)
+    bad = ok(app({"page": "pack", "pack": "坏的"}))
+    assert bad.session_state["pack_name"] == "坏的" and any("无法读取" in e.value for e in bad.error)
+    bad.text_input(key="pk_new_section").input("一、新组")
+    ok(bad.button(key="pk_add_section").click().run())
+    assert any("无法读取" in e.value for e in bad.error)
+    assert (kb_dir / "packs" / "坏的.json").read_bytes() == DAMAGED
+    ok(bad.button(key="pk_delete").click().run())
+    assert not (kb_dir / "packs" / "坏的.json").exists()
 
 
 def test_adding_a_passage_another_window_added_says_so(app, kb_dir):
@@ -396,6 +556,28 @@ def test_cli_a_duplicate_add_says_so_and_is_not_added_twice(lib, kb_dir, pids, t
     r = _cli("pack", "add", str(f), str(pids[0]), *kb)
     assert "没有重复加入" in r.output and "已加入 0 段" in r.output
     assert lib.pack_size(lib.load_pack(f.read_bytes())) == 1
+
+
+def test_cli_a_pack_that_cannot_be_read_is_kept_renamable_and_deletable(lib, kb_dir, pids):
+    kb = ["--kb", str(kb_dir)]
+    path = kb_dir / "packs" / "坏的.json"
+    lib.save_pack("好的", _pack(1))
+    path.write_bytes(DAMAGED)
+    r = _cli("pack", "list", *kb)
+    assert r.exit_code == 0 and "坏的\t" in r.output and "无法读取" in r.output
+    r = _cli("pack", "add", "坏的", str(pids[0]), *kb)  # not taken for a missing pack
+    assert r.exit_code == 2 and "无法读取" in r.output and path.read_bytes() == DAMAGED, r.output
+    r = _cli("pack", "rename", "坏的", "坏的（待修）", *kb)
+    assert r.exit_code == 0 and "已把汇编“坏的”改名为“坏的（待修）”" in r.output and "无法读取" in r.output, r.output
+    moved = kb_dir / "packs" / "坏的（待修）.json"
+    assert moved.read_bytes() == DAMAGED
+    r = _cli("pack", "delete", "坏的（待修）", *kb, input="n\n")
+    assert "（文件无法读取）？" in r.output and "没有删除" in r.output and moved.exists(), r.output
+    r = _cli("pack", "delete", "坏的（待修）", "--yes", *kb)
+    assert r.exit_code == 0 and "已删除" in r.output and not moved.exists(), r.output
+    r = _cli("pack", "delete", "坏的（待修）", "--yes", *kb)
+    assert r.exit_code == 2 and "没有名为" in r.output
+    assert [p.name for p in lib.packs()] == ["好的"]
 
 
 def test_cli_a_bad_import_changes_nothing(lib, kb_dir, tmp_path):

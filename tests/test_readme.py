@@ -40,6 +40,10 @@ def test_the_readme_examples_run_on_the_sample(tmp_path, monkeypatch):
         r = runner.invoke(cli, args)
         assert r.exit_code == 0 and r.output.strip(), (args, r.output)
         assert "错误" not in r.output, (args, r.output)
+        if args[0] in ("search", "quote", "timeline", "excerpts"):  # each example finds something
+            assert not any(none in r.output for none in ("没有找到", "未找到", "没有出现", "（0 段")), \
+                (args, r.output)
+            assert "市应急管理局" in r.output or '"hits": [{' in r.output, (args, r.output)
     assert (tmp_path / "学习材料.docx").stat().st_size > 10_000
     pack = runner.invoke(cli, ["pack", "show", "防汛学习（二）"]).output
     assert "一、防灾减灾" in pack

@@ -229,6 +229,25 @@ def test_footnote_citation_of_a_notice_names_issuer_number_date_and_place():
     assert cite(d, ["第一章 总则", "第三条"]).footnote == "《某某办法（应急管理部令第1号）》第三条，2019年7月1日。"
 
 
+def test_footnote_citation_of_an_untyped_document_cites_a_law_only_when_its_title_names_one():
+    # no type: a notice keeps its issuer, and its 文号 comes before the article and page
+    d = _doc(title="国务院办公厅关于加强2024年防汛抗旱工作的通知", issuer="国务院办公厅",
+             date="2024-05-20", doc_number="国办发〔2024〕6号")
+    assert cite(d, ["第十条"], page=4).footnote == (
+        "国务院办公厅：《关于加强2024年防汛抗旱工作的通知》（国办发〔2024〕6号），2024年5月20日，第十条，第4页。")
+    # no type, but the title names a law (…法, …条例, …办法): the article follows the title
+    for title in ("中华人民共和国安全生产法（2021年修正）", "安全生产许可证条例", "某某管理办法（试行）"):
+        law = _doc(title=title, issuer="全国人民代表大会常务委员会", date="2021-06-10")
+        assert cite(law, ["第一章 总则", "第三条"]).footnote == f"《{title}》第三条，2021年6月10日。"
+    # a 文号 comes straight after the title, the article after it
+    rule = _doc(title="某某规定", issuer="应急管理部", doc_number="应急管理部令第2号", date="2019-07-01",
+                doc_type="部门规章")
+    assert cite(rule, ["第三条"]).footnote == "《某某规定》（应急管理部令第2号）第三条，2019年7月1日。"
+    # …方法 / …做法 name no law
+    d = _doc(title="基层治理的工作方法", issuer="某某县委", date="2020-01-02")
+    assert cite(d, ["第三条"]).footnote == "某某县委：《基层治理的工作方法》，2020年1月2日，第三条。"
+
+
 def test_footnote_citation_of_a_law_article_and_a_speech():
     law = _doc(title="中华人民共和国安全生产法", doc_type="法律", date="2021-06-10",
                issuer="全国人民代表大会常务委员会")

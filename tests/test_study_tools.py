@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -261,7 +262,17 @@ def test_cli_excerpts_json_text_and_pack(lib, kb_dir):
     saved = lib.open_pack("摘编测试")
     assert [i.passage_id for i in saved.pack.sections[0].items] == [
         h["passage_id"] for g in data["groups"] for h in g["hits"]]
+    assert saved.pack.title == "高质量发展论述摘编"
     lib.delete_pack("摘编测试")
+    # a saved pack whose file cannot be read is not taken for a missing one and overwritten
+    damaged = kb_dir / "packs" / "坏的.json"
+    damaged.write_bytes(b'{"sections": [')
+    try:
+        r = _cli("excerpts", "高质量发展", "--kb", str(kb_dir), "-k", "10", "--pack", "坏的")
+        assert r.exit_code == 2 and "无法读取" in r.output and "pack delete 坏的" in r.output, r.output
+        assert damaged.read_bytes() == b'{"sections": ['
+    finally:
+        damaged.unlink()
 
 
 # -- the app -------------------------------------------------------------------------------------
@@ -351,8 +362,10 @@ def test_timeline_page_from_its_form_and_an_unknown_term(app_kb, monkeypatch):
 
 def test_excerpts_page_builds_a_date_ordered_pack(lib, app_kb, monkeypatch):
     ex = lib.excerpts("高质量发展", k=10)
+    with open_kb(app_kb) as other:
+        other.create_pack("我的汇编")
     at = ok(_app(app_kb, monkeypatch, "excerpts_page.py"))
-    assert at.header[0].value == "论述摘编"
+    assert at.header[0].value == "论述摘编" and at.session_state["pack_name"] == "我的汇编"
     at.text_input(key="ex_q").input("高质量发展")
     at.number_input(key="ex_k").set_value(10)
     at.button(key="ex_go").click().run()
@@ -372,9 +385,38 @@ def test_excerpts_page_builds_a_date_ordered_pack(lib, app_kb, monkeypatch):
     dates = [i.date for i in items]
     assert dates == sorted(dates, key=_by_date) and len(set(dates)) >= 2  # earliest first, over several years
     assert at.header[0].value == "学习材料汇编"  # it opens the pack page
+    # a new pack named after the theme, not more passages in the pack the session was on
+    assert at.session_state["pack_name"] == "高质量发展论述摘编"
     with open_kb(app_kb) as other:  # and the pack is saved in the knowledge base folder
-        saved = other.open_pack(at.session_state["pack_name"])
+        saved = other.open_pack("高质量发展论述摘编")
+        assert other.open_pack("我的汇编").pack == StudyPack(title="我的汇编")
     assert [i.passage_id for i in saved.pack.sections[0].items] == [i.passage_id for i in items]
+    assert at.query_params["pack"] in ("高质量发展论述摘编", ["高质量发展论述摘编"])
+
+
+def test_excerpts_page_adds_to_the_current_pack_as_the_second_choice(lib, app_kb, monkeypatch):
+    ex = lib.excerpts("高质量发展", k=10)
+    with open_kb(app_kb) as other:
+        other.create_pack("高质量发展论述摘编")  # the theme's name is taken already
+        other.create_pack("我的汇编")
+    os.utime(app_kb / "packs" / "我的汇编.json", (1_900_000_000, 1_900_000_000))  # the most recent
+    at = ok(_app(app_kb, monkeypatch, "excerpts_page.py", {"theme": "高质量发展", "k": "10"}))
+    assert at.session_state["pack_name"] == "我的汇编"
+    add = at.button(key="ex_add_top")
+    assert add.label == "加入当前汇编“我的汇编”"
+    ok(add.click().run())
+    assert at.header[0].value == "学习材料汇编" and at.session_state["pack_name"] == "我的汇编"
+    with open_kb(app_kb) as other:
+        mine = other.open_pack("我的汇编").pack
+    assert [s.title for s in mine.sections] == ["高质量发展"] and mine.title == "我的汇编"  # its own title kept
+    assert [i.passage_id for i in mine.sections[0].items] == [h.passage.id for h in ex.hits]
+    # the first choice again: a new pack, under the next free name
+    ok(at.switch_page("pages_app/excerpts_page.py").run())
+    ok(at.button(key="ex_pack_top").click().run())
+    assert at.session_state["pack_name"] == "高质量发展论述摘编（2）"
+    with open_kb(app_kb) as other:
+        assert other.pack_size(other.open_pack("高质量发展论述摘编（2）").pack) == len(ex.hits)
+        assert other.pack_size(other.open_pack("高质量发展论述摘编").pack) == 0
 
 
 def test_excerpts_page_from_a_shared_link(lib, app_kb, monkeypatch):

@@ -25,6 +25,10 @@ class PackConflictError(UsageError):
     """A saved study pack changed elsewhere (another window or the CLI) since it was opened."""
 
 
+class PackNotFoundError(UsageError):
+    """No saved study pack has the name asked for (unlike a pack file that cannot be read)."""
+
+
 class ReadError(YuanwenError):
     """One input file could not be read; the rest of the work goes on."""
 

@@ -14,7 +14,7 @@ of :mod:`yuanwen.models`; see ``docs/api.md``. It sits beside the front ends: th
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -97,6 +97,15 @@ PACK_EDITS = frozenset({
     "set_title", "add_section", "rename_section", "move_section", "remove_section",
     "add_item", "remove_item", "set_note", "move_item", "move_to_section", "remove_passages",
 })
+
+
+def _pack_edit(edit: str) -> Callable[..., StudyPack]:
+    """The function of :mod:`yuanwen.search.pack` for one of :data:`PACK_EDITS`."""
+    if edit not in PACK_EDITS:
+        from .errors import UsageError
+
+        raise UsageError(f"未知的汇编操作 {edit!r}")
+    return getattr(_pack, edit)
 
 
 def open_kb(
@@ -379,11 +388,7 @@ class Library:
     def edit_pack(pack: StudyPack, edit: str, *args: object) -> StudyPack:
         """``pack`` with one edit applied (one of :data:`PACK_EDITS`, e.g. ``("move_item", 0, 2,
         -1)``); the argument is left untouched. A bad index raises a UsageError."""
-        if edit not in PACK_EDITS:
-            from .errors import UsageError
-
-            raise UsageError(f"未知的汇编操作 {edit!r}")
-        return getattr(_pack, edit)(pack, *args)
+        return _pack_edit(edit)(pack, *args)
 
     @staticmethod
     def already_in_pack(pack: StudyPack, passage_ids: Iterable[int]) -> list[int]:
@@ -396,7 +401,8 @@ class Library:
         return _pack_store.list_packs(self.kb_dir)
 
     def open_pack(self, name: str) -> SavedPack:
-        """The saved pack ``name`` (UsageError when there is none)."""
+        """The saved pack ``name``: PackNotFoundError when there is none, UsageError when its
+        file cannot be read."""
         return _pack_store.read_pack(self.kb_dir, name)
 
     def create_pack(self, name: str, pack: StudyPack | None = None) -> SavedPack:
@@ -406,7 +412,8 @@ class Library:
 
     def save_pack(self, name: str, pack: StudyPack, revision: int | None = None) -> SavedPack:
         """Save ``pack`` as ``name`` (made when missing), crash-safely. ``revision``: the one the
-        caller's copy came from; PackConflictError when the pack was saved elsewhere since."""
+        caller's copy came from; PackConflictError when the pack was saved elsewhere since. A
+        saved file that cannot be read is not overwritten (UsageError; delete it first)."""
         return _pack_store.save_pack(self.kb_dir, name, pack, revision)
 
     def edit_saved_pack(self, name: str, edit: str, *args: object,
@@ -414,19 +421,16 @@ class Library:
         """Apply one edit of :data:`PACK_EDITS` to the saved pack ``name`` as it is on disk now
         and save it. ``revision`` (for edits addressed by position): PackConflictError when
         the pack was saved elsewhere since that revision."""
-        if edit not in PACK_EDITS:
-            from .errors import UsageError
-
-            raise UsageError(f"未知的汇编操作 {edit!r}")
-        return _pack_store.edit_pack(self.kb_dir, name, lambda p: self.edit_pack(p, edit, *args),
-                                     revision)
+        fn = _pack_edit(edit)
+        return _pack_store.edit_pack(self.kb_dir, name, lambda p: fn(p, *args), revision)
 
     def rename_pack(self, old: str, new: str) -> SavedPack:
-        """Rename a saved pack (its title stays)."""
+        """Rename a saved pack (its title stays). One whose file cannot be read is renamed too
+        and comes back with ``error`` set."""
         return _pack_store.rename_pack(self.kb_dir, old, new)
 
     def delete_pack(self, name: str) -> None:
-        """Delete a saved pack."""
+        """Delete a saved pack (one whose file cannot be read, too)."""
         _pack_store.delete_pack(self.kb_dir, name)
 
     def import_pack(self, raw: bytes | str, filename: str, name: str | None = None,
@@ -461,7 +465,7 @@ class Library:
         """Write ``pack`` as Word (``.docx``), PDF (``.pdf``, needs LibreOffice) or Markdown
         (``.md``), by the file's extension; ``source``: how each passage's source is given
         (:data:`EXPORT_SOURCES`)."""
-        return _export.save_pack(pack, Path(path), source)
+        return _export.write_export(pack, Path(path), source)
 
     @staticmethod
     def pack_bytes(pack: StudyPack, fmt: str, source: str = "excerpt") -> bytes:
@@ -474,9 +478,7 @@ class Library:
         if fmt in ("docx", "pdf", "md"):
             return _export.pack_to_bytes(pack, fmt, source)
         if fmt == "json":
-            import json
-
-            return json.dumps(_export.clean_pack(pack).to_dict(), ensure_ascii=False, indent=1).encode("utf-8")
+            return _pack_store.pack_json(pack)
         from .errors import UsageError
 
         raise UsageError(f"未知的导出格式 {fmt!r}，可选：docx、pdf、md、json")
