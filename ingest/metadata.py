@@ -69,6 +69,9 @@ HINT_KEYS: dict[str, str] = {
 }
 #: Lines of the 版头 area that are neither title nor body (urgency, secrecy, copy number).
 _HEAD_NOISE = re.compile(r"^(?:特急|加急|特提|平急|急件|(?:绝密|机密|秘密)(?:★.*)?|\d{6}|[A-Z]?\d{5,8})$")
+#: A test or sample marker printed before the organ in specimen documents (``测试符路桥区卫生局``):
+#: not part of the name when what follows starts with a place (``路桥区``, ``浙江省``).
+_TEST_MARK = re.compile(f"^(?:测试符|测试|样例|示例|样本)(?=[{HAN}]{{1,8}}?(?:省|自治区|市|区|县|州|盟|旗|镇|乡))")
 
 # ---------------------------------------------------------------------------------------------
 # Character classes and patterns
@@ -333,6 +336,9 @@ def extract_metadata(text: str, path: Path, hints: dict[str, str] | None = None)
         or head.legislature
     )
 
+    if issuer and not (given.get("issuer") or soft.get("issuer")):
+        issuer = _TEST_MARK.sub("", issuer)
+
     # ---- 文号
     doc_number = given.get("doc_number") or soft.get("doc_number") or head.doc_number
     if not doc_number:
@@ -411,7 +417,7 @@ def _fallback_title(hints: dict[str, str], path: Path) -> tuple[str, str]:
         first = re.split(r"\s*(?:_|\||｜| - | — )\s*", html_title)[0].strip()
         if first:
             return first, "html_title"
-    pdf_title = (hints.get("pdf_title") or "").strip()
+    pdf_title = (hints.get("pdf_title") or hints.get("ofd_title") or "").strip()
     if (
         len(re.findall(f"[{HAN}]", pdf_title)) >= 4
         and not re.search(r"(?i)microsoft|\.(?:docx?|wps|pdf|txt)\b|untitled|无标题", pdf_title)

@@ -7,6 +7,12 @@ its short form, the other ways to write it and its full wording (十四五 = 14�
 国民经济和社会发展第十四个五年规划); occurrences never overlap, the longest form winning
 (创新、协调、绿色、开放、共享的新发展理念 is one occurrence, not two).
 
+An occurrence must start a word: one whose first character ends a word of the text before it,
+as jieba cuts it, is not the formulation (创新发展理念 is 创新 + 发展 + 理念: no 新发展理念 in
+it). Its end is not checked: 人民 in 人民群众 is still 人民. Forms under four characters are plain
+words and are not checked either (jieba's dictionary holds 依靠人民 as one word).
+:func:`is_occurrence` decides.
+
 The keyword index finds the candidate documents: a form's keyword terms (CJK bigrams, ASCII
 words) must stand in a row in one of their passages, an FTS5 phrase query, so only those
 documents' texts are read and scanned. A form whose every term may be cut differently in a
@@ -122,7 +128,8 @@ def _count(kb: KnowledgeBase, asked: str, forms: list[str], glossary: str | None
     dated: list[tuple[tuple[str, str], Document, list[Hit]]] = []
     undated: list[tuple[tuple[str, str], Document, list[Hit]]] = []
     for doc in docs:
-        found = [(m.start(), fold_width(m.group())) for m in pattern.finditer(doc.text)]
+        found = [(m.start(), fold_width(m.group())) for m in pattern.finditer(doc.text)
+                 if is_occurrence(doc.text, m.start(), m.end())]
         if not found:
             continue
         for _, form in found:
@@ -152,6 +159,25 @@ def _count(kb: KnowledgeBase, asked: str, forms: list[str], glossary: str | None
     for rank, h in enumerate(res.passages, 1):
         h.rank = rank
     return res
+
+
+_CONTEXT = 8  # characters on each side that jieba sees
+CHECKED_FROM = 4  # characters: shorter forms are plain words, counted wherever they stand
+
+
+def is_occurrence(text: str, start: int, end: int) -> bool:
+    """``text[start:end]``, a match of a form, counts as an occurrence of the formulation."""
+    return end - start < CHECKED_FROM or starts_a_word(text, start)
+
+
+def starts_a_word(text: str, start: int) -> bool:
+    """No word of ``text`` runs across ``start`` (jieba's cut of the characters around it)."""
+    import jieba
+
+    jieba.setLogLevel(60)
+    a = max(0, start - _CONTEXT)
+    s = start - a
+    return not any(ws < s < we for _w, ws, we in jieba.tokenize(text[a : start + _CONTEXT]))
 
 
 def _passages(kb: KnowledgeBase, doc: Document, found: list[tuple[int, str]]) -> list[Hit]:

@@ -21,7 +21,7 @@ from yuanwen.ingest.pipeline import ingest
 from yuanwen.library import open_kb
 from yuanwen.models import Filters, StudyPack
 from yuanwen.search.api import search
-from yuanwen.search.timeline import form_pattern, forms_of, safe_phrase
+from yuanwen.search.timeline import form_pattern, forms_of, is_occurrence, safe_phrase
 from yuanwen.text import fold_width
 
 from .conftest import ROOT, SHARED, FakeEmbedder  # noqa: F401  (registers the "fake" embedder)
@@ -86,7 +86,8 @@ def test_timeline_counts_per_year_and_first_appearance_match_an_independent_coun
     undated = 0
     using = []
     for d in docs:
-        n = fold_width(d.text).count(term)  # none of these terms has a longer glossary form here
+        folded = fold_width(d.text)  # none of these terms has a longer glossary form here
+        n = sum(is_occurrence(folded, m.start(), m.end()) for m in re.finditer(re.escape(term), folded))
         if not n:
             continue
         using.append(d)
@@ -154,7 +155,21 @@ def test_the_keyword_index_finds_the_same_documents_as_a_full_scan(lib):
     for term in [f.term for f in formulations()] + ["高质量发展", "人民", "GDP", "十四个五年"]:
         forms, _ = forms_of(term)
         pattern = form_pattern(forms)
-        assert lib.timeline(term).occurrences == sum(len(pattern.findall(d.text)) for d in docs), term
+        assert lib.timeline(term).occurrences == sum(
+            is_occurrence(d.text, m.start(), m.end()) for d in docs for m in pattern.finditer(d.text)), term
+
+
+@pytest.mark.parametrize(("text", "term", "counted"), [
+    ("坚持创新发展理念", "新发展理念", False),  # 创新 + 发展 + 理念: not the formulation
+    ("完整准确全面贯彻新发展理念", "新发展理念", True),
+    ("加快形成新质生产力", "新质生产力", True),
+    ("坚定拥护“两个确立”", "两个确立", True),
+    ("紧紧依靠人民群众", "人民", True),  # a plain word under four characters: not checked
+    ("推动高质量发展取得新成效", "高质量发展", True),  # the end is not checked
+])
+def test_an_occurrence_must_start_a_word(text, term, counted):
+    start = text.index(term)
+    assert is_occurrence(text, start, start + len(term)) is counted
 
 
 def test_safe_phrase_drops_edge_terms_a_longer_run_cuts_differently():

@@ -1,6 +1,6 @@
 """Readers: one file in, a :class:`~yuanwen.models.ReadResult` out; the registry of formats.
 
-Each format is one module here (``txt``, ``markdown``, ``html``, ``docx``, ``pdf``) that
+Each format is one module here (``txt``, ``markdown``, ``html``, ``docx``, ``pdf``, ``doc``, ``ofd``) that
 declares ``READER = Reader(name, suffixes, read, max_bytes=...)``; :func:`register` adds it.
 :func:`read_file` and :func:`check_file` dispatch by suffix through the registry; the walk's
 :data:`SUPPORTED_SUFFIXES` and the app's :func:`upload_types` come from it too. To add a
@@ -23,7 +23,7 @@ from yuanwen.models import ReadResult
 
 from ..normalise import GARBAGE_TEXT_SHARE, garbage_share, is_garbage
 from ..walk import os_reason, special_file_kind
-from . import docx, html, markdown, pdf, txt
+from . import doc, docx, html, markdown, ofd, pdf, txt
 from ._common import NO_TEXT, TEXT_MAX_BYTES, Reader, mb, read_bytes
 
 __all__ = [
@@ -83,7 +83,7 @@ def upload_types() -> list[str]:
     return [s.lstrip(".") for s in SUPPORTED_SUFFIXES]
 
 
-_BUILT_IN = (txt, markdown, html, pdf, docx)
+_BUILT_IN = (txt, markdown, html, pdf, docx, doc, ofd)
 for _module in _BUILT_IN:
     register(_module.READER)
 
