@@ -259,7 +259,8 @@ def stats(kb: str | None, as_json: bool) -> None:
         f"向量索引：{s['index_type'] or '-'}，{s['index_bytes'] / 1048576:.1f} MB；"
         f"关键词索引 {s['keyword_index_bytes'] / 1048576:.1f} MB；数据库 {s['db_bytes'] / 1048576:.1f} MB"
     )
-    for label, key in (("按类型", "by_type"), ("按发文机关/讲话人", "by_issuer"), ("按年份", "by_year")):
+    for label, key in (("按类型", "by_type"), ("按发文机关/讲话人", "by_issuer"), ("按年份", "by_year"),
+                       ("按格式", "by_format")):
         items = list(s[key].items())
         shown = "，".join(f"{k} {v}" for k, v in items[:15])
         more = f"，等 {len(items)} 项" if len(items) > 15 else ""

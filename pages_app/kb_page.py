@@ -41,10 +41,14 @@ def body(kb_dir: Path) -> dict[str, Any]:
                               hide_index=True, height=min(400, 38 + 35 * len(rows)))
             else:
                 col.caption("（无）")
+        formats = stats.get("by_format", {})
+        if formats:
+            st.markdown("**按格式**：" + "，".join(f"{md_literal(str(k))} {v} 篇" for k, v in formats.items()))
+        groups += (("格式", "by_format"),)
         st.download_button(
             "导出统计（CSV）", key="kb_csv", mime="text/csv", file_name="知识库统计.csv",
             data=Library.to_csv(["分类", "名称", "篇数"],
-                        [(label, str(k), v) for label, key in groups for k, v in stats[key].items()]),
+                        [(label, str(k), v) for label, key in groups for k, v in stats.get(key, {}).items()]),
         )
         st.caption(f"数据库 {stats['db_bytes'] / 1048576:.1f} MB，向量索引 {stats['index_type'] or '-'} "
                    f"{stats['index_bytes'] / 1048576:.1f} MB，关键词索引 {stats['keyword_index_bytes'] / 1048576:.1f} MB")

@@ -342,6 +342,7 @@ def test_stats_page(app):
     at = ok(app({"page": "kb"}))
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["文档"] == "5 篇" and metrics["已向量化"] == "100%"
+    assert any(m.value.startswith("**按格式**：") and "篇" in m.value for m in at.markdown)
     assert any(m.value.startswith("**向量模型**：") and "bigram" in m.value and m.value.endswith("64")
                for m in at.markdown)  # in full, not cut
 

@@ -76,12 +76,13 @@ def test_stats_json(kb_dir):
     for key in ("documents", "passages", "embedded", "embedder", "dim", "by_type", "by_year", "index_type"):
         assert key in s
     assert s["documents"] == 1 and s["embedded"] == s["passages"] > 0 and s["by_year"] == {"2022": 1}
+    assert s["by_format"] == {"txt": 1}  # documents by the format they were read as
 
 
 def test_stats_text_and_env_default(kb_dir, monkeypatch):
     monkeypatch.setenv("YUANWEN_KB", str(kb_dir))
     r = CliRunner().invoke(cli, ["stats"])
-    assert r.exit_code == 0 and "文档 1 篇" in r.output
+    assert r.exit_code == 0 and "文档 1 篇" in r.output and "按格式：txt 1" in r.output
 
 
 def test_missing_kb_is_a_clean_error(tmp_path):

@@ -137,6 +137,7 @@ class KnowledgeBase:
         out["embedder"] = self.built_with
         out["dim"] = self.dim
         out.update(self.facets())
+        out["by_format"] = st.group_counts("format")  # txt, md, html, pdf, docx, doc, wps, ofd
         out.update(self.backend.describe())
         out["backend"] = self.backend.name
         out["schema_version"] = st.schema_version()

@@ -825,8 +825,8 @@ class Store:
         }
 
     def group_counts(self, column: str) -> dict[str, int]:
-        """Documents per value of ``column`` (doc_type, issuer or year)."""
-        if column not in ("doc_type", "issuer", "year"):
+        """Documents per value of ``column`` (doc_type, issuer, year or format)."""
+        if column not in ("doc_type", "issuer", "year", "format"):
             raise ValueError(column)
         rows = self.db.execute(
             f"SELECT COALESCE({column}, '未知'), COUNT(*) FROM documents GROUP BY 1 ORDER BY 2 DESC, 1"
