@@ -75,7 +75,8 @@ def test_documents_document_outline_passages(lib):
 
 def test_facets_and_stats(lib):
     f = lib.facets()
-    assert set(f) == {"by_type", "by_issuer", "by_year"}
+    assert set(f) == {"by_type", "by_issuer", "by_year", "by_format"}
+    assert sum(f["by_format"].values()) == len(lib.documents())
     s = lib.stats()
     assert s["documents"] == len(lib.documents()) and s["embedder"] == "test/fake-bigram-64"
     assert s["pending"] == 0

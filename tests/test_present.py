@@ -73,14 +73,14 @@ def test_facets_are_counted_once_per_database_version(tmp_path, monkeypatch):
     try:
         first = kb.facets()
         assert kb.facets() == first and kb.stats()["by_type"] == first["by_type"]
-        assert len(calls) == 3  # by_type, by_issuer, by_year: once
+        assert len(calls) == 4  # by_type, by_issuer, by_year, by_format: once
         first["by_type"].clear()  # callers get copies
         assert kb.facets()["by_type"]
         extra.mkdir()
         (extra / "新.md").write_text("---\ntitle: 新的通知\ndoc_type: 通报\n---\n正文一段。\n",
                                      encoding="utf-8")
         ingest([extra], Config(kb_dir=kb_dir), embedder="fake", progress=False)  # another connection
-        assert "通报" in kb.facets()["by_type"] and len(calls) == 6
+        assert "通报" in kb.facets()["by_type"] and len(calls) == 8
     finally:
         kb.close()
 

@@ -115,8 +115,8 @@ class KnowledgeBase:
         return self.backend.rebuild_index()
 
     def facets(self) -> dict[str, dict[str, int]]:
-        """Documents per type (``by_type``), issuer (``by_issuer``) and year (``by_year``),
-        most first: what search filters and overviews offer. Counted again only when the
+        """Documents per type (``by_type``), issuer (``by_issuer``), year (``by_year``) and format
+        (``by_format``), most first: what search filters and overviews offer. Counted again only when the
         database has changed (``Store.version``), so callers may ask on every page view."""
         with self._facets_lock:
             version = self.store.version()
@@ -126,6 +126,7 @@ class KnowledgeBase:
                     "by_type": st.group_counts("doc_type"),
                     "by_issuer": st.group_counts("issuer"),
                     "by_year": st.group_counts("year"),
+                    "by_format": st.group_counts("format"),  # txt, md, html, pdf, docx, doc, wps, ofd
                 })
             return {k: dict(v) for k, v in self._facets[1].items()}
 
@@ -137,7 +138,6 @@ class KnowledgeBase:
         out["embedder"] = self.built_with
         out["dim"] = self.dim
         out.update(self.facets())
-        out["by_format"] = st.group_counts("format")  # txt, md, html, pdf, docx, doc, wps, ofd
         out.update(self.backend.describe())
         out["backend"] = self.backend.name
         out["schema_version"] = st.schema_version()

@@ -277,7 +277,8 @@ class Library:
         return self.kb.store.get_passages(ids)
 
     def facets(self) -> dict[str, dict[str, int]]:
-        """Documents per type (``by_type``), issuer (``by_issuer``) and year (``by_year``)."""
+        """Documents per type (``by_type``), issuer (``by_issuer``), year (``by_year``) and format
+        (``by_format``)."""
         return self.kb.facets()
 
     def stats(self) -> dict:
