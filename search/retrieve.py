@@ -346,7 +346,7 @@ def understood_filters(kb: KnowledgeBase, u: Understood) -> Filters | None:
     until = str(int(one) + 1) if one and one in u.fact_years else one
     doc_ids = []
     if u.meetings:
-        doc_ids = [i for i, t in kb.store.titles() if names_meeting(u, t)]
+        doc_ids = [i for i, t in title_index(kb)[0] if names_meeting(u, t)]  # titles cached per db version
     if u.newest_versions:
         doc_ids = sorted(set(doc_ids) & u.newest_versions if u.meetings else u.newest_versions)
     if (u.meetings or u.newest_versions) and not doc_ids:

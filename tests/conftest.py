@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,22 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 from .fake_embedder import FakeEmbedder, OtherFakeEmbedder  # noqa: E402,F401  (registers them)
+
+
+def copy_shared(files: list[str], dest: Path, manifest: bool = True) -> Path:
+    """Copy ``files`` (paths relative to the shared corpus) into ``dest``, keeping their folders,
+    with the corpus's own manifest rows for them (titles, issuers, dates, types) unless
+    ``manifest`` is false; skip the test when the shared corpus is not there."""
+    if not all((SHARED / f).is_file() for f in files):
+        pytest.skip(f"shared corpus not found at {SHARED}")
+    for f in files:
+        (dest / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHARED / f, dest / f)
+    if manifest:
+        rows = (SHARED / "manifest.csv").read_text(encoding="utf-8").splitlines()
+        (dest / "manifest.csv").write_text("\n".join([rows[0]] + [r for r in rows if r.split(",")[0] in files])
+                                           + "\n", encoding="utf-8")
+    return dest
 
 
 @pytest.fixture

@@ -52,11 +52,16 @@ def server(tmp_path_factory):
     kb = tmp_path_factory.mktemp("e2e") / "kb"
     report = ingest([ROOT / "corpus"], Config(kb_dir=kb), progress=False)  # the offline default model
     assert not report.failed and report.passages_embedded > 0
+    yield from app_server(kb)
+
+
+def app_server(kb: Path, env: dict[str, str] | None = None):
+    """Serve the app on ``kb`` on a free local port: yields its URL, stops it afterwards."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--", "--kb", str(kb)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

@@ -11,11 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,8 +20,8 @@ import pytest
 from yuanwen.config import Config
 from yuanwen.ingest.pipeline import ingest
 
-from .conftest import SHARED
-from .test_e2e import ROOT, _browser, _free_port, _need_browser, _wait_for_text
+from .conftest import copy_shared
+from .test_e2e import ROOT, _browser, _need_browser, _wait_for_text, app_server
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
 
@@ -36,42 +32,10 @@ FILES = ["reports/2012-11-08-党的十八大报告.txt", "reports/2017-10-18-党
 @pytest.fixture(scope="module")
 def study_server(tmp_path_factory):
     _need_browser()
-    if not all((SHARED / f).is_file() for f in FILES):
-        pytest.skip(f"shared corpus not found at {SHARED}")
-    docs = tmp_path_factory.mktemp("docs")
-    for f in FILES:
-        (docs / f).parent.mkdir(exist_ok=True)
-        shutil.copy(SHARED / f, docs / f)
-    rows = (SHARED / "manifest.csv").read_text(encoding="utf-8").splitlines()
-    (docs / "manifest.csv").write_text("\n".join([rows[0]] + [r for r in rows if r.split(",")[0] in FILES]) + "\n",
-                                       encoding="utf-8")
+    docs = copy_shared(FILES, tmp_path_factory.mktemp("docs"))
     kb = tmp_path_factory.mktemp("study") / "kb"
     assert not ingest([docs, ROOT / "corpus"], Config(kb_dir=kb), embedder="fake", progress=False).failed
-    port = _free_port()
-    env = {**os.environ, "YUANWEN_PLUGINS": "tests.fake_embedder"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--", "--kb", str(kb)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit server did not start")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
+    yield from app_server(kb, env={**os.environ, "YUANWEN_PLUGINS": "tests.fake_embedder"})
 
 def _shot(driver, tmp_path: Path, name: str) -> None:
     time.sleep(1)

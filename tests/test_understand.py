@@ -4,7 +4,6 @@ lift the documents that have them, and the front ends say what was understood.""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from yuanwen.search.understand import document_match, understand
 
 from yuanwen.config import Config
 
-from .conftest import SHARED
+from .conftest import copy_shared
 
 FILES = ["reports/2025-03-05-2025年政府工作报告.txt", "reports/2025-01-13-2025年河北省政府工作报告.txt",
          "reports/2025-01-14-2025年北京市政府工作报告.txt", "reports/2024-03-05-2024年政府工作报告.txt",
@@ -28,17 +27,7 @@ QUERY = "2025年政府工作报告对安全生产和防灾减灾作了哪些安�
 
 @pytest.fixture(scope="module", params=[True, False], ids=["manifest", "no-manifest"])
 def kb_dir(request, tmp_path_factory) -> Path:
-    manifest = request.param
-    if not all((SHARED / f).is_file() for f in FILES):
-        pytest.skip(f"shared corpus not found at {SHARED}")
-    docs = tmp_path_factory.mktemp("docs")
-    for f in FILES:
-        (docs / f).parent.mkdir(exist_ok=True)
-        shutil.copy(SHARED / f, docs / f)
-    if manifest:  # the shared corpus's own rows: titles, issuers, dates and types
-        rows = (SHARED / "manifest.csv").read_text(encoding="utf-8").splitlines()
-        (docs / "manifest.csv").write_text("\n".join([rows[0]] + [r for r in rows if r.split(",")[0] in FILES]) + "\n",
-                                           encoding="utf-8")
+    docs = copy_shared(FILES, tmp_path_factory.mktemp("docs"), manifest=request.param)
     d = tmp_path_factory.mktemp("kb")
     assert not ingest([docs], Config(kb_dir=d), embedder="fake", progress=False).failed
     return d
