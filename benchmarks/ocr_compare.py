@@ -3,21 +3,24 @@
 
 Three steps, each a subcommand (so that each engine can run in its own venv):
 
-  python compare.py prepare [--corpus DIR] [--out DIR]
+  python -m benchmarks.ocr_compare prepare [--corpus DIR] [--out DIR]
       Render chosen pages of text-layer PDFs at 150/200/300 dpi with pypdfium2,
-      make degraded copies of the 300 dpi page (grey, noise, skew, jpeg, seal,
-      phone), and store the text layer as the reference (refs.json).
-  python compare.py run --engine NAME [--threads N] [--out DIR]
+      make degraded copies of the 300 dpi page (tests.scans.degrade: grey, noise,
+      skew, jpeg, seal, phone, badscan, fax), and store the text layer as the
+      reference (refs.json).
+  python -m benchmarks.ocr_compare run --engine NAME [--threads N] [--out DIR]
       OCR every prepared image with one engine; write results/NAME.json with
       lines (text, box, score) and seconds per image.
       NAME: rapidocr_onnxruntime  (pip rapidocr_onnxruntime 1.4.x, PP-OCRv4)
             rapidocr              (pip rapidocr 3.x, bundled PP-OCRv6 small)
             add ":maxside=N" to raise the Global max_side_len (default 2000).
-  python compare.py report [--out DIR]
+  python -m benchmarks.ocr_compare report [--out DIR]
       CER table (engine x condition), reading-order dump, paragraph joining demo.
 
 CER = Levenshtein(ref, hyp) / len(ref) on NFKC-normalised text with all
-whitespace and page-number lines ("— 1 —") removed.  Also reported:
+whitespace and page-number lines ("— 1 —") removed, quote and bracket variants
+folded (tests.scans.normalise_for_cer(fold=True)).  The CER through the product's
+own reading path is measured by benchmarks/ocr_cer.py.  Also reported:
   cer_np  : same with punctuation removed as well (search only needs the chars)
   bag     : order-free error (multiset difference) — separates recognition
             errors from reading-order errors.
@@ -26,18 +29,18 @@ from __future__ import annotations
 
 import argparse
 import glob
-import io
 import json
 import os
 import re
-import sys
 import time
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from tests.scans import degrade, edit_distance, normalise_for_cer, render_pdf
+
 HERE = Path(__file__).resolve().parent.parent / "bench_work" / "ocr"
-DEFAULT_CORPUS = "/work/shared/corpus/policy"
+DEFAULT_CORPUS = str(Path(__file__).resolve().parents[2] / "shared" / "corpus" / "policy")
 
 # (file-name prefix, page index, label, degrade?)  — 4 pages of ordinary text
 PAGES = [
@@ -47,42 +50,24 @@ PAGES = [
     ("2024-03-08-", 1, "body", True),           # plain body page
 ]
 DPIS = [100, 150, 200, 300]
-DEGRADE = ["grey", "noise", "skew", "jpeg30", "seal", "phone", "badscan", "fax"]
+DEGRADE = ["grey", "noise", "skew", "jpeg", "seal", "phone", "badscan", "fax"]  # tests.scans.CONDITIONS
 
 
 # ---------------------------------------------------------------- text utils
-PAGENO = re.compile(r"[—\-－–]\s*\d+\s*[—\-－–]")
-FOLD = str.maketrans({"«": "《", "»": "》", "〔": "[", "〕": "]", "【": "[", "】": "]",
-                      "‘": "'", "’": "'", "“": '"', "”": '"'})
-
-
+# Normalisation, edit distance and the degradations live in tests/scans.py (shared with the
+# OCR tests and benchmarks/ocr_cer.py); this script folds quote and bracket variants, as the
+# engine comparison in docs/formats.md did.
 def norm(s: str) -> str:
-    s = unicodedata.normalize("NFKC", s)
-    s = PAGENO.sub("", s)
-    s = s.translate(FOLD)
-    return re.sub(r"\s+", "", s)
+    return normalise_for_cer(s, fold=True)
 
 
 def nopunct(s: str) -> str:
     return "".join(c for c in s if unicodedata.category(c)[0] in "LN")
 
 
-def levenshtein(a: str, b: str) -> int:
-    try:
-        from rapidfuzz.distance import Levenshtein
-        return Levenshtein.distance(a, b)
-    except ImportError:
-        prev = list(range(len(b) + 1))
-        for i, ca in enumerate(a, 1):
-            cur = [i]
-            for j, cb in enumerate(b, 1):
-                cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-            prev = cur
-        return prev[-1]
-
-
 def cer(ref: str, hyp: str) -> float:
-    return levenshtein(ref, hyp) / max(1, len(ref))
+    """CER of two texts already normalised by :func:`norm`."""
+    return edit_distance(ref, hyp) / max(1, len(ref))
 
 
 def bag_err(ref: str, hyp: str) -> float:
@@ -91,75 +76,6 @@ def bag_err(ref: str, hyp: str) -> float:
 
 
 # ---------------------------------------------------------------- prepare
-def degrade(im, kind: str, seed: int = 0):
-    import numpy as np
-    from PIL import Image, ImageDraw, ImageFilter
-    rng = np.random.default_rng(seed)
-    if kind == "grey":
-        return im.convert("L").convert("RGB")
-    if kind == "noise":
-        a = np.asarray(im).astype(np.float32)
-        a += rng.normal(0, 25, a.shape)
-        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
-    if kind == "skew":
-        return im.rotate(1.5, resample=Image.BICUBIC, expand=True, fillcolor="white")
-    if kind == "jpeg30":
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=30)
-        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    if kind == "seal":
-        # red ring + inner ring + star, multiplied over the body text (like ink)
-        w, h = im.size
-        ov = Image.new("RGB", im.size, "white")
-        d = ImageDraw.Draw(ov)
-        cx, cy, r = int(w * 0.62), int(h * 0.55), int(w * 0.14)
-        red = (220, 30, 30)
-        d.ellipse([cx - r, cy - r, cx + r, cy + r], outline=red, width=max(6, r // 18))
-        d.ellipse([cx - r + r // 6, cy - r + r // 6, cx + r - r // 6, cy + r - r // 6],
-                  outline=red, width=max(2, r // 60))
-        import math
-        pts = []
-        for k in range(10):
-            rr = r * (0.28 if k % 2 == 0 else 0.11)
-            ang = -math.pi / 2 + k * math.pi / 5
-            pts.append((cx + rr * math.cos(ang), cy + rr * math.sin(ang)))
-        d.polygon(pts, fill=red)
-        a = np.asarray(im).astype(np.float32) * np.asarray(ov).astype(np.float32) / 255.0
-        return Image.fromarray(a.astype(np.uint8))
-    if kind == "phone":
-        # colour cast + uneven light + slight blur + skew + noise + jpeg 50
-        w, h = im.size
-        a = np.asarray(im.rotate(1.5, resample=Image.BICUBIC, expand=True,
-                                 fillcolor=(200, 195, 185))).astype(np.float32)
-        hh, ww = a.shape[:2]
-        yy, xx = np.mgrid[0:hh, 0:ww]
-        light = 0.70 + 0.30 * (1 - ((xx / ww - 0.3) ** 2 + (yy / hh - 0.2) ** 2))
-        a = a * light[..., None] * np.array([1.0, 0.97, 0.9])
-        a += rng.normal(0, 8, a.shape)
-        out = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.0))
-        buf = io.BytesIO()
-        out.save(buf, "JPEG", quality=50)
-        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    if kind == "badscan":
-        # grey, 3 deg skew, heavy noise, downsampled to 150 dpi, jpeg 20
-        g = im.convert("L").rotate(3.0, resample=Image.BICUBIC, expand=True, fillcolor=235)
-        g = g.resize((g.width // 2, g.height // 2), Image.BILINEAR)
-        a = np.asarray(g).astype(np.float32) * 0.85 + 20 + rng.normal(0, 40, (g.height, g.width))
-        g = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
-        buf = io.BytesIO()
-        g.save(buf, "JPEG", quality=20)
-        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    if kind == "fax":
-        # 1-bit at ~100 dpi (fax fine mode is 204x196), with 1% salt-and-pepper
-        g = im.convert("L").resize((im.width // 3, im.height // 3), Image.BILINEAR)
-        a = (np.asarray(g) > 160).astype(np.uint8) * 255
-        m = rng.random(a.shape)
-        a[m < 0.005] = 0
-        a[m > 0.995] = 255
-        return Image.fromarray(a).convert("RGB")
-    raise ValueError(kind)
-
-
 def prepare(args):
     import pypdfium2 as pdfium
     out = Path(args.out)
@@ -172,7 +88,7 @@ def prepare(args):
         raw = page.get_textpage().get_text_range()
         refs[label] = {"pdf": os.path.basename(pdf), "page": pno, "raw": raw, "ref": norm(raw)}
         for dpi in DPIS:
-            im = page.render(scale=dpi / 72).to_pil().convert("RGB")
+            [im] = render_pdf(pdf, dpi, [pno])
             name = f"{label}@{dpi}"
             im.save(out / "img" / f"{name}.png")
             items.append({"name": name, "page": label, "cond": f"{dpi}dpi", "size": im.size})
@@ -317,9 +233,9 @@ def report(args):
         its = [i for i in items if i["cond"] == c]
         cells = []
         for e in engines:
-            vals = [(cer(refs[i["page"]]["ref"], norm("".join(l[0] for l in e["pages"][i["name"]]["lines"]))),
-                     cer(nopunct(refs[i["page"]]["ref"]), nopunct(norm("".join(l[0] for l in e["pages"][i["name"]]["lines"])))),
-                     bag_err(refs[i["page"]]["ref"], norm("".join(l[0] for l in e["pages"][i["name"]]["lines"]))),
+            vals = [(cer(refs[i["page"]]["ref"], norm("\n".join(l[0] for l in e["pages"][i["name"]]["lines"]))),
+                     cer(nopunct(refs[i["page"]]["ref"]), nopunct(norm("\n".join(l[0] for l in e["pages"][i["name"]]["lines"])))),
+                     bag_err(refs[i["page"]]["ref"], norm("\n".join(l[0] for l in e["pages"][i["name"]]["lines"]))),
                      e["pages"][i["name"]]["seconds"],
                      e["pages"][i["name"]].get("cpu_seconds", float("nan"))) for i in its if i["name"] in e["pages"]]
             if not vals:
@@ -338,7 +254,7 @@ def report(args):
             p = e["pages"].get(it["name"])
             if not p:
                 cells.append("—"); continue
-            hyp = norm("".join(l[0] for l in p["lines"]))
+            hyp = norm("\n".join(l[0] for l in p["lines"]))
             ref = refs[it["page"]]["ref"]
             cells.append(f"{cer(ref, hyp)*100:.1f} [{bag_err(ref, hyp)*100:.1f}]")
         print(f"| {it['name']} | " + " | ".join(cells) + " |")
@@ -361,7 +277,7 @@ def report(args):
                 if not p:
                     continue
                 ref = refs[nm.split("@")[0]]["ref"]
-                hyp = norm("".join(l[0] for l in p["lines"]))
+                hyp = norm("\n".join(l[0] for l in p["lines"]))
                 sm = difflib.SequenceMatcher(None, ref, hyp, autojunk=False)
                 errs = [(op, ref[a:b], hyp[c:d]) for op, a, b, c, d in sm.get_opcodes() if op != "equal"]
                 print(f"\n## diffs {e['engine']} {nm}: {errs[:40]}")

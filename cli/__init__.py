@@ -194,20 +194,23 @@ def cli() -> None:
 @click.option("--prune", is_flag=True, help="删除源文件已不存在的文档")
 @click.option("--reembed", is_flag=True, help="丢弃已有向量，用 --embedder 指定的模型重新向量化")
 @click.option("--no-embed", is_flag=True, help="只入库和建关键词索引，稍后再向量化")
+@click.option("--no-ocr", is_flag=True,
+              help="不做文字识别：扫描件、图片报告为需要 OCR（默认逐页识别，每页约 3–5 秒）")
 @click.option("--wait", type=float, default=0, help="若有其他导入正在进行，最多等待的秒数")
 @click.option("--follow-links", is_flag=True,
               help="也导入指向所给文件夹之外的符号链接（默认跳过并提示，以免读入不想共享的文件）")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总")
 def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
            query_prompt: str | None, passage_prompt: str | None, prune: bool,
-           reembed: bool, no_embed: bool, wait: float, follow_links: bool, as_json: bool) -> None:
+           reembed: bool, no_embed: bool, no_ocr: bool, wait: float, follow_links: bool,
+           as_json: bool) -> None:
     """导入文件或文件夹（递归）：读取、分段、入库、向量化。"""
     lib = _open(kb, readonly=False)
     try:
         report = lib.ingest(list(paths), embedder=embedder or None, query_prompt=query_prompt,
                             passage_prompt=passage_prompt, prune=prune, reembed=reembed,
                             embed=not no_embed, progress=not as_json, wait=wait,
-                            follow_links=follow_links)
+                            follow_links=follow_links, ocr=False if no_ocr else None)
     except YuanwenError as exc:  # stopped part way (e.g. a full disk): what went in, then why
         partial = getattr(exc, "report", None)
         if partial is not None and not as_json:
@@ -231,6 +234,11 @@ def _print_report(report, stopped: bool = False) -> None:
     if report.passages_embedded:
         rate_e = report.passages_embedded / e if e > 0 else 0.0
         click.echo(f"向量化：{report.passages_embedded} 段，{e:.1f} 秒（{rate_e:.1f} 段/秒）")
+    if report.ocr_pages or report.ocr_pages_cached:
+        o = report.ocr_seconds
+        rate_o = report.ocr_pages / o if o > 0 else 0.0
+        cached = f"；另有 {report.ocr_pages_cached} 页沿用上次的识别结果" if report.ocr_pages_cached else ""
+        click.echo(f"文字识别：{report.ocr_pages} 页，{o:.1f} 秒（{rate_o:.2f} 页/秒）{cached}")
     for o in report.outcomes:
         if o.status == "duplicate":
             click.echo(f"重复：{o.path}：{o.reason}")
@@ -254,6 +262,8 @@ def stats(kb: str | None, as_json: bool) -> None:
     click.echo(f"知识库：{s['kb_dir']}")
     click.echo(f"文档 {s['documents']} 篇，段落 {s['passages']} 段，句子 {s['sentences']} 句")
     click.echo(f"已向量化 {s['embedded']} 段，待向量化 {s['pending']} 段")
+    if s.get("ocr_pages"):
+        click.echo(f"文字识别（OCR）页数：{s['ocr_pages']} 页（识别文本，引用前请核对原件）")
     click.echo(f"向量模型：{s['embedder'] or '（尚未向量化）'}，维度 {s['dim'] or '-'}")
     click.echo(
         f"向量索引：{s['index_type'] or '-'}，{s['index_bytes'] / 1048576:.1f} MB；"
@@ -379,6 +389,7 @@ def _echo_hit(h, style: str, explain: bool = False) -> None:
     click.echo(f"    {info}" + (f"　{path}" if path else ""))
     click.echo("    " + _mark(h.passage.text, h.matched_terms))
     click.echo(f"    出处：{h.citation.format(style)}")
+    _echo_ocr(h.citation, h.passage.page, 4)
     if explain:
         from yuanwen.library import explain as explain_line
 
@@ -459,6 +470,10 @@ def quote(text, kb, style, batch, as_json) -> None:
         if m.diff:
             click.echo("    差异：" + render_diff(m.diff))
         click.echo(f"    出处：{m.citation.format(style)}")
+        _echo_ocr(m.citation, m.page, 4)
+        if m.citation.recognised and res.verdict != "exact":
+            where = f"原件第 {m.page} 页（yuanwen page {d.id} {m.page} -o 页面.png）" if m.page else "原件"
+            click.echo(f"    注意：原文为识别文本，与引文的差异可能来自识别错误，请核对{where}")
 
 
 @cli.command()
@@ -512,10 +527,12 @@ def show(doc_id, kb, only_outline, as_json) -> None:
         doc = lib.document(doc_id)
         passages = lib.document_passages(doc_id)
         heads = lib.outline(doc_id)
+    recognised = lib.recognised_pages(doc)
     if as_json:
         click.echo(json.dumps({
             "id": doc.id, "title": doc.title, "issuer": doc.issuer, "date": doc.date,
             "doc_type": doc.doc_type, "doc_number": doc.doc_number, "path": doc.path,
+            "recognised_pages": {str(n): c for n, c in recognised.items()},
             "outline": [{"level": lv, "heading": h, "passage_id": pid} for lv, h, pid in heads],
             "passages": [{"id": p.id, "seq": p.seq, "heading_path": p.heading_path, "page": p.page,
                           "start": p.start, "end": p.end, "text": p.text} for p in passages],
@@ -523,13 +540,65 @@ def show(doc_id, kb, only_outline, as_json) -> None:
         return
     click.secho(doc.title, bold=True)
     click.echo("　".join(x for x in (doc.issuer, doc.date, doc.doc_type, doc.doc_number) if x))
+    if recognised:
+        confs = sorted({_pct(c) for c in recognised.values()}, key=lambda t: float(t[:-1]))
+        engine = ((doc.extra or {}).get("ocr") or {}).get("engine")
+        click.echo(f"识别文本：第 {_page_ranges(list(recognised))} 页"
+                   + (f"（共 {len(doc.pages)} 页）" if doc.pages else "")
+                   + f"，识别置信度 {confs[0] if len(confs) == 1 else confs[0] + '–' + confs[-1]}"
+                   + (f"，识别引擎 {engine}" if engine else "")
+                   + f"。识别文本，引用前请核对原件（原件页面：yuanwen page {doc.id} 页码 -o 页面.png）")
     click.echo("目录：")
     for level, head, _ in heads:
         click.echo("  " * level + head)
     if not only_outline:
         for p in passages:
-            click.echo(f"\n[{p.id}]" + (f" 第{p.page}页" if p.page else ""))
+            ocr = f"　识别文本（识别置信度 {_pct(recognised[p.page])}）" if p.page in recognised else ""
+            click.echo(f"\n[{p.id}]" + (f" 第{p.page}页" if p.page else "") + ocr)
             click.echo(p.text)
+
+
+@cli.command()
+@click.argument("doc_id", type=int)
+@click.argument("page_no", metavar="PAGE", type=click.IntRange(min=1))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="保存到的 PNG 文件（默认：当前文件夹下的 文档<编号>-第<页码>页.png）")
+@click.option("--max-side", type=click.IntRange(200, 6000), default=1400, show_default=True,
+              help="图像长边的最大像素数")
+@click.option("--kb", help=KB_HELP)
+def page(doc_id, page_no, out, max_side, kb) -> None:
+    """保存文档原件某一页的图像（PNG），用来核对识别文本（扫描件、图片）。"""
+    out = out or Path(f"文档{doc_id}-第{page_no}页.png")
+    with _open(kb) as lib:
+        data = lib.page_image(doc_id, page_no, max_side=max_side)
+        conf = lib.recognised_pages(lib.document(doc_id)).get(page_no)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        from yuanwen.errors import UsageError
+
+        raise UsageError(f"无法写入 {out}：{exc.strerror or exc}") from None
+    note = f"；本页为识别文本，识别置信度 {_pct(conf)}" if conf is not None else ""
+    click.echo(f"已保存原件第 {page_no} 页：{out}（{len(data) // 1024} KB{note}）")
+
+
+def _pct(confidence: float | None) -> str:
+    from yuanwen.library import confidence_pct
+
+    return confidence_pct(confidence)
+
+
+def _page_ranges(pages: list[int]) -> str:
+    from yuanwen.library import page_ranges
+
+    return page_ranges(pages)
+
+
+def _echo_ocr(citation, page: int | None, indent: int) -> None:
+    """Under the 出处 line of text recognised by OCR: the engine's confidence for its page."""
+    if citation is not None and citation.recognised:
+        where = f"原件第 {page} 页，" if page else ""
+        click.echo(" " * indent + f"识别置信度：{_pct(citation.ocr_confidence)}（{where}识别文本，请核对原件）")
 
 
 def _echo_passage(head: str, h, style: str, indent: int) -> None:
@@ -538,6 +607,7 @@ def _echo_passage(head: str, h, style: str, indent: int) -> None:
     click.echo(head)
     click.echo(_indent(_mark(h.passage.text, h.matched_terms), indent))
     click.echo(" " * indent + f"出处：{h.citation.format(style)}")
+    _echo_ocr(h.citation, h.passage.page, indent)
 
 
 def _indent(text: str, n: int) -> str:

@@ -490,6 +490,12 @@ def _read_head(lines: list[_Line], view: str) -> _Head:
             head.organ_mark = _squash(s)
             i += 1
             continue
+        if (head.organ_mark and not head.doc_number and _is_organ(s) and doc_type_of(s) is None
+                and "文件" not in s and i + 1 < n and _is_doc_number_line(lines[i + 1].text)):
+            # a joint 版头: the second issuer under ``XX文件``, just above the 文号
+            head.organ_mark = f"{head.organ_mark}、{_squash(s)}"
+            i += 1
+            continue
         break
     # 2. the title (possibly wrapped over lines, possibly run on into the text)
     parts: list[str] = []

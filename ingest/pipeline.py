@@ -16,30 +16,32 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from yuanwen.config import Config
 from yuanwen.embed import Embedder
-from yuanwen.errors import DiskFullError, KnowledgeBaseError, ReadError, kb_error_from
+from yuanwen.errors import DiskFullError, KnowledgeBaseError, OcrNeeded, ReadError, kb_error_from
 from yuanwen.kb import KnowledgeBase
-from yuanwen.models import Document, FileOutcome, IngestReport, VerifyReport
+from yuanwen.models import Document, FileOutcome, IngestReport, OcrPage, VerifyReport
 from yuanwen.store import Store, check_kb_dir, content_hash
 from yuanwen.verify import verify
 
 from .metadata import find_manifest_entry, manifest_problems
 from .readers import check_file
 from .walk import Skipped, os_reason, printable_path, walk
-from . import sandbox
+from . import ocr, sandbox
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "ingest.lock"
-#: Called as work advances: (stage, done, total), stage "读取入库" (files) or "向量化"
-#: (passages). The app's upload progress uses it; the CLI's tqdm bars are driven by the same
+#: Called as work advances: (stage, done, total), stage "读取入库" (files), "文字识别" (the
+#: pages of one scanned file) or "向量化" (passages). The app's upload progress uses it; the CLI's tqdm bars are driven by the same
 #: reporter (:class:`_Progress`).
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -48,9 +50,10 @@ class _Progress:
     """One stage's progress: a tqdm bar on the terminal (when ``bar``) and the callback."""
 
     def __init__(self, stage: str, unit: str, total: int, bar: bool,
-                 callback: ProgressCallback | None) -> None:
+                 callback: ProgressCallback | None, leave: bool = True) -> None:
         self.stage, self.total, self.done, self.callback = stage, total, 0, callback
-        self.bar = tqdm(total=total, desc=stage, unit=unit, disable=not bar, dynamic_ncols=True)
+        self.bar = tqdm(total=total, desc=stage, unit=unit, disable=not bar, dynamic_ncols=True,
+                        leave=leave)
         self._tell()
 
     def _tell(self) -> None:
@@ -222,7 +225,7 @@ def _store_files(store: Store, paths: list[Path], config: Config, report: Ingest
             outcome = FileOutcome(key, "failed", "文件名不是 UTF-8 编码，解码后与另一个文件同名，"
                                                  "已跳过；请把文件名改为 UTF-8 编码后再导入")
         else:
-            outcome = ingest_file(store, f, roots, config)
+            outcome = ingest_file(store, f, roots, config, _OcrRun(report, progress, on_progress))
         seen.add(outcome.path)
         report.outcomes.append(outcome)
         report.passages_stored += outcome.passages
@@ -278,11 +281,21 @@ def _gone(path: str) -> bool:
     return False
 
 
-def ingest_file(store: Store, path: Path, roots: list[Path], config: Config) -> FileOutcome:
+@dataclass
+class _OcrRun:
+    """Where OCR of an ingest reports: the run's report, the bar, the app's callback."""
+
+    report: IngestReport | None = None
+    progress: bool = False
+    on_progress: ProgressCallback | None = None
+
+
+def ingest_file(store: Store, path: Path, roots: list[Path], config: Config,
+                ocr_run: _OcrRun | None = None) -> FileOutcome:
     """Read, segment and store one file; never raises for a bad file."""
     key = _key(path)
     try:
-        return _ingest_file(store, path, key, roots, config)
+        return _ingest_file(store, path, key, roots, config, ocr_run or _OcrRun())
     except ReadError as exc:
         return FileOutcome(key, "failed", exc.reason)
     except KnowledgeBaseError:
@@ -302,7 +315,8 @@ def ingest_file(store: Store, path: Path, roots: list[Path], config: Config) -> 
         return FileOutcome(key, "failed", f"处理时出错（{type(exc).__name__}: {exc}）")
 
 
-def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: Config) -> FileOutcome:
+def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: Config,
+                 ocr_run: _OcrRun) -> FileOutcome:
     st = check_file(path, config.max_file_bytes)
     file_hash = _file_hash(path)
     existing = store.document_by_path(key)
@@ -310,7 +324,14 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
         return FileOutcome(key, "unchanged", doc_id=existing["id"])
 
     # Read, metadata and segmentation run in a worker under a deadline and a memory limit.
-    parsed = sandbox.parse(path, find_manifest_entry(path, roots), config, name=Path(key))
+    override = find_manifest_entry(path, roots)
+    try:
+        parsed = sandbox.parse(path, override, config, name=Path(key), ocr={} if config.ocr else None)
+    except OcrNeeded as need:
+        if not config.ocr:
+            raise ReadError(path, f"{need.reason}（本次导入关闭了文字识别）") from need
+        pages = _recognise(store, path, file_hash, need, config, ocr_run)
+        parsed = sandbox.parse(path, override, config, name=Path(key), ocr=pages)
     rr = parsed.read
     chash = content_hash(rr.text)
     if existing and existing["content_hash"] == chash:
@@ -326,8 +347,12 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     if not passages:
         raise ReadError(path, "没有可检索的正文")
     extra = dict(meta.get("extra") or {})
+    ocr_info = _ocr_info(rr.meta)
+    if ocr_info:
+        extra["ocr"] = ocr_info
     if rr.meta:
-        extra.setdefault("source_meta", {k: v for k, v in rr.meta.items() if isinstance(v, str)})
+        extra.setdefault("source_meta", {k: v for k, v in rr.meta.items()
+                                         if isinstance(v, str) and not k.startswith("ocr_")})
     doc = Document(
         path=key, title=meta.get("title") or Path(key).stem, text=rr.text, content_hash=chash,
         issuer=meta.get("issuer"), date=meta.get("date"), doc_number=meta.get("doc_number"),
@@ -344,6 +369,64 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     doc_id = store.save_document(doc, passages, sentences, file_info)
     status = "updated" if existing else "added"
     return FileOutcome(key, status, doc_id=doc_id, passages=len(passages), warnings=list(rr.warnings))
+
+
+def _recognise(store: Store, path: Path, file_hash: str, need: OcrNeeded, config: Config,
+               run: _OcrRun) -> dict[int, OcrPage]:
+    """The pages ``need`` names, recognised by OCR one at a time in the bounded OCR worker, each
+    kept in the knowledge base as soon as it is done (an interrupted ingest resumes at the next
+    page); pages kept by an earlier run are not recognised again."""
+    if len(need.pages) > config.ocr_max_pages:
+        raise ReadError(path, f"需要文字识别的页数过多（{len(need.pages)} 页，上限 {config.ocr_max_pages} 页，"
+                              f"约需 {len(need.pages) * 5 // 60} 分钟）；请拆分成较小的文件后再导入")
+    why = ocr.available()
+    if why:
+        raise ReadError(path, why)
+    engine = ocr.engine_id()
+    pages: dict[int, OcrPage] = {}
+    todo: list[int] = []
+    for n in need.pages:
+        cached = store.ocr_page(file_hash, n, engine)
+        if cached is not None:
+            pages[n] = cached
+        else:
+            todo.append(n)
+    if run.report is not None:
+        run.report.ocr_pages_cached += len(pages)
+    if not todo:
+        return pages
+    bar = _Progress("文字识别", "页", len(todo), run.progress, run.on_progress, leave=False)
+    t0 = time.perf_counter()
+    try:
+        for n in todo:
+            try:
+                page = sandbox.recognise_page(path, n, config)
+            except ReadError as exc:
+                raise ReadError(path, f"第 {n} 页文字识别失败：{exc.reason}") from exc
+            store.save_ocr_page(file_hash, page)
+            pages[n] = page
+            if run.report is not None:
+                run.report.ocr_pages += 1
+            bar.update()
+    finally:
+        bar.close()
+        if run.report is not None:
+            run.report.ocr_seconds += time.perf_counter() - t0
+    return pages
+
+
+def _ocr_info(meta: dict[str, str]) -> dict[str, Any] | None:
+    """A reader's notes on recognised pages as the document keeps them: the pages, each
+    page's confidence and the engine (see :func:`ingest.readers.scanned.ocr_meta`)."""
+    if not meta.get("ocr_pages"):
+        return None
+    pages = [int(p) for p in meta["ocr_pages"].split(",") if p.strip().isdigit()]
+    conf: dict[str, float] = {}
+    for item in (meta.get("ocr_confidence") or "").split(","):
+        n, _, c = item.partition(":")
+        if n.strip().isdigit() and c:
+            conf[n.strip()] = round(float(c), 3)
+    return {"pages": pages, "confidence": conf, "engine": meta.get("ocr_engine", "")}
 
 
 def _root_of(key: str, roots: list[Path]) -> str:

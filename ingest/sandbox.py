@@ -32,20 +32,22 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from yuanwen.config import Config
-from yuanwen.errors import ReadError
-from yuanwen.models import Passage, ReadResult, Sentence
+from yuanwen.errors import OcrNeeded, ReadError
+from yuanwen.models import OcrPage, Passage, ReadResult, Sentence
 
-__all__ = ["ParsedFile", "parse_file", "parse", "BoundedParser", "bounded_parsing"]
+__all__ = ["ParsedFile", "parse_file", "parse", "recognise_page", "BoundedParser", "bounded_parsing"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "yuanwen.ingest.sandbox:parse_file"
+#: The OCR worker's task: one page of a file recognised (:func:`ingest.ocr.ocr_page`).
+OCR_TARGET = "yuanwen.ingest.ocr:ocr_page"
 _HEADER = struct.Struct("<Q")
 _START_TIMEOUT_S = 60.0  # a fresh interpreter importing the readers: well under a second normally
 
@@ -65,16 +67,19 @@ class ParsedFile:
     sentences: list[Sentence] = field(default_factory=list)
 
 
-def parse_file(path: Path, override: dict, config: Config, name: Path | None = None) -> ParsedFile:
+def parse_file(path: Path, override: dict, config: Config, name: Path | None = None,
+               ocr: Mapping[int, OcrPage] | None = None) -> ParsedFile:
     """Read ``path``, extract its metadata (``override`` from manifest.csv applied; ``name``, the
     path metadata sees, defaults to ``path``) and segment it, in this process and without
-    bounds; :class:`ReadError` for a file that cannot be read."""
+    bounds; :class:`ReadError` for a file that cannot be read, :class:`OcrNeeded` for pages
+    that need recognising first (``ocr``: the recognised pages, see
+    :func:`ingest.readers.read_file`)."""
     from .metadata import apply_overrides, extract_metadata
     from .readers import read_file
     from .segment import segment
 
     path = Path(path)
-    rr = read_file(path, max_bytes=config.max_file_bytes, max_chars=config.max_text_chars)
+    rr = read_file(path, max_bytes=config.max_file_bytes, max_chars=config.max_text_chars, ocr=ocr)
     meta = extract_metadata(rr.text, Path(name) if name is not None else path, hints=rr.meta)
     meta = apply_overrides(meta, override or {})
     passages, sentences = segment(
@@ -169,9 +174,11 @@ class BoundedParser:
             return None
 
     # -- work
-    def parse(self, path: Path, override: dict, config: Config, name: Path | None = None) -> ParsedFile:
+    def parse(self, path: Path, override: dict, config: Config, name: Path | None = None,
+              ocr: Mapping[int, OcrPage] | None = None) -> Any:
         """Parse ``path`` in the worker; :class:`ReadError` with a Chinese reason for a file
-        that cannot be read, takes longer than the deadline, or needs more memory than allowed."""
+        that cannot be read, takes longer than the deadline, or needs more memory than allowed
+        (:class:`OcrNeeded` passed on as it is)."""
         # absolute: the worker runs in the package's folder (so that no folder of the user's
         # named ``ingest`` can stand in for the package), not in the caller's
         path = Path(os.path.abspath(path))
@@ -181,7 +188,8 @@ class BoundedParser:
                 self._stop(graceful=False)
                 self._start()
             assert self._proc is not None
-            request = (str(path), None if name is None else str(name), override, config)
+            request = (str(path), None if name is None else str(name), override, config,
+                       None if ocr is None else dict(ocr))
             payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
             try:
                 self._proc.stdin.write(_HEADER.pack(len(payload)) + payload)
@@ -200,6 +208,8 @@ class BoundedParser:
                 return answer[1]
             if kind == "read_error":
                 raise ReadError(path, answer[1])
+            if kind == "ocr_needed":
+                raise OcrNeeded(path, answer[2], answer[3], answer[1])
             if kind == "memory":
                 self._stop(graceful=False)  # a fresh worker for the next file
                 raise ReadError(path, _MEMORY.format(gb=_num(self.memory_mb / 1024)))
@@ -254,20 +264,24 @@ def bounded_parsing(config: Config, target: str = DEFAULT_TARGET) -> Iterator[Bo
         yield getattr(_local, "parser", None)
         return
     parser = BoundedParser(config.parse_timeout_s, config.parse_memory_mb, target)
-    _local.parser = parser
+    # OCR pages in a worker of their own (started at the first scanned page), one page a call
+    ocr = BoundedParser(config.ocr_page_timeout_s, config.parse_memory_mb, OCR_TARGET)
+    _local.parser, _local.ocr = parser, ocr
     try:
         yield parser
     finally:
-        _local.parser = None
+        _local.parser = _local.ocr = None
         parser.close()
+        ocr.close()
 
 
-def parse(path: Path, override: dict, config: Config, name: Path | None = None) -> ParsedFile:
+def parse(path: Path, override: dict, config: Config, name: Path | None = None,
+          ocr: Mapping[int, OcrPage] | None = None) -> ParsedFile:
     """Parse one file for the pipeline: in the bounded worker of the enclosing
     :func:`bounded_parsing` block, else in a shared one; in-process only when
     ``config.parse_isolated`` is false."""
     if not config.parse_isolated:
-        return parse_file(path, override, config, name)
+        return parse_file(path, override, config, name, ocr)
     parser = getattr(_local, "parser", None)
     if parser is None:
         key = (config.parse_timeout_s, config.parse_memory_mb)
@@ -275,7 +289,26 @@ def parse(path: Path, override: dict, config: Config, name: Path | None = None) 
             parser = _default.get(key)
             if parser is None:
                 parser = _default[key] = BoundedParser(*key)
-    return parser.parse(path, override, config, name)
+    return parser.parse(path, override, config, name, ocr)
+
+
+def recognise_page(path: Path, page: int, config: Config) -> OcrPage:
+    """Recognise page ``page`` of ``path`` by OCR in the bounded OCR worker of the enclosing
+    :func:`bounded_parsing` block (else a shared one; in-process when ``config.parse_isolated``
+    is false); ReadError when the page cannot be rendered, takes past
+    ``config.ocr_page_timeout_s`` or needs more memory than allowed."""
+    if not config.parse_isolated:
+        from .ocr import ocr_page
+
+        return ocr_page(path, {"page": page}, config)
+    worker = getattr(_local, "ocr", None)
+    if worker is None:
+        key = ("ocr", config.ocr_page_timeout_s, config.parse_memory_mb)
+        with _default_lock:
+            worker = _default.get(key)
+            if worker is None:
+                worker = _default[key] = BoundedParser(key[1], key[2], OCR_TARGET)
+    return worker.parse(path, {"page": page}, config)
 
 
 def _close_defaults() -> None:
@@ -354,6 +387,9 @@ def _worker(parent_pid: int, memory_mb: int, target: str) -> None:
 
     warnings.simplefilter("ignore")
     func = _resolve(target)
+    import inspect
+
+    takes_ocr = "ocr" in inspect.signature(func).parameters  # a target may not read scans
     from . import metadata, readers, segment  # noqa: F401 - imported before the limit applies
 
     _limit_memory(memory_mb)
@@ -368,8 +404,12 @@ def _worker(parent_pid: int, memory_mb: int, target: str) -> None:
             return
         memory_error = False
         try:
-            path, name, override, config = pickle.loads(body)
-            answer: tuple = ("ok", func(Path(path), override, config, None if name is None else Path(name)))
+            path, name, override, config, ocr = pickle.loads(body)
+            extra = {"ocr": ocr} if takes_ocr and ocr is not None else {}
+            answer: tuple = ("ok", func(Path(path), override, config, None if name is None else Path(name),
+                                        **extra))
+        except OcrNeeded as exc:
+            answer = ("ocr_needed", exc.reason, exc.pages, exc.total)
         except ReadError as exc:
             answer = ("read_error", exc.reason)
         except MemoryError:

@@ -17,7 +17,8 @@ One pass over the lines of ``text`` (paragraphs are lines):
 * **Passages** pack whole sentences of one section up to about ``target_chars`` (never more than
   ``max_chars`` unless one sentence is longer). A heading line starts a passage; a chain of
   nested heading lines, and the first paragraph after them, stay in that passage, whose heading
-  path is the one in force for its first body sentence.
+  path is the one in force for its first body sentence. A table row (a line with tab-separated
+  cells) up to ``max_chars`` long stays whole in one passage.
 """
 
 from __future__ import annotations
@@ -261,17 +262,21 @@ class _Packer:
         self.start = -1
 
     def add(self, a: int, b: int, para: int, path: tuple[str, ...], kind: str, rank: int = 0,
-            pure: bool = False, rest_end: int = 0) -> None:
-        """Add sentence ``[a, b)``; ``kind``: head, enum_para, para, enum_mid or cont.
+            pure: bool = False, rest_end: int = 0, unit_end: int = 0) -> None:
+        """Add sentence ``[a, b)``; ``kind``: head, enum_para, para, enum_mid, cont or row (the
+        rest of a table row, which stays with its first sentence).
 
         ``rest_end`` is where the sentence's paragraph ends: a short remainder of a paragraph
-        joins the passage rather than making a passage of its own.
+        joins the passage rather than making a passage of its own. ``unit_end``: where the unit
+        that the sentence starts (a table row) ends; the passage is chosen for all of it.
         """
         if self.start >= 0:
             cur = self.end - self.start
-            new = b - self.start
+            new = max(b, unit_end) - self.start
             half = self.target / 2
-            if new > self.max:
+            if kind == "row":
+                join = True
+            elif new > self.max:
                 join = False
             elif kind == "head":
                 join = self.heads_only and rank > self.head_rank
@@ -281,6 +286,8 @@ class _Packer:
                 join = False  # each enumeration item starts its own passage
             elif kind in ("para", "enum_mid") and cur >= half:
                 join = False
+            elif unit_end:
+                join = new <= self.target or (cur < half and new <= self.max)
             else:
                 join = (new <= self.target or cur < half
                         or (a < rest_end and rest_end - a < self.target / 3
@@ -403,6 +410,7 @@ def segment(
                 stack.pop()  # a plain paragraph ends the enumeration item
             first_kind = "para"
         path = tuple(e for _, e, _ in stack)
+        row = "\t" in text[ls:le] and le - ls <= max_chars  # a table row: one passage holds it
 
         for i, (a, b, soft) in enumerate(_sentences(text, ls, le)):
             kind = first_kind if i == 0 else "cont"
@@ -422,10 +430,13 @@ def segment(
                     stack.append((R_ENUM, elem, 0))
                     path = tuple(e for _, e, _ in stack)
                     kind = "enum_para" if soft else "enum_mid"
+                if row:
+                    kind = "row"
             if b - a > hard_cut:
                 for j, (pa, pb) in enumerate(_cut_long(text, a, b, max_chars)):
                     packer.add(pa, pb, para, path, kind if j == 0 else "cont", rank, False, le)
             else:
-                packer.add(a, b, para, path, kind, rank, info.pure and kind == "head", le)
+                packer.add(a, b, para, path, kind, rank, info.pure and kind == "head", le,
+                           le if row and i == 0 else 0)
     packer.close()
     return packer.passages, packer.sentences

@@ -25,7 +25,7 @@ import streamlit as st
 
 from yuanwen.config import resolve_kb_dir
 from yuanwen.errors import PackConflictError, PackNotFoundError, UsageError, YuanwenError, record_fault
-from yuanwen.library import HTML_DIFF, MAX_UPLOAD_MB, Library, mark_terms, render_match
+from yuanwen.library import HTML_DIFF, MAX_UPLOAD_MB, Library, confidence_pct, mark_terms, render_match
 from yuanwen.models import Hit, QuoteMatch, SavedPack, StudyPack
 
 
@@ -50,7 +50,7 @@ DEFAULT_K = 10
 ALL_YEARS = "全部年份"
 # Keys of widgets whose values must survive while their page is not shown.
 PERSISTENT_KEYS = ("s_q", "s_mode", "s_types", "s_issuer", "s_since", "s_until", "s_k", "s_understand",
-                   "q_text", "d_types", "d_issuer", "d_year", "d_pick", "style")
+                   "q_text", "d_types", "d_issuer", "d_year", "d_pick", "style", "d_scan_show")
 
 CSS = """<style>
 .yw-passage { white-space: pre-wrap; line-height: 1.9; font-size: 1.02rem; }
@@ -74,6 +74,10 @@ CSS = """<style>
 .yw-h1 { font-size: 1.15rem; }
 .yw-h2 { font-size: 1.07rem; }
 .st-key-yw_pick_box { display: none; }
+.yw-doc .yw-ocr { border-left: 3px dotted #adb5bd; }
+.yw-ocr-tag { color: #868e96; font-size: .8rem; margin: .4rem 0 0 .6rem; }
+.yw-scan-text { white-space: pre-wrap; line-height: 1.9; font-size: 1rem; }
+.yw-scan-text mark { background: #e7f5ff; }
 [data-testid="stNavSectionHeader"] { font-size: 1.75rem; font-weight: 700; color: inherit; }
 /* The file uploader's own text is English ("Upload", "50MB per file • TXT…"); the label above it
    already gives the types and the size limit. */
@@ -129,6 +133,12 @@ def diff_html(match: QuoteMatch) -> str:
     quote marked (classes ``yw-missing``, ``yw-added``, ``yw-changed``; see
     :data:`search.present.HTML_DIFF`); an exact match marks the matched span."""
     return render_match(match, HTML_DIFF, esc, mark="<mark>{text}</mark>")
+
+
+def ocr_caption(confidence: float | None, page: int | None = None) -> str:
+    """The line under a citation of text recognised by OCR."""
+    where = f"原件第 {page} 页，" if page else ""
+    return f"识别文本（{where}识别置信度 {confidence_pct(confidence)}），引用前请核对原件"
 
 
 def split_issuers(text: str) -> list[str]:
@@ -266,7 +276,8 @@ def init_state() -> None:
     s["q_text"] = qp.get("text", "")
     s["quote_pending"] = bool(s["q_text"].strip())
     if qp.get("doc", "").isdigit():
-        goto_doc(int(qp["doc"]), None, None, switch=False)
+        scan = qp.get("scan", "")  # a page of the original to show beside its recognised text
+        goto_doc(int(qp["doc"]), None, None, switch=False, page=int(scan) if scan.isdigit() else None)
 
 
 def style() -> str:
@@ -299,6 +310,8 @@ def passage_card(hit: Hit, caption: str = "") -> None:
         st.text(caption)
     st.html(f'<div class="yw-passage">{highlight(hit.passage.text, hit.matched_terms)}</div>')
     st.text(f"出处：{hit.citation.format(style()) if hit.citation else hit.document.title}")
+    if hit.citation is not None and hit.citation.recognised:
+        st.caption(ocr_caption(hit.citation.ocr_confidence, hit.passage.page))
 
 
 def view_button(hit: Hit, key: str, where: Any = None) -> None:
@@ -466,9 +479,12 @@ def submit_search() -> None:
 
 
 @guarded
-def goto_doc(doc_id: int, start: int | None, end: int | None, switch: bool = True) -> None:
-    """Open document ``doc_id`` on the 文档 page, marking ``start``..``end`` when given."""
+def goto_doc(doc_id: int, start: int | None, end: int | None, switch: bool = True,
+             page: int | None = None) -> None:
+    """Open document ``doc_id`` on the 文档 page, marking ``start``..``end`` when given; with
+    ``page``, its original page image is shown beside that page's recognised text."""
     s = ss()
+    s["d_scan_req"] = page
     if switch:
         s["switch_to"] = "docs"  # a callback cannot switch pages: the entry point does
     s["d_types"], s["d_issuer"], s["d_year"] = [], "", ALL_YEARS

@@ -11,6 +11,7 @@ import streamlit as st
 from pages_app.common import (
     ALL_YEARS,
     add_to_pack,
+    confidence_pct,
     current_kb_dir,
     esc,
     get_kb,
@@ -22,8 +23,8 @@ from pages_app.common import (
     ss,
     style,
 )
-from yuanwen.errors import YuanwenError
-from yuanwen.library import Library, display_path
+from yuanwen.errors import ReadError, YuanwenError
+from yuanwen.library import Library, display_path, page_ranges
 from yuanwen.models import Document, Filters, Passage
 
 
@@ -69,7 +70,8 @@ def body(kb_dir: Path) -> dict[str, Any]:
         st.error(md_literal(str(exc)))
         return {}
     render_document(doc, passages, display_path(doc.path, doc.root, kb_dir))
-    return {"doc": str(doc_id)}
+    scan = s.get("d_scan_page") if s.get("d_scan_show") and Library.recognised_pages(doc) else None
+    return {"doc": str(doc_id), "scan": str(scan) if scan else ""}
 
 
 def render_document(doc: Document, passages: list[Passage], shown_path: str) -> None:
@@ -78,6 +80,9 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
     meta = "　".join(x for x in (doc.issuer, doc.date, doc.doc_type, doc.doc_number) if x)
     if meta:
         st.text(meta)
+    recognised = Library.recognised_pages(doc)
+    if recognised:
+        _ocr_notice(doc, recognised)
     with st.expander("引用本文"):
         st.code(Library.citation(doc).format(style()), language=None, wrap_lines=True)
         st.text(f"文件：{shown_path}")
@@ -86,6 +91,14 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
     focus_pid = next((p.id for p in passages if fs is not None and p.start <= fs < p.end), None)
 
     selected = _selected(passages)
+    if recognised:
+        current = selected or next((p for p in passages if p.id == focus_pid), None)
+        if _scan_view(doc, recognised, current, (fs, fe) if selected is None and fs is not None else None):
+            s["doc_scrolled"] = (doc.id, fs)  # a link to the original page: that is what to see first
+            st.html("<script>setTimeout(function(){var e=document.querySelector('.st-key-yw_scan');"
+                    "if(e)e.scrollIntoView({behavior:'smooth',block:'start'});},400);</script>",
+                    unsafe_allow_javascript=True)
+    shown_page = None  # the page whose recognised text the passages below are on
     left, right = st.columns([1.2, 3], gap="large")
     with left, st.container(key="yw_outline"):  # sticky (CSS): stays in view while reading down
         st.markdown("**目录**")
@@ -109,6 +122,13 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
                 if gap.strip():
                     st.html(f'<div class="yw-gap">{esc(gap.strip(chr(10)))}</div>')
                 cls = "yw-passage"
+                tag = ""
+                if p.page in recognised:
+                    cls += " yw-ocr"
+                    if p.page != shown_page:  # where a recognised page starts: say so, once
+                        shown_page = p.page
+                        tag = (f'<div class="yw-ocr-tag">第 {p.page} 页　识别文本　'
+                               f'识别置信度 {confidence_pct(recognised[p.page])}</div>')
                 cls += " yw-focus" if p.id == focus_pid else ""
                 cls += " yw-selected" if selected is not None and p.id == selected.id else ""
                 if p.id == focus_pid and fe is not None:  # a quote: mark the matched words
@@ -116,8 +136,11 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
                     body = f"{esc(p.text[:a])}<mark>{esc(p.text[a:b])}</mark>{esc(p.text[b:])}"
                 else:
                     body = passage_html(p)
-                st.html(f'<div class="yw-doc"><div id="yw-p-{p.id}" data-pid="{p.id}" class="{cls}">{body}</div></div>')
+                st.html(f'<div class="yw-doc">{tag}<div id="yw-p-{p.id}" data-pid="{p.id}" class="{cls}">{body}</div></div>')
                 if selected is not None and p.id == selected.id:
+                    if p.page in recognised:
+                        st.caption(f"识别文本（原件第 {p.page} 页，识别置信度 {confidence_pct(recognised[p.page])}），"
+                                   "引用前请核对原件；打开上方「显示原件页面」可对照")
                     _actions(doc.id, p)
                 if p.id == focus_pid or (selected is not None and p.id == selected.id):
                     render_related(p.id)
@@ -137,6 +160,96 @@ def render_document(doc: Document, passages: list[Passage], shown_path: str) -> 
             f"'yw-p-{int(focus_pid)}');if(e)e.scrollIntoView({{behavior:'smooth',block:'center'}});}},400);</script>",
             unsafe_allow_javascript=True,
         )
+
+
+def _ocr_notice(doc: Document, recognised: dict[int, float]) -> None:
+    """At the top of a document with recognised text: which pages, how sure the engine was."""
+    total = len(doc.pages) or len(recognised)
+    where = (f"全文 {total} 页" if len(recognised) == total and total > 1 else
+             "全文" if len(recognised) == total else f"第 {page_ranges(list(recognised))} 页（共 {total} 页）")
+    low, high = min(recognised.values()), max(recognised.values())
+    conf = confidence_pct(low) if confidence_pct(low) == confidence_pct(high) else \
+        f"{confidence_pct(low)}–{confidence_pct(high)}"
+    engine = ((doc.extra or {}).get("ocr") or {}).get("engine") or ""
+    st.info(md_literal(f"{where}为识别文本：由扫描件或图片经文字识别（OCR）得到，识别置信度 {conf}。"
+                       "识别文本，引用前请核对原件。"), icon=":material/document_scanner:")
+    if engine:
+        st.caption(md_literal(f"识别引擎：{engine}"))
+
+
+def _doc_pages(doc: Document, recognised: dict[int, float]) -> list[int]:
+    """The page numbers of ``doc`` (its recognised ones when its page breaks are unknown)."""
+    return list(range(1, len(doc.pages) + 1)) if doc.pages else sorted(recognised)
+
+
+def _scan_view(doc: Document, recognised: dict[int, float], current: Passage | None,
+               quote: tuple[int, int | None] | None) -> bool:
+    """「显示原件页面」: a page of the original file beside its text, the page of the passage the
+    reader selected (or came to) by default; the text of that passage (or quote) is marked.
+    True when a link asked for a page (the view is then what to scroll to)."""
+    s = ss()
+    pages = _doc_pages(doc, recognised)
+    anchor = (doc.id, current.id if current is not None else None)
+    if s.get("d_scan_anchor") != anchor or s.get("d_scan_page") not in pages:
+        s["d_scan_anchor"] = anchor  # another document or passage: show its page
+        s["d_scan_page"] = current.page if current is not None and current.page in pages else min(recognised)
+    req = s.pop("d_scan_req", None)  # a link to a page (?page=, 引文核对's 对照原件)
+    if req in pages:
+        s["d_scan_page"], s["d_scan_show"] = req, True
+    st.toggle("显示原件页面", key="d_scan_show",
+              help="在识别文本旁显示原件的页面图像，便于核对识别是否有误")
+    if not s.get("d_scan_show"):
+        return False
+    with st.container(border=True, key="yw_scan"):
+        st.selectbox("页面", pages, key="d_scan_page", format_func=lambda n: f"第 {n} 页" + (
+            f"（识别文本，识别置信度 {confidence_pct(recognised[n])}）" if n in recognised else "（文字版）"))
+        page = s["d_scan_page"]
+        left, right = st.columns([1.15, 1], gap="medium")
+        with left:
+            try:
+                png = _page_png(str(current_kb_dir()), doc.id, page)
+            except ReadError as exc:
+                st.warning(md_literal(f"无法显示原件第 {page} 页：{exc.reason}"))
+            except YuanwenError as exc:
+                st.warning(md_literal(f"无法显示原件第 {page} 页：{exc}"))
+            else:
+                st.image(png, caption=f"原件第 {page} 页", width="stretch", output_format="PNG")
+        with right:
+            st.caption(f"第 {page} 页" + ("识别文本" if page in recognised else "文字") + "（与左侧原件对照）")
+            with st.container(height=640, border=False):
+                st.html(f'<div class="yw-scan-text">{_page_text_html(doc, page, current, quote)}</div>')
+    return req in pages
+
+
+def _page_text_html(doc: Document, page: int, current: Passage | None,
+                    quote: tuple[int, int | None] | None) -> str:
+    """The text of ``page`` of ``doc``, escaped, with the selected passage (or the quote the
+    reader came with) marked."""
+    starts = doc.pages or [0]
+    if page > len(starts):
+        return esc("（本页没有文字）")
+    a = starts[page - 1]
+    b = starts[page] if page < len(starts) else len(doc.text)
+    if quote is not None and quote[1] is not None:
+        ms, me = quote
+    elif current is not None:
+        ms, me = current.start, current.end
+    else:
+        ms, me = b, b
+    ms, me = max(a, min(ms, b)), max(a, min(me, b))
+    text = doc.text
+    return f"{esc(text[a:ms])}<mark>{esc(text[ms:me])}</mark>{esc(text[me:b])}" if me > ms else esc(text[a:b])
+
+
+@st.cache_data(max_entries=16, ttl=300, show_spinner="正在读取原件页面…")
+def _page_png(kb: str, doc_id: int, page: int) -> bytes:
+    """Page ``page`` of a document's original file as PNG (kept a few minutes: a rerun of the
+    page, every click, does not render it again)."""
+    h = get_kb(Path(kb), quiet=True)
+    if h is None:
+        raise ReadError(kb, "知识库无法打开")
+    with h.lock:
+        return h.kb.page_image(doc_id, page)
 
 
 def passage_html(p: Passage) -> str:

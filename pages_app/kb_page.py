@@ -44,6 +44,8 @@ def body(kb_dir: Path) -> dict[str, Any]:
         formats = stats.get("by_format", {})
         if formats:
             st.markdown("**按格式**：" + "，".join(f"{md_literal(str(k))} {v} 篇" for k, v in formats.items()))
+        if stats.get("ocr_pages"):
+            st.markdown(f"**文字识别（OCR）**：{stats['ocr_pages']} 页（识别文本，引用前请核对原件）")
         groups += (("格式", "by_format"),)
         st.download_button(
             "导出统计（CSV）", key="kb_csv", mime="text/csv", file_name="知识库统计.csv",
@@ -55,7 +57,7 @@ def body(kb_dir: Path) -> dict[str, Any]:
 
     st.divider()
     st.subheader("上传文件")
-    st.caption(f"支持 {'、'.join(UPLOAD_TYPES)}，每个文件不超过 {MAX_UPLOAD_MB} MB。扫描版 PDF 需先做文字识别（OCR）。"
+    st.caption(f"支持 {'、'.join(UPLOAD_TYPES)}，每个文件不超过 {MAX_UPLOAD_MB} MB。扫描版 PDF、图片逐页文字识别（OCR），每页约 3–5 秒。"
                f"文件保存在知识库的 {UPLOAD_DIR}/ 文件夹中；同一文件再次上传会更新原来的版本，"
                "不同的文件即使名字相同或相近也不会互相覆盖（另存为“名称 (2)”）。")
     gen = ss().get("upload_gen", 0)
@@ -82,11 +84,11 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
         for name, reason in refused:
             result["rows"].append({"文件": name, "结果": "失败", "段落": 0, "说明": reason})
         if saved:
-            st.write("读取、分段、入库、向量化…（大文件或首次加载向量模型需要一些时间）")
+            st.write("读取、分段、入库、向量化…（大文件、扫描件（逐页文字识别）或首次加载向量模型需要一些时间）")
             bar = st.progress(0.0, text="准备中…")
 
             def on_progress(stage: str, done: int, total: int) -> None:
-                unit = "个文件" if stage == "读取入库" else "段"
+                unit = {"读取入库": "个文件", "文字识别": "页"}.get(stage, "段")
                 bar.progress(done / total if total else 1.0, text=f"{stage}：{done} / {total} {unit}")
             names = {str(p.resolve()): name for name, p in saved}
             renamed = {str(p.resolve()): f"已有同名的另一文件，另存为 {p.name}"
@@ -106,7 +108,9 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
                         "说明": "；".join(x for x in (renamed.get(o.path), o.reason, *o.warnings) if x),
                     })
                 result["summary"] = (f"{ingest_summary(report, refused=len(refused))}；"
-                                     f"入库 {report.passages_stored} 段，向量化 {report.passages_embedded} 段")
+                                     f"入库 {report.passages_stored} 段，向量化 {report.passages_embedded} 段"
+                                     + (f"，文字识别 {report.ocr_pages} 页（{report.ocr_seconds:.0f} 秒）"
+                                        if report.ocr_pages else ""))
         if result["error"] is None:
             status.update(label="导入完成", state="complete")
     open_kb.clear()  # the next page load opens the knowledge base afresh and sees the new documents

@@ -14,6 +14,7 @@ from pages_app.common import (
     get_kb,
     goto_doc,
     md_literal,
+    ocr_caption,
     run_page,
     ss,
     style,
@@ -77,8 +78,19 @@ def body(kb_dir: Path) -> dict[str, Any]:
             st.html(f'<div class="yw-passage">{diff_html(m)}</div>')
             citation = m.citation.format(style()) if m.citation else d.title
             st.code(citation, language=None, wrap_lines=True)
-            st.button("在文中查看", key=f"quote_view_{i}", on_click=goto_doc,
+            recognised = m.citation is not None and m.citation.recognised
+            if recognised:
+                st.caption(ocr_caption(m.citation.ocr_confidence, m.page))
+                if res.verdict != "exact":
+                    st.caption(f"这段原文是文字识别的结果：与引文的差异可能来自识别错误，"
+                               f"请对照原件{f'第 {m.page} 页' if m.page else ''}核对。")
+            c1, c2, _ = st.columns([1, 1, 3])
+            c1.button("在文中查看", key=f"quote_view_{i}", on_click=goto_doc,
                       args=(d.id, m.match_start, m.match_end))
+            if recognised:
+                c2.button("对照原件", key=f"quote_scan_{i}", on_click=goto_doc,
+                          args=(d.id, m.match_start, m.match_end), kwargs={"page": m.page},
+                          help="打开文档，在识别文本旁显示原件页面")
     return shared
 
 

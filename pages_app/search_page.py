@@ -17,6 +17,7 @@ from pages_app.common import (
     guarded,
     highlight,
     md_literal,
+    ocr_caption,
     run_page,
     split_issuers,
     ss,
@@ -117,7 +118,10 @@ def render_hit(i: int, hit) -> None:
         for f in Library.formulations_in(p.text):
             st.caption(md_literal(f"提法「{f.term}」：{f.full}（出处：{f.source}）"))
         citation = hit.citation.format(style()) if hit.citation else d.title
-        c1, c2, c3, _ = st.columns([1, 1, 1, 3])
+        recognised = hit.citation is not None and hit.citation.recognised
+        if recognised:
+            st.caption(ocr_caption(hit.citation.ocr_confidence, p.page))
+        c1, c2, c3, c4, _ = st.columns([1, 1, 1, 1, 2])
         with c1.popover("复制引文", key=f"hit_cite_{pid}"):
             st.caption(f"引文（{ss().get('style', '脚注格式')}），点右上角图标复制")
             st.code(citation, language=None, wrap_lines=True)
@@ -126,6 +130,10 @@ def render_hit(i: int, hit) -> None:
         in_pack = Library.find_in_pack(ss()["pack"], pid) is not None
         c3.button("已在汇编中" if in_pack else "加入汇编", key=f"hit_add_{pid}",
                   on_click=_add_hit, args=(i,), disabled=in_pack)
+        if recognised:
+            c4.button("对照原件", key=f"hit_scan_{pid}", on_click=goto_doc,
+                      args=(d.id, p.start, None), kwargs={"page": p.page},
+                      help="打开文档，在识别文本旁显示原件页面")
 
 
 @guarded

@@ -106,6 +106,8 @@ def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> tuple[list[Hit], l
             merged = _merge(kb, hits[j].passage, p)
             if merged is not None:
                 hits[j].passage = merged
+                # it may now start on an earlier page: cite where it starts
+                hits[j].citation = cite(hits[j].document, merged.heading_path, merged.page)
                 shown[j].append(p.id)
                 spans[j] = (d, min(lo, p.seq), max(hi, p.seq))
             continue

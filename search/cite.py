@@ -102,8 +102,25 @@ def _issuer_and_title(doc: Document) -> tuple[str | None, str]:
 
 
 def cite(doc: Document, heading_path: list[str] | None = None, page: int | None = None) -> Citation:
-    """Both citation styles for a passage of ``doc``."""
-    return Citation(gbt7714=_gbt7714(doc, page), footnote=_footnote(doc, heading_path, page))
+    """Both citation styles for a passage of ``doc`` (on ``page``); text recognised by OCR
+    carries its page's confidence (see :func:`ocr_confidence`)."""
+    return Citation(gbt7714=_gbt7714(doc, page), footnote=_footnote(doc, heading_path, page),
+                    ocr_confidence=ocr_confidence(doc, page))
+
+
+def ocr_confidence(doc: Document, page: int | None) -> float | None:
+    """The OCR engine's confidence for ``page`` of ``doc`` when its text was recognised from a
+    page image (the lowest of the document's pages when the page is unknown), else None."""
+    info = (doc.extra or {}).get("ocr")
+    if not isinstance(info, dict) or not info.get("pages"):
+        return None
+    conf = info.get("confidence") or {}
+    if page is None:
+        values = [float(v) for v in conf.values()]
+        return min(values) if values else 0.0
+    if page not in info["pages"]:
+        return None
+    return float(conf.get(str(page), 0.0))
 
 
 def _footnote(doc: Document, heading_path: list[str] | None, page: int | None) -> str:

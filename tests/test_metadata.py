@@ -114,6 +114,17 @@ def test_gov_notice_all_fields_and_banji():
     assert m["extra"]["printed_date"] == "2018-12-27"
 
 
+def test_a_joint_red_header_names_both_issuers_and_keeps_the_title():
+    text = ("山东省人民政府安全生产委员会文件\n山东省人民政府消防安全委员会\n鲁安发〔2024〕1号\n"
+            "山东省人民政府安全生产委员会\n山东省人民政府消防安全委员会\n关于切实做好消防安全防控工作的紧急通知\n"
+            "各市人民政府，省有关部门、单位：\n为切实做好当前火灾防控工作，现将有关事项紧急通知如下。\n")
+    m = meta(text, "joint.txt")
+    assert m["title"].endswith("关于切实做好消防安全防控工作的紧急通知")
+    assert m["title"].startswith("山东省人民政府安全生产委员会") and m["doc_type"] == "通知"
+    assert m["doc_number"] == "鲁安发〔2024〕1号"
+    assert "山东省人民政府消防安全委员会" in m["issuer"] and "山东省人民政府安全生产委员会" in m["issuer"]
+
+
 def test_banji_with_printing_organ_line_and_crlf_free_offsets():
     text = ("关于做好汛期安全防范工作的通知\n各区人民政府：\n现就有关事项通知如下。\n市人民政府办公室\n"
             "2022年6月1日\n\n抄送：市委办公室。\n印发机关：市人民政府办公室　印发日期：2022年6月2日\n")

@@ -12,7 +12,7 @@ import pytest
 from yuanwen.ingest.readers import read_file, upload_types
 
 from tests.conftest import SHARED
-from yuanwen.errors import ReadError
+from yuanwen.errors import OcrNeeded, ReadError
 
 SAMPLES = SHARED.parent / "samples" / "ofd"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"OFD samples not found at {SAMPLES}")
@@ -133,6 +133,10 @@ def test_no_text_layer_is_reported_with_a_reason():
         read_file(SAMPLES / "no-text-layer.ofd")
     assert "没有文字层" in e.value.reason and "OCR" in e.value.reason
     assert e.value.path.name == "no-text-layer.ofd"
+    # With OCR on there is nothing to recognise either: its pages are vector paths and seals
+    with pytest.raises(ReadError) as e:
+        read_file(SAMPLES / "no-text-layer.ofd", ocr={})
+    assert "页面只有图形和印章" in e.value.reason and not isinstance(e.value, OcrNeeded)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,7 +222,7 @@ def test_ingest_finds_pifu_metadata_and_refuses_bad_files_by_name(tmp_path):
     report = ingest([src], Config(kb_dir=tmp_path / "kb"), embedder="fake", progress=False)
     failed = {Path(o.path).name: o.reason for o in report.failed}
     assert set(failed) == {"no-text-layer.ofd", "bomb.ofd", "laughs.ofd", "pages.ofd"}, failed
-    assert "没有文字层" in failed["no-text-layer.ofd"]
+    assert "页面只有图形和印章" in failed["no-text-layer.ofd"]
     assert report.count("added") == 2
 
     base = KnowledgeBase(Config(kb_dir=tmp_path / "kb"), readonly=True)

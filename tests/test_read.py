@@ -538,7 +538,7 @@ def test_registry_lists_every_format_once():
     from yuanwen.ingest import readers
 
     names = [r.name for r in readers.readers()]
-    assert names == ["txt", "md", "html", "pdf", "docx", "doc", "ofd"]
+    assert names == ["txt", "md", "html", "pdf", "docx", "doc", "ofd", "image"]
     assert readers.SUPPORTED_SUFFIXES == tuple(s for r in readers.readers() for s in r.suffixes)
     assert readers.upload_types() == [s.lstrip(".") for s in readers.SUPPORTED_SUFFIXES]
     assert readers.reader_for("A.PDF").name == "pdf" and readers.reader_for("x.htm").name == "html"
@@ -546,7 +546,8 @@ def test_registry_lists_every_format_once():
     # Text formats carry the text limit; DOCX and PDF only the caller's.
     limits = {r.name: r.max_bytes for r in readers.readers()}
     assert limits == {"txt": readers.TEXT_MAX_BYTES, "md": readers.TEXT_MAX_BYTES,
-                      "html": readers.TEXT_MAX_BYTES, "pdf": None, "docx": None, "doc": None, "ofd": None}
+                      "html": readers.TEXT_MAX_BYTES, "pdf": None, "docx": None, "doc": None, "ofd": None,
+                      "image": None}
 
 
 def test_a_registered_reader_is_dispatched_to_and_walked(tmp_path, monkeypatch):

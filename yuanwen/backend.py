@@ -32,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .errors import KnowledgeBaseError
-from .models import Document, Filters, Passage
+from .models import Document, Filters, OcrPage, Passage
 
 DESCRIPTOR = "kb.json"  # beside the backend's files: which backend holds this knowledge base
 DEFAULT_BACKEND = "sqlite"
@@ -81,6 +81,15 @@ class DocumentStore(Protocol):
         """Documents per value of ``doc_type``, ``issuer`` or ``year`` (the facets)."""
 
     def counts(self) -> dict[str, int]: ...
+
+    def source_file(self, doc_id: int) -> str | None:
+        """The path to open a document's original file by."""
+
+    # -- recognised pages (OCR), kept per file hash and page so an ingest resumes
+    def ocr_page(self, file_hash: str, page: int, engine: str) -> OcrPage | None: ...
+    def save_ocr_page(self, file_hash: str, page: OcrPage) -> None: ...
+    def ocr_page_count(self) -> int:
+        """Pages of stored documents whose text was recognised by OCR."""
 
     # -- passages and sentences
     def get_passages(self, ids: Iterable[int]) -> dict[int, Passage]: ...

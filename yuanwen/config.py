@@ -36,6 +36,11 @@ class Config:
     parse_timeout_s: float = 120.0
     parse_memory_mb: int = 4096
     parse_isolated: bool = True  # False: parse in this process, unbounded (debugging)
+    # Scanned pages (PDF pages without text, images, OFD pages without text objects) are
+    # recognised by OCR (ingest/ocr.py), one page at a time in a worker under these limits.
+    ocr: bool = True  # False: such files are reported as needing OCR, as before
+    ocr_page_timeout_s: float = 120.0
+    ocr_max_pages: int = 500  # a file with more pages to recognise is refused (hours of OCR)
     embed_batch_size: int = 32
     exact_index_max: int = 200_000  # above this many vectors, use an HNSW index
     max_query_chars: int = 2000

@@ -38,6 +38,20 @@ class ReadError(YuanwenError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class OcrNeeded(ReadError):
+    """A file (or some of its pages) has no text layer: its page images need OCR first.
+
+    Raised by a reader that was given no recognised pages; the pipeline recognises ``pages``
+    (1-based) and reads the file again with them. Where OCR is off, it is reported like any
+    ReadError, with a reason that says so.
+    """
+
+    def __init__(self, path: Path | str, pages: list[int], total: int, reason: str) -> None:
+        self.pages = list(pages)
+        self.total = total
+        super().__init__(path, reason)
+
+
 class KnowledgeBaseError(YuanwenError):
     """The knowledge base on disk is missing, locked, damaged or of another version."""
 

@@ -135,6 +135,7 @@ class KnowledgeBase:
         st = self.store
         out: dict = dict(st.counts())
         out["pending"] = out["passages"] - out["embedded"]
+        out["ocr_pages"] = st.ocr_page_count()
         out["embedder"] = self.built_with
         out["dim"] = self.dim
         out.update(self.facets())

@@ -13,6 +13,8 @@ of :mod:`yuanwen.models`; see ``docs/api.md``. It sits beside the front ends: th
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ from types import TracebackType
 
 # modules, not their functions: each call looks the function up, so tests can replace one
 from yuanwen.ingest import normalise as _normalise
+from yuanwen.ingest import ocr as _ocr
 from yuanwen.ingest import pipeline as _pipeline
 from yuanwen.ingest import readers as _readers
 from yuanwen.ingest.pipeline import ProgressCallback
@@ -45,10 +48,12 @@ from yuanwen.search.present import (
     TEXT_DIFF,
     VERDICT_LABELS,
     WEAK_NOTE,
+    confidence_pct,
     display_path,
     explain,
     ingest_summary,
     mark_terms,
+    page_ranges,
     render_diff,
     render_match,
 )
@@ -83,8 +88,8 @@ from .vocab import Formulation
 __all__ = [
     "Library", "open_kb", "FusionConfig", "QuoteConfig",
     "HTML_DIFF", "NOT_FOUND_NOTE", "SIMILAR_NOTE", "STATUS_LABELS", "TEXT_DIFF", "VERDICT_LABELS", "WEAK_NOTE",
-    "display_path", "explain", "ingest_summary",
-    "mark_terms", "render_diff", "render_match",
+    "confidence_pct", "display_path", "explain", "ingest_summary",
+    "mark_terms", "page_ranges", "render_diff", "render_match",
     "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",
     "EXPORT_SOURCES",
 ]
@@ -188,6 +193,7 @@ class Library:
         wait: float = 0,
         follow_links: bool = False,
         on_progress: ProgressCallback | None = None,
+        ocr: bool | None = None,
     ) -> IngestReport:
         """Ingest files and folders (recursively); see :func:`ingest.pipeline.ingest`.
 
@@ -195,17 +201,19 @@ class Library:
         and ``passage_prompt`` for sentence-transformers models; ``prune`` drops documents whose
         files are gone; ``reembed`` rebuilds all vectors with ``embedder``; ``embed=False``
         stores and keyword-indexes only; ``progress`` draws bars on the terminal;
-        ``on_progress(stage, done, total)`` is called as work advances. A failure part way
+        ``on_progress(stage, done, total)`` is called as work advances; ``ocr=False`` reports
+        scanned files instead of recognising them (default: ``Config.ocr``). A failure part way
         raises with the partial report as the exception's ``report``.
         """
         check_kb_dir(self.config.kb_dir, write=True)  # before a model is loaded or a lock taken
+        config = self.config if ocr is None else dataclasses.replace(self.config, ocr=ocr)
         chosen: str | Embedder | None = embedder if embedder is not None else (
             self._embedder or self.config.embedder)
         if isinstance(chosen, str) and (query_prompt is not None or passage_prompt is not None):
             chosen = get_embedder(chosen, query_prompt, passage_prompt)
         self.close()  # the writer opens its own handle; ours is reopened afterwards
         report = _pipeline.ingest(
-            [Path(p) for p in paths], self.config, embedder=chosen, prune=prune, reembed=reembed,
+            [Path(p) for p in paths], config, embedder=chosen, prune=prune, reembed=reembed,
             embed=embed, progress=progress, wait=wait, follow_links=follow_links,
             on_progress=on_progress)
         if isinstance(chosen, Embedder):
@@ -271,6 +279,19 @@ class Library:
         if passage is None:
             return _cite.cite(doc)
         return _cite.cite(doc, passage.heading_path, passage.page)
+
+    @staticmethod
+    def recognised_pages(doc: Document) -> dict[int, float]:
+        """The pages of ``doc`` whose text was recognised by OCR, with the engine's confidence
+        (0..1); empty for a document read from its text."""
+        pages = ((doc.extra or {}).get("ocr") or {}).get("pages") or []
+        return {int(p): _cite.ocr_confidence(doc, int(p)) or 0.0 for p in pages}
+
+    def page_image(self, doc_id: int, page: int, max_side: int = 1400) -> bytes:
+        """Page ``page`` of a document's original file as a PNG (to show beside its recognised
+        text); ReadError when the file is gone, changed or has no such page."""
+        doc = self.document(doc_id)
+        return _ocr.page_png(Path(self.kb.store.source_file(doc_id) or doc.path), page, max_side)
 
     def passages(self, ids: Iterable[int]) -> dict[int, Passage]:
         """Passages by id; ids not in the knowledge base are left out."""

@@ -103,20 +103,56 @@ class Passage:
     doc_id: int | None = None
 
 
+#: Said after the citation of text recognised by OCR.
+OCR_NOTE = "（识别文本，请核对原件）"
+
+
+@dataclass
+class OcrLine:
+    """One line of text recognised on a page image, with its box in image pixels."""
+
+    text: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    score: float  # the engine's confidence, 0..1
+
+
+@dataclass
+class OcrPage:
+    """One page image recognised by OCR (the cache unit: resumable, one per page)."""
+
+    page: int  # 1-based page (or frame) number in its file
+    width: int  # the image as recognised, in pixels
+    height: int
+    lines: list[OcrLine] = field(default_factory=list)
+    seconds: float = 0.0  # recognition time
+    engine: str = ""
+
+
+
 @dataclass
 class Citation:
     """A formatted reference to a passage's source, in both supported styles."""
 
     gbt7714: str
     footnote: str
+    #: The passage's text was recognised by OCR from a page image: the page's confidence (0..1),
+    #: else None. :meth:`format` then adds :data:`OCR_NOTE`.
+    ocr_confidence: float | None = None
 
     def format(self, style: str = "footnote") -> str:
-        """The citation in ``style``: ``gbt7714`` or ``footnote``."""
+        """The citation in ``style``: ``gbt7714`` or ``footnote``; recognised text says so."""
         if style in ("gbt7714", "gb", "gbt"):
-            return self.gbt7714
-        if style == "footnote":
-            return self.footnote
-        raise ValueError(f"unknown citation style {style!r}: use gbt7714 or footnote")
+            text = self.gbt7714
+        elif style == "footnote":
+            text = self.footnote
+        else:
+            raise ValueError(f"unknown citation style {style!r}: use gbt7714 or footnote")
+        return text + OCR_NOTE if self.ocr_confidence is not None else text
+
+    @property
+    def recognised(self) -> bool:
+        """Whether the cited text was recognised by OCR (check it against the original)."""
+        return self.ocr_confidence is not None
 
 
 @dataclass
@@ -192,6 +228,9 @@ class IngestReport:
     embed_seconds: float = 0.0
     keyword_index_seconds: float = 0.0  # bringing the eager BM25 index up to date
     vector_index_seconds: float = 0.0  # bringing the FAISS index up to date
+    ocr_pages: int = 0  # page images recognised by OCR in this run
+    ocr_pages_cached: int = 0  # pages whose recognition an interrupted run had saved
+    ocr_seconds: float = 0.0
 
     def count(self, status: str) -> int:
         """How many files ended with ``status``."""

@@ -28,7 +28,7 @@ import numpy as np
 import sqlite_utils
 
 from .errors import KnowledgeBaseError, ReadOnlyKnowledgeBaseError, kb_error_from, readonly_message
-from .models import Document, Filters, Passage, Sentence
+from .models import Document, Filters, OcrLine, OcrPage, Passage, Sentence
 from .text import fts_document, fts_query
 
 DB_NAME = "yuanwen.db"
@@ -106,7 +106,17 @@ def _m003_document_root(db: sqlite_utils.Database) -> None:
         db.execute("ALTER TABLE documents ADD COLUMN fs_path BLOB")
 
 
-MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root]
+def _m004_ocr_pages(db: sqlite_utils.Database) -> None:
+    # Pages recognised by OCR, by the file's hash and page number: OCR takes seconds a page,
+    # so an interrupted ingest resumes from the next page, and re-reading a document (a
+    # manifest change, verify --repair) does not recognise it again.
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS ocr_pages (file_hash TEXT NOT NULL, page INTEGER NOT NULL, "
+        "engine TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (file_hash, page))"
+    )
+
+
+MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root, _m004_ocr_pages]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -823,6 +833,48 @@ class Store:
                 "SELECT COUNT(*) FROM passages p JOIN embeddings e ON e.content_hash = p.content_hash"
             ),
         }
+
+    def source_file(self, doc_id: int) -> str | None:
+        """The path to open a document's original file by (its real name when not UTF-8)."""
+        row = self.db.execute("SELECT path, fs_path FROM documents WHERE id = ?", [doc_id]).fetchone()
+        return file_of(row[0], row[1]) if row else None
+
+    def ocr_page(self, file_hash: str, page: int, engine: str) -> OcrPage | None:
+        """The saved recognition of ``page`` of the file with ``file_hash`` by ``engine``, if any."""
+        row = self.db.execute(
+            "SELECT data FROM ocr_pages WHERE file_hash = ? AND page = ? AND engine = ?",
+            [file_hash, page, engine],
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            d = json.loads(row[0])
+            return OcrPage(page=page, width=int(d["width"]), height=int(d["height"]),
+                           lines=[OcrLine(t, tuple(b), float(sc)) for t, b, sc in d["lines"]],
+                           seconds=float(d.get("seconds", 0.0)), engine=engine)
+        except (ValueError, KeyError, TypeError):  # a damaged row: recognise the page again
+            return None
+
+    def save_ocr_page(self, file_hash: str, page: OcrPage) -> None:
+        """Keep one recognised page (committed at once: an interrupted ingest resumes after it)."""
+        data = json.dumps({
+            "width": page.width, "height": page.height, "seconds": round(page.seconds, 3),
+            "lines": [[ln.text, [round(float(v), 1) for v in ln.box], round(float(ln.score), 4)]
+                      for ln in page.lines],
+        }, ensure_ascii=False)
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO ocr_pages (file_hash, page, engine, data) VALUES (?, ?, ?, ?)",
+                [file_hash, page.page, page.engine, data],
+            )
+
+    def ocr_page_count(self) -> int:
+        """Pages of stored documents whose text was recognised by OCR."""
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(json_array_length(extra, '$.ocr.pages')), 0) FROM documents "
+            "WHERE json_valid(extra) AND json_type(extra, '$.ocr.pages') = 'array'"
+        ).fetchone()
+        return int(row[0] or 0)
 
     def group_counts(self, column: str) -> dict[str, int]:
         """Documents per value of ``column`` (doc_type, issuer, year or format)."""

@@ -1,6 +1,7 @@
 """Readers: one file in, a :class:`~yuanwen.models.ReadResult` out; the registry of formats.
 
-Each format is one module here (``txt``, ``markdown``, ``html``, ``docx``, ``pdf``, ``doc``, ``ofd``) that
+Each format is one module here (``txt``, ``markdown``, ``html``, ``docx``, ``pdf``, ``doc``, ``ofd``,
+``image``) that
 declares ``READER = Reader(name, suffixes, read, max_bytes=...)``; :func:`register` adds it.
 :func:`read_file` and :func:`check_file` dispatch by suffix through the registry; the walk's
 :data:`SUPPORTED_SUFFIXES` and the app's :func:`upload_types` come from it too. To add a
@@ -16,19 +17,20 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
-from yuanwen.errors import ReadError
-from yuanwen.models import ReadResult
+from yuanwen.errors import OcrNeeded, ReadError
+from yuanwen.models import OcrPage, ReadResult
 
 from ..normalise import GARBAGE_TEXT_SHARE, garbage_share, is_garbage
 from ..walk import os_reason, special_file_kind
-from . import doc, docx, html, markdown, ofd, pdf, txt
+from . import doc, docx, html, image, markdown, ofd, pdf, txt
 from ._common import NO_TEXT, TEXT_MAX_BYTES, Reader, mb, read_bytes
 
 __all__ = [
     "Reader", "register", "reader_for", "readers", "upload_types", "SUPPORTED_SUFFIXES", "check_file",
-    "read_file", "read_bytes", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_CHARS", "TEXT_MAX_BYTES",
+    "read_file", "read_bytes", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_CHARS", "TEXT_MAX_BYTES", "OcrNeeded",
 ]
 
 DEFAULT_MAX_BYTES = 60 * 1024 * 1024
@@ -83,7 +85,7 @@ def upload_types() -> list[str]:
     return [s.lstrip(".") for s in SUPPORTED_SUFFIXES]
 
 
-_BUILT_IN = (txt, markdown, html, pdf, docx, doc, ofd)
+_BUILT_IN = (txt, markdown, html, pdf, docx, doc, ofd, image)
 for _module in _BUILT_IN:
     register(_module.READER)
 
@@ -119,26 +121,32 @@ def check_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> os.stat_result
 
 
 def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES,
-              max_chars: int = DEFAULT_MAX_CHARS) -> ReadResult:
-    """Read one file by its suffix; :class:`ReadError` if it is missing, too large or unreadable."""
-    result = _read_any(Path(path), max_bytes)
+              max_chars: int = DEFAULT_MAX_CHARS, ocr: Mapping[int, OcrPage] | None = None) -> ReadResult:
+    """Read one file by its suffix; :class:`ReadError` if it is missing, too large or unreadable.
+
+    ``ocr``: None reads text layers only (a scan raises :class:`OcrNeeded`, a ReadError); a
+    mapping (empty at first) asks for every page without text to be recognised: the reader
+    raises :class:`OcrNeeded` naming the pages missing from it, else uses the recognised text.
+    """
+    result = _read_any(Path(path), max_bytes, ocr)
     if len(result.text) > max_chars:
         raise ReadError(path, f"正文过长（约 {len(result.text) // 10000} 万字，上限 "
                               f"{max_chars // 10000} 万字）；请拆分后再导入")
     return result
 
 
-def _read_any(path: Path, max_bytes: int) -> ReadResult:
+def _read_any(path: Path, max_bytes: int, ocr: Mapping[int, OcrPage] | None) -> ReadResult:
     check_file(path, max_bytes)
     reader = reader_for(path)
     assert reader is not None  # check_file refuses a suffix nobody reads
+    kwargs = {"ocr": ocr} if reader.ocr else {}
     if reader.reads_path:
-        result = reader.read(path, path)
+        result = reader.read(path, path, **kwargs)
     else:
         data = read_bytes(path)
         if len(data) > max_bytes:  # grew since stat
             raise ReadError(path, f"文件过大（{mb(len(data))} MB，上限 {mb(max_bytes)} MB）")
-        result = reader.read(data, path)
+        result = reader.read(data, path, **kwargs)
     if reader.judge_text:
         if not result.text.strip():
             raise ReadError(path, NO_TEXT)

@@ -37,6 +37,10 @@ class Reader:
     #: The dispatcher refuses an empty or garbled text; False where the reader judges its own
     #: text (the PDF reader, page by page).
     judge_text: bool = True
+    #: ``read()`` also takes ``ocr=``: the recognised pages (page number -> :class:`OcrPage`),
+    #: or None. Such a reader raises :class:`~yuanwen.errors.OcrNeeded` for pages it needs
+    #: recognised (see :mod:`ingest.ocr`).
+    ocr: bool = False
 
 
 def read_bytes(path: Path) -> bytes:

@@ -7,10 +7,10 @@ code's ``X``/``Y``/``DeltaX``/``DeltaY``. This reader (no OFD library reads real
 enough to be worth a dependency):
 
 * places every text code on the page and groups codes into lines by baseline;
-* finds ruled tables from the thin ``PathObject`` boxes that draw their rules: text inside a
-  cell becomes that cell's text, and a row of cells becomes one line, cells separated by a tab
-  (a passage never splits a line, so never a row); a line with a very wide gap (``版记``) is
-  kept as cells too;
+* finds ruled tables from the thin ``PathObject`` boxes that draw their rules and lays the page
+  out with :func:`~ingest.readers.layout.page_lines`: text inside a cell becomes that cell's
+  text, and a row of cells becomes one line, cells separated by a tab (a passage never splits
+  a line, so never a row); a line with a very wide gap (``版记``) is kept as cells too;
 * hands the other lines, with their indents, to the PDF reader's repair
   (:func:`~ingest.readers.pdf.repair_pdf_pages`): lines joined into paragraphs by layout,
   page numbers (``— 1 —``) and running heads dropped, page offsets recorded;
@@ -35,14 +35,16 @@ import re
 import time
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 
-from yuanwen.errors import ReadError
-from yuanwen.models import ReadResult
+from yuanwen.errors import OcrNeeded, ReadError
+from yuanwen.models import OcrPage, ReadResult
 
 from ._common import Reader, finish, mb
-from .pdf import MAX_PAGE_CHARS, _clean_line, page_list, repair_pdf_pages
+from .layout import RULE_THIN, Rules, Run, page_lines
+from .pdf import MAX_PAGE_CHARS, page_list, repair_pdf_pages
+from .scanned import ocr_meta, ocr_page_text
 
 __all__ = ["READER", "read_ofd_bytes"]
 
@@ -59,10 +61,14 @@ RATIO_MIN_SIZE = 5 * 1024 * 1024
 #: Text codes on one page (a real A4 page holds a few thousand) and rules looked at for tables.
 MAX_PAGE_CODES = 50_000
 MAX_PAGE_RULES = 5_000
+#: An embedded page scan larger than this is refused (a 600 dpi colour A4 page is ~25 MB).
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
 TIME_BUDGET_S = 120.0
 
 _CORRUPT = "OFD 文件已损坏或不是 OFD 格式（缺少 OFD.xml 或文档结构不完整）；请重新获取完整的文件后再导入"
 _NO_TEXT = "OFD 文件没有文字层（可能是扫描件），需要文字识别（OCR）后才能导入"
+_ONLY_GRAPHICS = ("OFD 文件没有文字：页面只有图形和印章（没有文字对象，也没有可识别的扫描图像）；"
+                  "请用原软件导出带文字的 OFD 或 PDF 后再导入")
 _DTD = "OFD 文件中的 XML 含有 DTD 或实体声明（{part}），可能是恶意构造的文件，已拒绝读取"
 _TOO_MANY_MEMBERS = "OFD 文件内部条目过多（{n} 个，上限 {max} 个），可能是异常或恶意构造的文件，已拒绝读取"
 _TOO_BIG_PART = "OFD 内容异常庞大（{part} 解压后 {size} MB，上限 {max} MB），可能是压缩炸弹，已拒绝读取"
@@ -72,13 +78,6 @@ _TOO_MANY_PAGES = "OFD 页数过多（{n} 页，上限 {max} 页）；请拆分�
 _TOO_SLOW = "OFD 解析超时（超过 {s} 秒，可能是异常或恶意构造的文件）；请用原软件另存后再导入"
 _SKIPPED = "{pages}无法读取（内容损坏或异常庞大），这些页未导入"
 
-# A table row's placeholder in the text given to the PDF repair: private-use characters it
-# leaves alone (start, end, and the row's index in hexadecimal digits from ``_DIGIT0``).
-_ROW_START, _ROW_END, _DIGIT0 = "\ue000", "\ue001", 0xE010
-#: A gap this many ems wide inside a line splits it into cells.
-_CELL_GAP_EM = 4.0
-#: A PathObject this thin (mm) is a table rule.
-_RULE_THIN = 1.2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,6 +108,21 @@ class _Package:
 
     def has(self, name: str) -> bool:
         return name.lower() in self.names
+
+    def raw(self, name: str, limit: int) -> bytes:
+        """The bytes of member ``name`` (an image), at most ``limit``; ReadError past it."""
+        info = self.names.get(name.lower())
+        if info is None:
+            raise ReadError(self.path, _CORRUPT)
+        try:
+            with self.zf.open(info) as fh:
+                raw = fh.read(limit + 1)
+        except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, EOFError) as exc:
+            raise ReadError(self.path, _CORRUPT) from exc
+        if len(raw) > limit:
+            raise ReadError(self.path, _TOO_BIG_PART.format(part=info.filename, size=f">{mb(limit)}",
+                                                            max=mb(limit)))
+        return raw
 
     def xml(self, name: str):
         """The parsed part ``name`` (a path from the package root); ReadError if missing or bad."""
@@ -170,23 +184,6 @@ def _resolve(base_dir: str, loc: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Text on a page
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class _Run:
-    """A piece of text on one line: x from ``x0`` to ``x1``, baseline ``y`` (mm, y down)."""
-
-    x0: float
-    x1: float
-    y: float
-    size: float
-    text: str
-
-
-@dataclass
-class _Rules:
-    h: list[tuple[float, float, float]] = field(default_factory=list)  # y, x0, x1
-    v: list[tuple[float, float, float]] = field(default_factory=list)  # x, y0, y1
-
-
 def _floats(s: str | None) -> list[float]:
     if not s:
         return []
@@ -232,7 +229,7 @@ def _wide(ch: str) -> bool:
     return ord(ch) >= 0x2E80
 
 
-def _text_runs(obj, ox: float, oy: float) -> list[_Run]:
+def _text_runs(obj, ox: float, oy: float) -> list[Run]:
     """The runs of one TextObject: each TextCode, split where characters move to another line."""
     box = _floats(obj.get("Boundary"))
     if len(box) < 2:
@@ -243,7 +240,7 @@ def _text_runs(obj, ox: float, oy: float) -> list[_Run]:
     if not (0 < size < 1000):
         return []
     bx, by = box[0] + ox, box[1] + oy
-    runs: list[_Run] = []
+    runs: list[Run] = []
     x = y = 0.0
     for code in obj.iter():
         if _local(code) != "TextCode":
@@ -267,7 +264,7 @@ def _text_runs(obj, ox: float, oy: float) -> list[_Run]:
             # A new run on another line (vertical text, a jump), or after a wide gap (a space
             # between Latin words, the gap between two cells of a line).
             if start is not None and (abs(py - start[1]) > 0.3 * size or gap_next):
-                runs.append(_Run(start[0], max(end_x, start[0]), start[1], size, "".join(cur)))
+                runs.append(Run(start[0], max(end_x, start[0]), start[1], size, "".join(cur)))
                 cur, start = [], None
             adv = (1.0 if _wide(ch) else 0.5) * size / scale
             if ch.isprintable():
@@ -282,18 +279,22 @@ def _text_runs(obj, ox: float, oy: float) -> list[_Run]:
             gap_next = ch.isprintable() and step > adv + (0.4 if _wide(ch) else 0.45) * size / scale
             x += step
         if cur and start is not None:
-            runs.append(_Run(start[0], max(end_x, start[0]), start[1], size, "".join(cur)))
+            runs.append(Run(start[0], max(end_x, start[0]), start[1], size, "".join(cur)))
     return runs
 
 
-def _collect(el, ox: float, oy: float, runs: list[_Run], rules: _Rules, budget: list[int],
-             depth: int = 0) -> None:
-    """Text runs and table rules under ``el`` (layers, page blocks), in document order."""
+def _collect(el, ox: float, oy: float, runs: list[Run], rules: Rules, budget: list[int],
+             depth: int = 0, images: list[tuple[str, float]] | None = None) -> None:
+    """Text runs and table rules under ``el`` (layers, page blocks), in document order; with
+    ``images``, the images drawn too (resource id, area)."""
     if depth > 32:
         return
     for obj in el:
         name = _local(obj)
-        if name == "TextObject":
+        if name == "ImageObject" and images is not None and len(images) < 1000:
+            box = _floats(obj.get("Boundary"))
+            images.append((obj.get("ResourceID") or "", box[2] * box[3] if len(box) == 4 else 0.0))
+        elif name == "TextObject":
             budget[0] -= 1
             if budget[0] >= 0:
                 runs.extend(_text_runs(obj, ox, oy))
@@ -301,163 +302,14 @@ def _collect(el, ox: float, oy: float, runs: list[_Run], rules: _Rules, budget: 
             box = _floats(obj.get("Boundary"))
             if len(box) == 4 and len(rules.h) + len(rules.v) < MAX_PAGE_RULES:
                 x, y, w, h = box[0] + ox, box[1] + oy, box[2], box[3]
-                if h <= _RULE_THIN and w >= 2 * _RULE_THIN:
+                if h <= RULE_THIN and w >= 2 * RULE_THIN:
                     rules.h.append((y + h / 2, x, x + w))
-                elif w <= _RULE_THIN and h >= 2 * _RULE_THIN:
+                elif w <= RULE_THIN and h >= 2 * RULE_THIN:
                     rules.v.append((x + w / 2, y, y + h))
         elif name in ("Layer", "PageBlock"):
-            _collect(obj, ox, oy, runs, rules, budget, depth + 1)
+            _collect(obj, ox, oy, runs, rules, budget, depth + 1, images)
         elif name == "CompositeObject":
             continue  # vector graphics units (seals, logos): not text
-
-
-def _cell_of(run: _Run, rules: _Rules) -> tuple[float, float, float] | None:
-    """(left rule x, top rule y, width) of the ruled cell holding ``run``, or None."""
-    cx, cy = run.x0 + 0.5 * run.size, run.y - 0.35 * run.size
-    tol = 0.6
-    top = max((y for y, x0, x1 in rules.h if y <= cy and x0 - tol <= cx <= x1 + tol), default=None)
-    bottom = min((y for y, x0, x1 in rules.h if y >= cy and x0 - tol <= cx <= x1 + tol), default=None)
-    left = max((x for x, y0, y1 in rules.v if x <= cx and y0 - tol <= cy <= y1 + tol), default=None)
-    right = min((x for x, y0, y1 in rules.v if x >= cx and y0 - tol <= cy <= y1 + tol), default=None)
-    if top is None or bottom is None or left is None or right is None:
-        return None
-    return (round(left, 1), round(top, 1), right - left)
-
-
-def _lines_of(runs: list[_Run]) -> list[list[_Run]]:
-    """Runs grouped into lines by baseline, top to bottom, each line left to right."""
-    lines: list[list[_Run]] = []
-    for r in sorted(runs, key=lambda r: (r.y, r.x0)):
-        if lines:
-            last = lines[-1]
-            ref = sum(x.y for x in last) / len(last)
-            if abs(r.y - ref) <= 0.35 * max(r.size, last[0].size):
-                last.append(r)
-                continue
-        lines.append([r])
-    return [sorted(ln, key=lambda r: r.x0) for ln in lines]
-
-
-def _join_runs(line: list[_Run], split_cells: bool) -> list[str]:
-    """A line's text; with ``split_cells``, split into cells at gaps wider than a few ems."""
-    cells: list[str] = []
-    cur = ""
-    prev: _Run | None = None
-    for r in line:
-        if prev is not None:
-            gap = r.x0 - prev.x1
-            em = max(min(r.size, prev.size), 0.1)
-            if split_cells and gap >= _CELL_GAP_EM * em and cur.strip():
-                cells.append(cur)
-                cur = ""
-            elif (gap > 0.3 * em and cur and cur[-1].isascii() and cur[-1].isalnum()
-                  and r.text[:1].isascii() and r.text[:1].isalnum()):
-                cur += " "
-        cur += r.text
-        prev = r
-    if cur.strip():
-        cells.append(cur)
-    return [c.strip() for c in cells]
-
-
-def _join_cell_lines(parts: list[str]) -> str:
-    out = ""
-    for p in parts:
-        if out and out[-1].isascii() and out[-1].isalnum() and p[:1].isascii() and p[:1].isalnum():
-            out += " "
-        out += p
-    return out
-
-
-def _page_layout(runs: list[_Run], rules: _Rules, em: float, left: float,
-                 rows_out: list[list[str]]) -> str:
-    """One page as lines of text for :func:`repair_pdf_pages`: leading spaces give the indent
-    in ems. A table row goes in as a short placeholder (its index in ``rows_out``, in
-    private-use characters), so that it neither joins a paragraph nor sets the page's width."""
-    cells: dict[tuple[float, float, float], list[_Run]] = {}
-    free: list[_Run] = []
-    if rules.h and rules.v:
-        for r in runs:
-            key = _cell_of(r, rules)
-            (cells.setdefault(key, []) if key else free).append(r)
-    else:
-        free = list(runs)
-    # Rows: cells sharing a top rule. A lone cell as wide as the text (a page border, a framed
-    # note) holds text, not a table.
-    rows: dict[float, list[tuple[float, float, list[_Run]]]] = {}
-    for (x, y, w), rs in cells.items():
-        rows.setdefault(y, []).append((x, w, rs))
-    span = (max(r.x1 for r in runs) - min(r.x0 for r in runs)) if runs else 0.0
-    items: list[tuple[float, float, list[str], bool]] = []  # (y, x, cells, a ruled row)
-    for y, row in rows.items():
-        if len(row) == 1 and row[0][1] > 0.6 * span:
-            free.extend(row[0][2])
-            continue
-        texts = []
-        for _, _, rs in sorted(row, key=lambda c: c[0]):
-            t = _clean_line(_join_cell_lines([" ".join(_join_runs(ln, False)) for ln in _lines_of(rs)]),
-                            False)
-            if t:
-                texts.append(t)
-        if texts:
-            x0 = min(r.x0 for _, _, rs in row for r in rs)
-            items.append((y, x0, texts, True))
-    for ln in _lines_of(free):
-        parts = _join_runs(ln, True)
-        parts = [c for c in (_clean_line(p, False) for p in parts) if c] if len(parts) > 1 else parts
-        if parts:
-            items.append((ln[0].y - 0.8 * ln[0].size, ln[0].x0, parts, len(parts) > 1))
-    items.sort(key=lambda t: (t[0], t[1]))
-    out = []
-    for _, x0, parts, is_row in items:
-        indent = max(0, round((x0 - left) / em)) if em > 0 else 0
-        if not is_row:
-            out.append(" " * min(indent, 60) + parts[0])
-            continue
-        rows_out.append(parts)
-        out.append(" " * min(indent, 60) + _ROW_START + _encode(len(rows_out) - 1) + _ROW_END)
-    return "\n".join(out)
-
-
-def _encode(k: int) -> str:
-    return "".join(chr(_DIGIT0 + int(d, 16)) for d in f"{k:x}")
-
-
-def _unwrap_rows(text: str, pages: list[int], rows: list[list[str]]) -> tuple[str, list[int]]:
-    """Placeholders out: each table row on a line of its own, cells tab-separated; offsets moved."""
-    out: list[str] = []
-    n = 0
-    pos = [0] * (len(text) + 1)
-    i = 0
-    break_next = False
-    while i < len(text):
-        ch = text[i]
-        if ch == _ROW_START:
-            j = text.find(_ROW_END, i)
-            if j < 0:
-                j = len(text) - 1
-            if n and out[-1] != "\n":
-                out.append("\n")
-                n += 1
-            for k in range(i, j + 1):
-                pos[k] = n
-            digits = "".join(f"{ord(c) - _DIGIT0:x}" for c in text[i + 1:j] if _DIGIT0 <= ord(c) < _DIGIT0 + 16)
-            row = "\t".join(rows[int(digits, 16)]) if digits else ""
-            out.append(row)
-            n += len(row)
-            break_next = True
-            i = j + 1
-            continue
-        if break_next and ch != "\n":
-            out.append("\n")
-            n += 1
-        break_next = False
-        pos[i] = n
-        out.append(ch)
-        n += 1
-        i += 1
-    pos[len(text)] = n
-    return "".join(out), [pos[min(p, len(text))] for p in pages]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,84 +346,146 @@ def _doc_info(body) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # The reader
 # ---------------------------------------------------------------------------------------------
-def read_ofd_bytes(data: bytes, path: Path) -> ReadResult:
-    """The text of the OFD file ``data`` (its first document), repaired, with page offsets."""
-    path = Path(path)
-    if not data:
-        raise ReadError(path, "文件为空")
-    pkg = _Package(data, path)
-    if not pkg.has("OFD.xml"):
-        raise ReadError(path, _CORRUPT)
-    ofd = pkg.xml("OFD.xml")
-    body = _child(ofd, "DocBody")
-    root_loc = _text_of(body, "DocRoot") if body is not None else ""
-    if not root_loc:
-        raise ReadError(path, _CORRUPT)
-    doc_path = _resolve("", root_loc)
-    doc_dir = posixpath.dirname(doc_path)
-    doc = pkg.xml(doc_path)
-    meta = _doc_info(body)
+class _Document:
+    """The first document of an OFD package: its pages, page templates and image resources."""
 
-    pages_el = _child(doc, "Pages")
-    page_els = _children(pages_el, "Page") if pages_el is not None else []
-    if len(page_els) > MAX_PAGES:
-        raise ReadError(path, _TOO_MANY_PAGES.format(n=len(page_els), max=MAX_PAGES))
-    if not page_els:
-        raise ReadError(path, "OFD 文件没有任何页面；请检查文件是否完整")
-    common = _child(doc, "CommonData")
-    templates: dict[str, str] = {}
-    for t in _children(common, "TemplatePage") if common is not None else []:
-        if t.get("ID") and t.get("BaseLoc"):
-            templates[t.get("ID")] = _resolve(doc_dir, t.get("BaseLoc"))
+    def __init__(self, data: bytes, path: Path) -> None:
+        self.path = path = Path(path)
+        if not data:
+            raise ReadError(path, "文件为空")
+        self.pkg = pkg = _Package(data, path)
+        if not pkg.has("OFD.xml"):
+            raise ReadError(path, _CORRUPT)
+        ofd = pkg.xml("OFD.xml")
+        self.body = body = _child(ofd, "DocBody")
+        root_loc = _text_of(body, "DocRoot") if body is not None else ""
+        if not root_loc:
+            raise ReadError(path, _CORRUPT)
+        doc_path = _resolve("", root_loc)
+        self.dir = posixpath.dirname(doc_path)
+        self.doc = doc = pkg.xml(doc_path)
+        pages_el = _child(doc, "Pages")
+        self.pages = _children(pages_el, "Page") if pages_el is not None else []
+        if len(self.pages) > MAX_PAGES:
+            raise ReadError(path, _TOO_MANY_PAGES.format(n=len(self.pages), max=MAX_PAGES))
+        if not self.pages:
+            raise ReadError(path, "OFD 文件没有任何页面；请检查文件是否完整")
+        self.common = _child(doc, "CommonData")
+        self.templates: dict[str, str] = {}
+        for t in _children(self.common, "TemplatePage") if self.common is not None else []:
+            if t.get("ID") and t.get("BaseLoc"):
+                self.templates[t.get("ID")] = _resolve(self.dir, t.get("BaseLoc"))
+
+    def page(self, n: int) -> tuple[list[Run], Rules, list[tuple[str, float]], list[int]]:
+        """Page ``n`` (1-based): its text runs, table rules and images (resource id, area), and
+        what is left of its text-object budget."""
+        runs: list[Run] = []
+        rules = Rules()
+        images: list[tuple[str, float]] = []
+        budget = [MAX_PAGE_CODES]
+        page = self.pkg.xml(_resolve(self.dir, self.pages[n - 1].get("BaseLoc") or ""))
+        parts = []
+        for tpl in _children(page, "Template"):
+            tloc = self.templates.get(tpl.get("TemplateID") or "")
+            if tloc and self.pkg.has(tloc):
+                parts.append(self.pkg.xml(tloc))
+        parts.append(page)
+        for part in parts:
+            content = _child(part, "Content")
+            if content is not None:
+                _collect(content, 0.0, 0.0, runs, rules, budget, images=images)
+        return runs, rules, images, budget
+
+    def media(self) -> dict[str, str]:
+        """Image resources: ID -> the package path of its file (DocumentRes and PublicRes)."""
+        out: dict[str, str] = {}
+        for kind in ("DocumentRes", "PublicRes"):
+            for el in _children(self.common, kind) if self.common is not None else []:
+                loc = _resolve(self.dir, (el.text or "").strip())
+                if not loc or not self.pkg.has(loc):
+                    continue
+                res = self.pkg.xml(loc)
+                base = _resolve(posixpath.dirname(loc), res.get("BaseLoc") or "")
+                medias = _child(res, "MultiMedias")
+                for m in _children(medias, "MultiMedia") if medias is not None else []:
+                    f = _text_of(m, "MediaFile")
+                    if m.get("ID") and f:
+                        out.setdefault(m.get("ID"), _resolve(base, f))
+        return out
+
+
+def page_scan(data: bytes, path: Path, page: int):
+    """The scanned image of OFD page ``page`` (its largest image), decoded with the image
+    reader's bounds, for OCR; ReadError when the page holds no image."""
+    from .image import frame
+
+    doc = _Document(data, Path(path))
+    if not 1 <= page <= len(doc.pages):
+        raise ReadError(path, f"OFD 没有第 {page} 页")
+    _, _, images, _ = doc.page(page)
+    media = doc.media()
+    for rid, _ in sorted(images, key=lambda i: -i[1]):
+        loc = media.get(rid)
+        if loc and doc.pkg.has(loc):
+            return frame(doc.pkg.raw(loc, MAX_IMAGE_BYTES), Path(path), 1)
+    raise ReadError(path, f"OFD 第 {page} 页没有可识别的页面图像")
+
+
+def read_ofd_bytes(data: bytes, path: Path, ocr: Mapping[int, OcrPage] | None = None) -> ReadResult:
+    """The text of the OFD file ``data`` (its first document), repaired, with page offsets.
+
+    Pages without text objects that draw an image (a scan packed as OFD) are read from ``ocr``
+    as the PDF reader does (:class:`OcrNeeded` names the pages it lacks)."""
+    path = Path(path)
+    doc = _Document(data, path)
+    meta = _doc_info(doc.body)
+    page_els = doc.pages
 
     deadline = time.monotonic() + TIME_BUDGET_S
-    page_content: list[tuple[list[_Run], _Rules]] = []
+    page_content: list[tuple[list[Run], Rules]] = []
     skipped: list[int] = []
-    for n, page_el in enumerate(page_els, 1):
+    scanned: list[int] = []
+    for n in range(1, len(page_els) + 1):
         if time.monotonic() > deadline:
             raise ReadError(path, _TOO_SLOW.format(s=int(TIME_BUDGET_S)))
-        runs: list[_Run] = []
-        rules = _Rules()
-        budget = [MAX_PAGE_CODES]
         try:
-            loc = _resolve(doc_dir, page_el.get("BaseLoc") or "")
-            page = pkg.xml(loc)
-            parts = []
-            for tpl in _children(page, "Template"):
-                tloc = templates.get(tpl.get("TemplateID") or "")
-                if tloc and pkg.has(tloc):
-                    parts.append(pkg.xml(tloc))
-            parts.append(page)
-            for part in parts:
-                content = _child(part, "Content")
-                if content is not None:
-                    _collect(content, 0.0, 0.0, runs, rules, budget)
+            runs, rules, images, budget = doc.page(n)
         except ReadError as exc:
             if "DTD" in exc.reason or "压缩炸弹" in exc.reason or "恶意" in exc.reason:
                 raise
             skipped.append(n)
-            runs = []
+            runs, rules, images, budget = [], Rules(), [], [0]
         if budget[0] < 0 or sum(len(r.text) for r in runs) > MAX_PAGE_CHARS:
             skipped.append(n)
             runs = []
+        elif images and not any(r.text.strip() for r in runs):
+            scanned.append(n)
         page_content.append((runs, rules))
     if len(skipped) == len(page_els):
         raise ReadError(path, _CORRUPT)
 
     all_runs = [r for runs, _ in page_content for r in runs if r.text.strip()]
-    if not all_runs:
-        raise ReadError(path, _NO_TEXT)
+    if scanned and (ocr is not None or not all_runs):
+        missing = [n for n in scanned if ocr is None or n not in ocr]
+        if missing:
+            raise OcrNeeded(path, missing, len(page_els), _NO_TEXT)
+    elif not all_runs:  # nothing to recognise either: graphics, seals
+        raise ReadError(path, _NO_TEXT if ocr is None else _ONLY_GRAPHICS)
     # Indents in ems of the body text: the commonest font size, from the leftmost body line.
-    sizes = Counter()
-    for r in all_runs:
-        sizes[round(r.size, 1)] += len(r.text)
-    em = sizes.most_common(1)[0][0] or 1.0
-    body_runs = [r for r in all_runs if abs(r.size - em) < 0.15 * em] or all_runs
-    left = min(r.x0 for r in body_runs)
-    rows: list[list[str]] = []
-    raw_pages = [_page_layout(runs, rules, em, left, rows) for runs, rules in page_content]
+    em, left = 1.0, 0.0
+    if all_runs:
+        sizes = Counter()
+        for r in all_runs:
+            sizes[round(r.size, 1)] += len(r.text)
+        em = sizes.most_common(1)[0][0] or 1.0
+        body_runs = [r for r in all_runs if abs(r.size - em) < 0.15 * em] or all_runs
+        left = min(r.x0 for r in body_runs)
+    raw_pages = [page_lines(runs, rules, em, left) for runs, rules in page_content]
+    if scanned and ocr is not None:
+        for n in scanned:
+            raw_pages[n - 1] = ocr_page_text(ocr[n])
+        meta.update(ocr_meta(ocr, scanned))
     text, offsets = repair_pdf_pages(raw_pages)
-    text, offsets = _unwrap_rows(text, offsets, rows)
     if not text.strip():
         raise ReadError(path, _NO_TEXT)
     result = finish(text, "ofd", [], meta, None, offsets)
@@ -583,4 +497,4 @@ def read_ofd_bytes(data: bytes, path: Path) -> ReadResult:
     return result
 
 
-READER = Reader("ofd", (".ofd",), read_ofd_bytes)
+READER = Reader("ofd", (".ofd",), read_ofd_bytes, ocr=True)

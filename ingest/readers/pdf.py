@@ -1,4 +1,4 @@
-"""PDF reader (text layer only, no OCR) and the repair of text extracted from PDFs.
+"""PDF reader (the text layer; scanned pages from OCR) and the repair of text extracted from PDFs.
 
 :func:`read_pdf` opens a PDF with pypdf, extracts each page's text and hands the pages to
 :func:`repair_pdf_pages`, which undoes what PDF layout does to Chinese text:
@@ -16,6 +16,11 @@
 * on pages whose fonts map Chinese punctuation to ASCII (``落实.`` ``«方案»``), the punctuation
   is mapped back (``落实。`` ``《方案》``).
 
+A page with a ruled table (:func:`_table_page_text`) is laid out from its characters with
+pypdfium2, as the OFD reader lays out its pages (:mod:`.layout`): each row one line, cells
+separated by a tab, wrapped cell text joined; the repair keeps rows on lines of their own and
+joins a row that a page break split. Other pages are read by pypdf alone.
+
 Everything else is kept verbatim (full-width punctuation, 〔〕, 《》, ``**``, ``××``). Paragraphs
 are separated by one ``\\n``; page N's text starts at ``pages[N-1]``.
 """
@@ -26,10 +31,12 @@ import contextlib
 import io
 import math
 import re
+import threading
 import time
 import unicodedata
+import weakref
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,11 +44,15 @@ from pathlib import Path
 from yuanwen.conventions import (
     CJK_PUNCT, CN_DIGITS, CN_NUMERAL_CHARS, CN_SMALL, FULLWIDTH_DIGITS, HAN, HAN_SUPPLEMENTARY, cn_int,
 )
-from yuanwen.errors import ReadError
-from yuanwen.models import ReadResult
+from yuanwen.errors import OcrNeeded, ReadError
+from yuanwen.models import OcrPage, ReadResult
 
 from ..normalise import is_garbage
 from ._common import NO_TEXT, Reader, finish, read_bytes
+from .layout import (
+    RULE_THIN, Rules, Run, join_split_rows, page_lines, snap_rules, table_rows, take_rows, unwrap_rows,
+)
+from .scanned import ocr_meta, ocr_page_text
 
 __all__ = ["read_pdf", "repair_pdf_pages", "READER"]
 
@@ -67,7 +78,7 @@ _ENCRYPTED = "PDF 已加密，无法读取；请先解除密码保护后再导�
 _ENCRYPTED_UNSUPPORTED = "PDF 已加密（加密方式无法处理）；请先解除密码保护后再导入"
 _NOT_PDF = "不是有效的 PDF 文件（缺少 %PDF 文件头）；请确认文件格式，或另存为 PDF 后再导入"
 _CORRUPT = "PDF 文件已损坏或不完整，无法解析；请重新获取完整的文件后再导入"
-_NO_TEXT = "PDF 没有文字层（可能是扫描件），需要先做 OCR"
+_NO_TEXT = "PDF 没有文字层（可能是扫描件），需要文字识别（OCR）后才能导入"
 _NO_PAGES = "PDF 没有任何页面；请检查文件是否完整"
 _TOO_MANY = "PDF 页数过多（{n} 页，上限 {max} 页）；请拆分成较小的文件后再导入"
 _TOO_SLOW = "PDF 解析超时（超过 {s} 秒，可能是异常或恶意构造的文件）；请另存为新的 PDF 后再导入"
@@ -81,12 +92,18 @@ _ALL_PAGES_FAILED = "PDF 所有页面都无法提取文字（文件可能已损�
 # ---------------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------------
-def read_pdf(path: Path, max_pages: int = 2000) -> ReadResult:
+def read_pdf(path: Path, max_pages: int = 2000, ocr: Mapping[int, OcrPage] | None = None) -> ReadResult:
     """Read the text layer of the PDF at ``path``, repaired, with page offsets and PDF info.
 
     Raises :class:`ReadError` for encrypted, damaged, textless (scanned) or oversized PDFs.
     ``meta`` holds ``pdf_title``, ``pdf_author``, ``created`` (ISO) when the PDF info has
     them, and ``skipped_pages`` (comma-separated page numbers) when some pages failed.
+
+    Pages without a text layer that hold an image (scanned pages), and pages whose text layer
+    is garbled, are read from ``ocr`` (page number -> recognised page) when it is given:
+    :class:`OcrNeeded` names the pages it lacks. Without ``ocr``, a PDF with no text at all
+    raises :class:`OcrNeeded` for its scanned pages, and scanned pages of a PDF that has text
+    elsewhere are left out, as before.
     """
     path = Path(path)
     try:
@@ -149,14 +166,28 @@ def read_pdf(path: Path, max_pages: int = 2000) -> ReadResult:
                 skipped.append(i + 1)
                 text = ""
             raw_pages.append(text)
+        scanned = [i + 1 for i, t in enumerate(raw_pages)
+                   if not t.strip() and i + 1 not in skipped and _has_image(reader, i)]
 
     if len(skipped) == n_pages:
         raise ReadError(path, _ALL_PAGES_FAILED)
     # Pages whose text is not language (CID fonts without a ToUnicode map) are refused: stored,
-    # they would be searchable and quotable garbage.
+    # they would be searchable and quotable garbage. OCR reads them when it is on.
     garbled = [i + 1 for i, t in enumerate(raw_pages) if is_garbage(t)]
     for page in garbled:
         raw_pages[page - 1] = ""
+    recognise = sorted(set(scanned) | set(garbled))
+    has_text = any(t.strip() for t in raw_pages)
+    if recognise and (ocr is not None or not has_text):
+        missing = [n for n in recognise if ocr is None or n not in ocr]
+        if missing:
+            reason = _GARBLED_ALL.format(pages=page_list(garbled)) if not scanned else _NO_TEXT
+            raise OcrNeeded(path, missing, n_pages, reason)
+        assert ocr is not None
+        for n in recognise:
+            raw_pages[n - 1] = ocr_page_text(ocr[n])
+        meta.update(ocr_meta(ocr, recognise))
+        garbled = []
     if garbled and not any(t.strip() for t in raw_pages):
         raise ReadError(path, _GARBLED_ALL.format(pages=page_list(garbled)))
     text, offsets = repair_pdf_pages(raw_pages)
@@ -169,6 +200,31 @@ def read_pdf(path: Path, max_pages: int = 2000) -> ReadResult:
         meta["garbled_pages"] = ",".join(map(str, garbled))
         warnings.append(_GARBLED_SOME.format(pages=page_list(garbled)))
     return ReadResult(text=text, format="pdf", pages=offsets, meta=meta, warnings=warnings)
+
+
+def _has_image(reader, index: int) -> bool:
+    """Whether page ``index`` draws an image (directly or in a form): a scanned page."""
+    try:
+        res = reader.pages[index].get("/Resources")
+        res = res.get_object() if res is not None else None
+        xobjects = res.get("/XObject") if res is not None else None
+        todo = [xobjects.get_object()] if xobjects is not None else []
+        seen = 0
+        while todo and seen < 200:
+            for obj in todo.pop().values():
+                seen += 1
+                obj = obj.get_object()
+                kind = obj.get("/Subtype")
+                if kind == "/Image":
+                    return True
+                if kind == "/Form":
+                    inner = obj.get("/Resources")
+                    inner = inner.get_object().get("/XObject") if inner is not None else None
+                    if inner is not None:
+                        todo.append(inner.get_object())
+    except Exception:  # noqa: BLE001 - a damaged resource dictionary: not a scan we can tell
+        return False
+    return False
 
 
 def page_list(pages: list[int]) -> str:
@@ -208,10 +264,13 @@ _WIDE_GAP = re.compile(r"\S {4,}\S")
 
 
 def _page_text(reader, index: int) -> str:
-    """One page's text: layout mode (keeps indentation, a paragraph cue), else plain mode.
+    """One page's text: layout mode (keeps indentation, a paragraph cue), else plain mode;
+    a page with a ruled table is laid out from its characters (:func:`_table_page_text`).
 
     Plain mode (content-stream order) is used when layout mode fails, finds no text, or the
-    page looks like several columns side by side, which layout mode would interleave.
+    page looks like several columns side by side, which layout mode would interleave. The
+    table check comes after pypdf has read the page within its limits (a page it refuses never
+    reaches pdfium).
     """
     page = reader.pages[index]
     try:
@@ -221,9 +280,15 @@ def _page_text(reader, index: int) -> str:
         raise
     except Exception:
         text = None
-    if text is not None and text.strip() and not _looks_multi_column(text):
-        return text
-    return page.extract_text()
+    if text is None or not text.strip() or _looks_multi_column(text):
+        text = page.extract_text()
+    if text and text.strip():
+        table = _table_page_text(reader, index)
+        if table is not None:
+            text = table
+    if index == len(reader.pages) - 1:  # pages are read in order: the last one closes pdfium's
+        _close_pdfium(reader)
+    return text
 
 
 def _looks_multi_column(text: str) -> bool:
@@ -231,6 +296,225 @@ def _looks_multi_column(text: str) -> bool:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     gapped = sum(1 for ln in lines if _WIDE_GAP.search(ln) and not _TOC_END.search(ln))
     return gapped >= 5 and gapped >= 0.3 * len(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ruled tables (pypdfium2: character boxes and the paths that draw the rules)
+# ---------------------------------------------------------------------------------------------
+#: Page objects (paths, text, forms) and path segments looked at per page for table rules.
+MAX_PAGE_OBJECTS = 20_000
+MAX_PAGE_SEGMENTS = 200_000
+MAX_PAGE_RULES = 5_000
+_PT_MM = 25.4 / 72  # PDF points to millimetres (the unit of :mod:`.layout`)
+_PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe
+_PDFIUM_DOCS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pypdf reader -> doc
+
+
+def _table_page_text(reader, index: int) -> str | None:
+    """Page ``index`` laid out from its characters when it holds a ruled table (two cells or
+    more in a row), each row one line of cells (:func:`~ingest.readers.layout.page_lines`);
+    None for any other page (read as before) or when pypdfium2 cannot read it."""
+    with _PDFIUM_LOCK:
+        doc = _pdfium_doc(reader)
+        if doc is None:
+            return None
+        try:
+            page = doc[index]
+        except Exception:  # noqa: BLE001 - pdfium cannot load the page: pypdf's text stands
+            return None
+        try:
+            return _laid_out_table_page(page)
+        except Exception:  # noqa: BLE001 - same: a table is a refinement, never a failure
+            return None
+        finally:
+            page.close()
+
+
+def _pdfium_doc(reader):
+    """The pypdfium2 document of ``reader``'s bytes, opened once per reader; None if it fails."""
+    if reader in _PDFIUM_DOCS:
+        return _PDFIUM_DOCS[reader]
+    doc = None
+    try:
+        import pypdfium2 as pdfium
+
+        data = reader.stream.getvalue()
+        doc = pdfium.PdfDocument(data)
+        weakref.finalize(reader, doc.close)  # a read that stops early closes it with the reader
+    except Exception:  # noqa: BLE001 - pypdfium2 missing or the file beyond it: no tables
+        doc = None
+    _PDFIUM_DOCS[reader] = doc
+    return doc
+
+
+def _close_pdfium(reader) -> None:
+    with _PDFIUM_LOCK:
+        doc = _PDFIUM_DOCS.pop(reader, None)
+        if doc is not None:
+            doc.close()
+
+
+def _laid_out_table_page(page) -> str | None:
+    left, bottom, right, top = page.get_bbox()
+    rot = page.get_rotation() % 360
+
+    def to_mm(x: float, y: float) -> tuple[float, float]:
+        """User space (points, y up) to the page as shown (mm, y down, rotation applied)."""
+        if rot == 90:
+            x, y = y - bottom, x - left
+        elif rot == 180:
+            x, y = right - x, y - bottom
+        elif rot == 270:
+            x, y = top - y, right - x
+        else:
+            x, y = x - left, top - y
+        return x * _PT_MM, y * _PT_MM
+
+    rules = _page_rules(page, to_mm)
+    if len(rules.h) < 2 or len(rules.v) < 2:
+        return None
+    runs = _page_runs(page, to_mm)
+    if runs is None:
+        return None
+    rules = snap_rules(rules)
+    ruled, _ = table_rows(runs, rules)
+    if not any(len(cells) >= 2 for _, _, cells in ruled):
+        return None
+    sizes: Counter[float] = Counter()
+    for r in runs:
+        sizes[round(r.size, 1)] += len(r.text)
+    em = sizes.most_common(1)[0][0] or 1.0
+    body = [r for r in runs if abs(r.size - em) < 0.15 * em] or runs
+    return page_lines(runs, rules, em, min(r.x0 for r in body))
+
+
+def _page_rules(page, to_mm) -> Rules:
+    """The horizontal and vertical straight edges of the page's visible paths, in mm."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    rules = Rules()
+    budget = [MAX_PAGE_OBJECTS, MAX_PAGE_SEGMENTS]
+    fill, stroke = ctypes.c_int(), ctypes.c_int()
+    px, py = ctypes.c_float(), ctypes.c_float()
+    r, g, b, a = (ctypes.c_uint() for _ in range(4))
+    matrix = pdfium_c.FS_MATRIX()
+
+    def visible(obj) -> bool:
+        if not pdfium_c.FPDFPath_GetDrawMode(obj, fill, stroke):
+            return False
+        if stroke.value:
+            ok = pdfium_c.FPDFPageObj_GetStrokeColor(obj, r, g, b, a)
+            return not ok or (a.value > 0 and min(r.value, g.value, b.value) < 240)
+        if fill.value:
+            ok = pdfium_c.FPDFPageObj_GetFillColor(obj, r, g, b, a)
+            return not ok or (a.value > 0 and min(r.value, g.value, b.value) < 240)
+        return False
+
+    def edges(obj, outer: list[tuple[float, ...]]) -> None:
+        if not pdfium_c.FPDFPageObj_GetMatrix(obj, matrix):
+            return
+        chain = [(matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f), *outer]
+        n = pdfium_c.FPDFPath_CountSegments(obj)
+        if n <= 0 or n > budget[1]:
+            budget[1] = 0
+            return
+        budget[1] -= n
+        start = prev = None
+        for i in range(n):
+            seg = pdfium_c.FPDFPath_GetPathSegment(obj, i)
+            if not seg or not pdfium_c.FPDFPathSegment_GetPoint(seg, px, py):
+                return
+            x, y = px.value, py.value
+            for ma, mb, mc, md, me, mf in chain:
+                x, y = ma * x + mc * y + me, mb * x + md * y + mf
+            point = to_mm(x, y)
+            kind = pdfium_c.FPDFPathSegment_GetType(seg)
+            if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+                start = prev = point
+                continue
+            if kind == pdfium_c.FPDF_SEGMENT_LINETO and prev is not None:
+                _edge(prev, point, rules)
+            prev = point
+            if pdfium_c.FPDFPathSegment_GetClose(seg) and start is not None:
+                _edge(prev, start, rules)
+                prev = start
+
+    def walk(get, count: int, outer: list[tuple[float, ...]], depth: int) -> None:
+        for i in range(count):
+            budget[0] -= 1
+            if budget[0] < 0 or budget[1] <= 0 or len(rules.h) + len(rules.v) >= MAX_PAGE_RULES:
+                return
+            obj = get(i)
+            kind = pdfium_c.FPDFPageObj_GetType(obj)
+            if kind == pdfium_c.FPDF_PAGEOBJ_PATH and visible(obj):
+                edges(obj, outer)
+            elif kind == pdfium_c.FPDF_PAGEOBJ_FORM and depth < 8:
+                if not pdfium_c.FPDFPageObj_GetMatrix(obj, matrix):
+                    continue
+                m = (matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f)
+                walk(lambda k, o=obj: pdfium_c.FPDFFormObj_GetObject(o, k),
+                     pdfium_c.FPDFFormObj_CountObjects(obj), [m, *outer], depth + 1)
+
+    walk(lambda k: pdfium_c.FPDFPage_GetObject(page, k), pdfium_c.FPDFPage_CountObjects(page), [], 0)
+    return rules
+
+
+def _edge(p: tuple[float, float], q: tuple[float, float], rules: Rules) -> None:
+    """A straight edge from ``p`` to ``q`` (mm) as a rule when it is horizontal or vertical."""
+    (x0, y0), (x1, y1) = p, q
+    if abs(y1 - y0) <= 0.2 and abs(x1 - x0) >= 2 * RULE_THIN:
+        rules.h.append(((y0 + y1) / 2, min(x0, x1), max(x0, x1)))
+    elif abs(x1 - x0) <= 0.2 and abs(y1 - y0) >= 2 * RULE_THIN:
+        rules.v.append(((x0 + x1) / 2, min(y0, y1), max(y0, y1)))
+
+
+def _page_runs(page, to_mm) -> list[Run] | None:
+    """The page's characters as runs of text (a run ends at a space, a gap or a new line),
+    in mm; None when the page holds more characters than a page may."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    textpage = page.get_textpage()
+    try:
+        n = textpage.count_chars()
+        if n <= 0 or n > MAX_PAGE_CHARS:
+            return None
+        ox, oy = ctypes.c_double(), ctypes.c_double()
+        box = pdfium_c.FS_RECTF()
+        runs: list[Run] = []
+        cur: Run | None = None
+        for i in range(n):
+            code = pdfium_c.FPDFText_GetUnicode(textpage, i)
+            if pdfium_c.FPDFText_IsGenerated(textpage, i) == 1 or not code:
+                continue
+            ch = chr(code) if code < 0x110000 else "\ufffd"
+            if ch.isspace() or not ch.isprintable():
+                cur = None
+                continue
+            if not pdfium_c.FPDFText_GetCharOrigin(textpage, i, ox, oy):
+                continue
+            if not pdfium_c.FPDFText_GetLooseCharBox(textpage, i, box):
+                continue
+            corners = [to_mm(box.left, box.bottom), to_mm(box.right, box.top)]
+            x0, x1 = min(c[0] for c in corners), max(c[0] for c in corners)
+            y0, y1 = min(c[1] for c in corners), max(c[1] for c in corners)
+            _, base = to_mm(ox.value, oy.value)
+            size = pdfium_c.FPDFText_GetFontSize(textpage, i) * _PT_MM
+            if not 0.5 < size < 200:
+                size = max(y1 - y0, 0.5)
+            if cur is not None and (abs(base - cur.y) <= 0.3 * size
+                                    and cur.x1 - 0.5 * size <= x0 <= cur.x1 + 0.3 * size):
+                cur.text += ch
+                cur.x1 = max(cur.x1, x1)
+                continue
+            cur = Run(x0, x1, base, size, ch)
+            runs.append(cur)
+        return runs
+    finally:
+        textpage.close()
 
 
 #: Values PDF producers put in the info dictionary when the author typed nothing.
@@ -363,8 +647,20 @@ def repair_pdf_pages(pages: list[str]) -> tuple[str, list[int]]:
 
     Returns the text and, for each page, the offset at which it starts (page N starts at
     ``offsets[N-1]``; a page without text starts where the next text goes). Paragraphs are
-    separated by one ``\\n``; a sentence running over a page boundary is joined.
+    separated by one ``\\n``; a sentence running over a page boundary is joined. Table rows
+    (row lines of :func:`~ingest.readers.layout.row_line`) come out on lines of their own,
+    cells separated by a tab.
     """
+    pages = join_split_rows(pages, lambda s: _page_number_key(s) is not None)
+    pages, rows = take_rows(pages, lambda s: _clean_line(s, False))
+    text, offsets = _repair(pages)
+    if rows:
+        text, offsets = unwrap_rows(text, offsets, rows)
+    return text, offsets
+
+
+def _repair(pages: list[str]) -> tuple[str, list[int]]:
+    """:func:`repair_pdf_pages` without the table rows (placeholders pass through)."""
     raw = [[_split_indent(line) for line in (page or "").splitlines()] for page in pages]
     raw = [[(ind, s) for ind, s in page if s] for page in raw]
     _drop_page_furniture(raw)
@@ -666,6 +962,8 @@ def _separator(prev: _Line, ln: _Line, para: _Paragraph, full: float, margin: in
             return "\n"
         if _HEADING.match(p) and _is_short_heading(p):
             return "\n"  # e.g. ``一、总体要求`` on a line of its own
+        if _HEADING.match(p) and prev.width < ref - 4 and p[-1] not in "，、；：,;:":
+            return "\n"  # a long heading line ending well short of the margin
     return _glue(p, s)
 
 
@@ -694,9 +992,9 @@ def finish_pdf(rr: ReadResult, path: Path) -> ReadResult:
     return out
 
 
-def read(_: bytes | Path, path: Path) -> ReadResult:
+def read(_: bytes | Path, path: Path, ocr: Mapping[int, OcrPage] | None = None) -> ReadResult:
     """The registry's entry: the PDF at ``path`` read, repaired and cleaned."""
-    return finish_pdf(read_pdf(path), path)
+    return finish_pdf(read_pdf(path, ocr=ocr), path)
 
 
-READER = Reader("pdf", (".pdf",), read, reads_path=True, judge_text=False)
+READER = Reader("pdf", (".pdf",), read, reads_path=True, judge_text=False, ocr=True)
