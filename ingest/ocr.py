@@ -108,18 +108,53 @@ def recognise(image, page: int = 1) -> OcrPage:
     t0 = time.perf_counter()
     image = deskew(image)
     w, h = image.size
-    engine = _get_engine()
-    # No angle classifier: pages are upright (deskewed), and it flipped whole lines of dense
-    # text to garbage (``一《一`` for a full line) when it judged them upside down.
-    out = engine(image, use_det=True, use_cls=False, use_rec=True)  # flags persist across calls
+    lines = _read_lines(image)
+    turn = _misoriented(lines)
+    if turn:  # a page scanned upside down or sideways: read it the other ways up
+        tries = [(image.rotate(a, expand=True), None) for a in ((90, 270) if turn == "sideways" else (180,))]
+        tries = [(im, _read_lines(im)) for im, _ in tries]
+        turned, other = max(tries, key=lambda t: _sure_chars(t[1]))
+        # sideways lines read fine (the engine turns tall crops) but cannot be laid out
+        if turn == "sideways" or _sure_chars(other) > 1.5 * _sure_chars(lines):
+            image, lines = turned, other
+            w, h = image.size
+    lines = to_simplified(lines)
+    return OcrPage(page=page, width=w, height=h, lines=lines, seconds=time.perf_counter() - t0,
+                   engine=engine_id())
+
+
+def _read_lines(image) -> list[OcrLine]:
+    """The engine's lines on ``image``: detection and recognition.
+
+    No angle classifier: pages are upright once deskewed (a page upside down or sideways is
+    turned whole, see :func:`recognise`), and the classifier flipped whole lines of dense text
+    to garbage (``一《一`` for a full line) when it judged them upside down.
+    """
+    out = _get_engine()(image, use_det=True, use_cls=False, use_rec=True)  # flags persist across calls
     lines: list[OcrLine] = []
     if out.txts is not None:
         for text, box, score in zip(out.txts, out.boxes, out.scores):
             xs, ys = [float(p[0]) for p in box], [float(p[1]) for p in box]
             lines.append(OcrLine(str(text), (min(xs), min(ys), max(xs), max(ys)), float(score)))
-    lines = to_simplified(lines)
-    return OcrPage(page=page, width=w, height=h, lines=lines, seconds=time.perf_counter() - t0,
-                   engine=engine_id())
+    return lines
+
+
+def _sure_chars(lines: list[OcrLine]) -> float:
+    """How much text was read with confidence: characters weighted by score, scores >= 0.5."""
+    return sum(ln.score * len(ln.text) for ln in lines if ln.score >= 0.5)
+
+
+def _misoriented(lines: list[OcrLine]) -> str | None:
+    """``"sideways"`` when most boxes stand taller than wide (text lines on end), ``"upside
+    down"`` when the text reads with a low confidence (under 0.8 weighted: upright printed pages
+    read at 0.95 and more, upside down ones at about 0.6), else None."""
+    if not lines:
+        return None
+    tall = sum(1 for ln in lines if ln.box[3] - ln.box[1] > 1.5 * (ln.box[2] - ln.box[0]))
+    if tall * 2 > len(lines):
+        return "sideways"
+    chars = sum(len(ln.text) for ln in lines)
+    return "upside down" if sum(ln.score * len(ln.text) for ln in lines) / max(chars, 1) < 0.8 else None
 
 
 _converters: dict[str, Any] = {}

@@ -426,3 +426,13 @@ def test_recognition_drifting_into_traditional_characters_is_converted_back():
     assert out[0].text == "各省、自治区、直辖市及新疆生产建设兵团安全生产委员会" and out[1].text == drifted[1].text
     traditional = [OcrLine("香港特別行政區政府發佈的《施政報告》", (0, 0, 1, 1), 0.95)]
     assert to_simplified(traditional) == traditional  # a page written in traditional stays so
+
+
+def test_a_page_on_end_or_read_with_low_confidence_is_taken_as_turned():
+    from yuanwen.ingest.ocr import _misoriented
+
+    upright = [OcrLine("各级各部门要严格落实责任", (100, 100 + 40 * i, 900, 130 + 40 * i), 0.98) for i in range(8)]
+    on_end = [OcrLine("各级各部门要严格落实责任", (100 + 40 * i, 100, 130 + 40 * i, 900), 0.98) for i in range(8)]
+    upside = [OcrLine("杀花科校校", ln.box, 0.6) for ln in upright]
+    assert _misoriented(upright) is None and _misoriented([]) is None
+    assert _misoriented(on_end) == "sideways" and _misoriented(upside) == "upside down"

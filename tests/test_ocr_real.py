@@ -131,3 +131,20 @@ def test_an_ingest_killed_while_recognising_resumes_at_the_next_page(tmp_path):
     report = json.loads(done.stdout)
     assert report["ocr_pages_cached"] == kept and report["ocr_pages"] == 3 - kept
     assert report["outcomes"][0]["status"] == "added"
+
+
+@pytest.mark.parametrize("angle", [180, 90, 270])
+def test_a_page_scanned_upside_down_or_sideways_is_read_the_right_way_up(angle):
+    from yuanwen.ingest import ocr
+    from yuanwen.ingest.readers.scanned import ocr_page_text
+
+    if ocr.available():
+        pytest.skip(ocr.available())
+    pdfs = sorted((ROOT.parent / "shared" / "corpus").rglob("2024-01-21-*.pdf"))
+    if not pdfs:
+        pytest.skip("shared corpus not found")
+    page = scans.render_pdf(pdfs[0], 170, pages=[0])[0]
+    upright = ocr_page_text(ocr.recognise(page))
+    turned = ocr_page_text(ocr.recognise(page.rotate(angle, expand=True)))
+    assert "关于切实做好消防安全防控工作的紧急通知" in upright
+    assert scans.cer(upright, turned) <= 0.01
