@@ -45,6 +45,10 @@ RENDER_DPI = 170
 #: nothing and cost time (raising the engine's limit lost whole lines in the measurement).
 MAX_SIDE = 2000
 
+#: Bumped whenever the way pages are recognised changes (resolution, deskew, orientation,
+#: classifier, conversion): pages kept by an earlier way are recognised again.
+RECOGNITION = "r3"
+
 _MISSING = ("文字识别（OCR）组件未安装或无法加载（{why}）；请安装：pip install 'rapidocr>=3.10,<3.11' "
             "onnxruntime pypdfium2，或用 --no-ocr 跳过扫描件")
 
@@ -60,7 +64,7 @@ def engine_id() -> str:
         v = version("rapidocr")
     except Exception:  # noqa: BLE001 - not installed: pages cannot be recognised anyway
         v = "?"
-    return f"rapidocr {v} PP-OCRv6-small"
+    return f"rapidocr {v} PP-OCRv6-small {RECOGNITION}"
 
 
 def available() -> str | None:

@@ -9,6 +9,7 @@ the FAISS file from the stored vectors. Only one ingest writes to a knowledge ba
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import sys
@@ -318,9 +319,9 @@ def ingest_file(store: Store, path: Path, roots: list[Path], config: Config,
 def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: Config,
                  ocr_run: _OcrRun) -> FileOutcome:
     st = check_file(path, config.max_file_bytes)
-    file_hash = _file_hash(path)
+    fhash = file_hash(path)
     existing = store.document_by_path(key)
-    if existing and existing["file_hash"] == file_hash:
+    if existing and existing["file_hash"] == fhash and not (config.ocr and _left_for_ocr(existing)):
         return FileOutcome(key, "unchanged", doc_id=existing["id"])
 
     # Read, metadata and segmentation run in a worker under a deadline and a memory limit.
@@ -330,12 +331,17 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     except OcrNeeded as need:
         if not config.ocr:
             raise ReadError(path, f"{need.reason}（本次导入关闭了文字识别）") from need
-        pages = _recognise(store, path, file_hash, need, config, ocr_run)
+        pages = _recognise(store, path, fhash, need, config, ocr_run)
         parsed = sandbox.parse(path, override, config, name=Path(key), ocr=pages)
     rr = parsed.read
     chash = content_hash(rr.text)
     if existing and existing["content_hash"] == chash:
-        store.touch_document(existing["id"], file_hash, st.st_mtime)
+        store.touch_document(existing["id"], fhash, st.st_mtime)
+        if config.ocr and _left_for_ocr(existing):  # its scanned pages gave no text: done with them
+            extra = json.loads(existing["extra"] or "{}")
+            extra.pop("ocr_skipped", None)
+            store.update_document_extra(existing["id"], extra)
+            return FileOutcome(key, "unchanged", "扫描页没有识别出文字", existing["id"])
         return FileOutcome(key, "unchanged", "内容未变（仅文件字节不同）", existing["id"])
     twin = store.document_by_hash(chash)
     if twin and twin["path"] != key:
@@ -350,6 +356,8 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     ocr_info = _ocr_info(rr.meta)
     if ocr_info:
         extra["ocr"] = ocr_info
+    if rr.meta.get("ocr_skipped"):  # read with OCR off: recognised at the next ingest with it on
+        extra["ocr_skipped"] = [int(p) for p in rr.meta["ocr_skipped"].split(",") if p.isdigit()]
     if rr.meta:
         extra.setdefault("source_meta", {k: v for k, v in rr.meta.items()
                                          if isinstance(v, str) and not k.startswith("ocr_")})
@@ -360,7 +368,7 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
         pages=rr.pages, extra=extra,
     )
     file_info = {
-        "file_hash": file_hash, "format": rr.format, "encoding": rr.encoding,
+        "file_hash": fhash, "format": rr.format, "encoding": rr.encoding,
         "size_bytes": st.st_size, "mtime": st.st_mtime, "root": _root_of(key, [Path(_key(r)) for r in roots]),
         # a name that is not UTF-8 is stored as its decoded text: keep its bytes to open it again
         "fs_path": os.fsencode(os.path.abspath(path)) if key != os.path.abspath(path) else None,
@@ -415,6 +423,14 @@ def _recognise(store: Store, path: Path, file_hash: str, need: OcrNeeded, config
     return pages
 
 
+def _left_for_ocr(row: dict[str, Any]) -> bool:
+    """Whether a stored document was read with OCR off and has scanned pages left out."""
+    try:
+        return bool(json.loads(row.get("extra") or "{}").get("ocr_skipped"))
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
 def _ocr_info(meta: dict[str, str]) -> dict[str, Any] | None:
     """A reader's notes on recognised pages as the document keeps them: the pages, each
     page's confidence and the engine (see :func:`ingest.readers.scanned.ocr_meta`)."""
@@ -436,7 +452,8 @@ def _root_of(key: str, roots: list[Path]) -> str:
     return str(best if best is not None else p.parent)
 
 
-def _file_hash(path: Path) -> str:
+def file_hash(path: Path) -> str:
+    """The hash a file is known by (its bytes; unchanged files are skipped by it)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

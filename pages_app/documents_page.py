@@ -207,7 +207,7 @@ def _scan_view(doc: Document, recognised: dict[int, float], current: Passage | N
         left, right = st.columns([1.15, 1], gap="medium")
         with left:
             try:
-                png = _page_png(str(current_kb_dir()), doc.id, page)
+                png = _page_png(str(current_kb_dir()), doc.id, page, doc.content_hash)
             except ReadError as exc:
                 st.warning(md_literal(f"无法显示原件第 {page} 页：{exc.reason}"))
             except YuanwenError as exc:
@@ -242,14 +242,16 @@ def _page_text_html(doc: Document, page: int, current: Passage | None,
 
 
 @st.cache_data(max_entries=16, ttl=300, show_spinner="正在读取原件页面…")
-def _page_png(kb: str, doc_id: int, page: int) -> bytes:
+def _page_png(kb: str, doc_id: int, page: int, content_hash: str) -> bytes:
     """Page ``page`` of a document's original file as PNG (kept a few minutes: a rerun of the
-    page, every click, does not render it again)."""
+    page, every click, does not render it again; ``content_hash`` keys it to this version of
+    the document). Rendered outside the knowledge base's lock: other sessions go on."""
     h = get_kb(Path(kb), quiet=True)
     if h is None:
         raise ReadError(kb, "知识库无法打开")
     with h.lock:
-        return h.kb.page_image(doc_id, page)
+        source = h.kb.page_source(doc_id)
+    return Library.render_page(source, page)
 
 
 def passage_html(p: Passage) -> str:

@@ -107,7 +107,8 @@ def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> tuple[list[Hit], l
             if merged is not None:
                 hits[j].passage = merged
                 # it may now start on an earlier page: cite where it starts
-                hits[j].citation = cite(hits[j].document, merged.heading_path, merged.page)
+                hits[j].citation = cite(hits[j].document, merged.heading_path, merged.page,
+                                        (merged.start, merged.end))
                 shown[j].append(p.id)
                 spans[j] = (d, min(lo, p.seq), max(hi, p.seq))
             continue
@@ -117,7 +118,8 @@ def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> tuple[list[Hit], l
             docs[p.doc_id] = kb.store.get_document(p.doc_id, with_text=False)
         doc = docs[p.doc_id]
         hits.append(Hit(rank=len(hits) + 1, score=c.score, passage=p, document=doc,
-                        citation=cite(doc, p.heading_path, p.page), signals=dict(c.signals)))
+                        citation=cite(doc, p.heading_path, p.page, (p.start, p.end)),
+                        signals=dict(c.signals)))
         spans.append((p.doc_id, p.seq, p.seq))
         shown.append([p.id])
     for h in hits:

@@ -15,6 +15,8 @@ article, chapter or page; a title that begins with its issuer drops it (国务�
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 import re
 
 from yuanwen.conventions import ARTICLE_RE, CN_NUMERAL_CHARS, HAN_UNIFIED, cn_date
@@ -101,26 +103,34 @@ def _issuer_and_title(doc: Document) -> tuple[str | None, str]:
     return issuer, title
 
 
-def cite(doc: Document, heading_path: list[str] | None = None, page: int | None = None) -> Citation:
-    """Both citation styles for a passage of ``doc`` (on ``page``); text recognised by OCR
-    carries its page's confidence (see :func:`ocr_confidence`)."""
+def cite(doc: Document, heading_path: list[str] | None = None, page: int | None = None,
+         span: tuple[int, int] | None = None) -> Citation:
+    """Both citation styles for a passage of ``doc`` (on ``page``; ``span``: its offsets in the
+    document); text recognised by OCR carries its confidence (see :func:`ocr_confidence`)."""
     return Citation(gbt7714=_gbt7714(doc, page), footnote=_footnote(doc, heading_path, page),
-                    ocr_confidence=ocr_confidence(doc, page))
+                    ocr_confidence=ocr_confidence(doc, page, span))
 
 
-def ocr_confidence(doc: Document, page: int | None) -> float | None:
-    """The OCR engine's confidence for ``page`` of ``doc`` when its text was recognised from a
-    page image (the lowest of the document's pages when the page is unknown), else None."""
+def ocr_confidence(doc: Document, page: int | None, span: tuple[int, int] | None = None) -> float | None:
+    """The OCR engine's confidence for the cited text of ``doc`` when any of it was recognised
+    from a page image, else None: the lowest over the recognised pages that ``span`` (start,
+    end offsets) covers, else of ``page``; for the whole document (neither given), only when
+    every page was recognised."""
     info = (doc.extra or {}).get("ocr")
     if not isinstance(info, dict) or not info.get("pages"):
         return None
-    conf = info.get("confidence") or {}
-    if page is None:
-        values = [float(v) for v in conf.values()]
-        return min(values) if values else 0.0
-    if page not in info["pages"]:
-        return None
-    return float(conf.get(str(page), 0.0))
+    recognised = {int(p) for p in info["pages"]}
+    conf = {int(k): float(v) for k, v in (info.get("confidence") or {}).items() if str(k).isdigit()}
+    if span is not None and doc.pages:
+        first = max(1, bisect_right(doc.pages, span[0]))
+        last = max(first, bisect_left(doc.pages, max(span[1], span[0] + 1)))
+        pages = [p for p in range(first, last + 1) if p in recognised]
+    elif page is not None:
+        pages = [page] if page in recognised else []
+    else:
+        pages = sorted(recognised) if len(recognised) >= max(len(doc.pages), 1) else []
+    values = [conf[p] for p in pages if p in conf]
+    return min(values) if values else None
 
 
 def _footnote(doc: Document, heading_path: list[str] | None, page: int | None) -> str:

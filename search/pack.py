@@ -69,7 +69,7 @@ def already_in(pack: StudyPack, passage_ids: list[int]) -> list[int]:
 def item_from_passage(doc: Document, passage: Passage, style: str = "footnote") -> PackItem:
     """A pack item for one passage of ``doc`` (e.g. picked while reading), cited in ``style``."""
     hit = Hit(rank=0, score=0.0, passage=passage, document=doc,
-              citation=cite(doc, passage.heading_path, passage.page))
+              citation=cite(doc, passage.heading_path, passage.page, (passage.start, passage.end)))
     return item_from_hit(hit, style)
 
 

@@ -74,7 +74,7 @@ def lookup_quote(kb: KnowledgeBase, text: str, config: QuoteConfig | None = None
     keep.sort(key=lambda m: (m.document.date or "9999", -m.similarity, m.document.id or 0))
     keep = keep[: cfg.max_sources]
     for m in keep:
-        m.citation = cite(m.document, m.heading_path, m.page)
+        m.citation = cite(m.document, m.heading_path, m.page, (m.start, m.end))
     verdict = "exact" if exact else "close"
     return QuoteResult(q, verdict, 100.0 if exact else best, keep, (time.perf_counter() - t0) * 1000)
 
@@ -86,7 +86,7 @@ def _similar(matches: list[QuoteMatch], cfg: QuoteConfig) -> list[QuoteMatch]:
                   key=lambda m: (-m.similarity, m.document.id or 0))[: cfg.max_similar]
     for m in near:
         m.diff = []
-        m.citation = cite(m.document, m.heading_path, m.page)
+        m.citation = cite(m.document, m.heading_path, m.page, (m.start, m.end))
     return near
 
 

@@ -57,7 +57,7 @@ def related(kb: KnowledgeBase, passage_id: int, k: int = 5) -> SearchResult:
             seen_text.add(p.text)
             docs[p.doc_id] = doc = kb.store.get_document(p.doc_id, with_text=False)
             hit = Hit(rank=len(hits) + 1, score=score, passage=p, document=doc,
-                      citation=cite(doc, p.heading_path, p.page))
+                      citation=cite(doc, p.heading_path, p.page, (p.start, p.end)))
             if mode == "semantic":
                 hit.similarity = score
                 hit.weak = threshold is not None and score < threshold

@@ -195,6 +195,6 @@ def _passages(kb: KnowledgeBase, doc: Document, found: list[tuple[int, str]]) ->
         p = passages[i]
         hits.append(Hit(rank=0, score=float(len(per[i])), passage=p, document=doc,
                         matched_terms=list(dict.fromkeys(per[i])),
-                        citation=cite(doc, p.heading_path, p.page),
+                        citation=cite(doc, p.heading_path, p.page, (p.start, p.end)),
                         signals={"occurrences": float(len(per[i]))}))
     return hits

@@ -436,3 +436,75 @@ def test_a_page_on_end_or_read_with_low_confidence_is_taken_as_turned():
     upside = [OcrLine("杀花科校校", ln.box, 0.6) for ln in upright]
     assert _misoriented(upright) is None and _misoriented([]) is None
     assert _misoriented(on_end) == "sideways" and _misoriented(upside) == "upside down"
+
+
+def test_a_pdf_without_text_or_images_is_still_recognised_and_said_empty_if_nothing_is_read(tmp_path):
+    from tests.test_pdf import _pdf
+    from yuanwen.ingest.readers import read_file
+
+    blank = tmp_path / "blank.pdf"  # no text and no image XObject (a scan drawn inline, or blank)
+    blank.write_bytes(_pdf([None, None]))
+    with pytest.raises(OcrNeeded) as e:
+        read_file(blank, ocr={})
+    assert e.value.pages == [1, 2]
+    with pytest.raises(ReadError) as e:
+        read_file(blank, ocr={1: _page(1, []), 2: _page(2, [])})
+    assert "也没有识别出文字" in e.value.reason
+
+
+def test_a_mixed_pdf_stored_with_ocr_off_gets_its_scanned_page_recognised_later(tmp_path, fake_ocr):
+    import tests.fake_embedder  # noqa: F401
+    from yuanwen.library import open_kb
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _mixed_pdf(docs / "mixed.pdf", tmp_path)
+    with open_kb(tmp_path / "kb", readonly=False, config=_cfg(tmp_path)) as lib:
+        assert lib.ingest([docs], ocr=False).count("added") == 1
+        assert fake_ocr["calls"] == []
+        rep = lib.ingest([docs])  # the same file, OCR on: not "unchanged"
+        assert rep.count("updated") == 1 and fake_ocr["calls"] == [("mixed.pdf", 2)]
+        doc = lib.documents()[0]
+        assert lib.recognised_pages(doc) == {2: 0.99} and "ocr_skipped" not in doc.extra
+        # the whole-document citation is not "recognised text": page 1 is the file's own text
+        assert not lib.citation(doc).recognised
+        fake_ocr["calls"].clear()
+        assert lib.ingest([docs]).count("unchanged") == 1 and fake_ocr["calls"] == []
+
+
+def test_a_page_that_reads_as_nothing_is_not_recognised_text(tmp_path):
+    from yuanwen.ingest.readers import read_file
+
+    pdf = tmp_path / "mixed.pdf"
+    _mixed_pdf(pdf, tmp_path)
+    rr = read_file(pdf, ocr={2: _page(2, [])})  # a logo page: nothing read
+    assert rr.meta["ocr_pages"] == "" and "Work plan" in rr.text
+
+
+def test_a_file_named_as_an_image_but_holding_postscript_is_refused(tmp_path):
+    from yuanwen.ingest.readers import read_file
+
+    eps = tmp_path / "scan.png"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n{} loop\nshowpage\n")
+    with pytest.raises(ReadError, match="不是有效的图片文件"):
+        read_file(eps, ocr={})
+
+
+def test_the_page_image_is_refused_when_the_original_changed_after_ingest(tmp_path, fake_ocr):
+    import tests.fake_embedder  # noqa: F401
+    from yuanwen.library import open_kb
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _scanned_pdf(docs / "scan.pdf", 2)
+    with open_kb(tmp_path / "kb", readonly=False, config=_cfg(tmp_path)) as lib:
+        lib.ingest([docs])
+        doc = lib.documents()[0]
+        png = lib.page_image(doc.id, 2)
+        assert png.startswith(b"\x89PNG") and Image.open(__import__("io").BytesIO(png)).size[1] <= 1400
+        _scanned_pdf(docs / "scan.pdf", 3)  # a new scan under the same name, not ingested yet
+        with pytest.raises(ReadError, match="原件在导入后已被改动"):
+            lib.page_image(doc.id, 2)
+        (docs / "scan.pdf").unlink()
+        with pytest.raises(ReadError, match="原件已不在"):
+            lib.page_image(doc.id, 2)

@@ -64,6 +64,7 @@ from . import uploads as _uploads
 from . import verify as _verify
 from .config import Config, resolve_kb_dir
 from .embed import Embedder, get_embedder
+from .errors import ReadError
 from .kb import KnowledgeBase
 from .models import (
     Citation,
@@ -278,7 +279,7 @@ class Library:
         """How to cite ``doc`` (at ``passage``'s section and page, when given)."""
         if passage is None:
             return _cite.cite(doc)
-        return _cite.cite(doc, passage.heading_path, passage.page)
+        return _cite.cite(doc, passage.heading_path, passage.page, (passage.start, passage.end))
 
     @staticmethod
     def recognised_pages(doc: Document) -> dict[int, float]:
@@ -289,9 +290,25 @@ class Library:
 
     def page_image(self, doc_id: int, page: int, max_side: int = 1400) -> bytes:
         """Page ``page`` of a document's original file as a PNG (to show beside its recognised
-        text); ReadError when the file is gone, changed or has no such page."""
+        text); ReadError when the file is gone, changed since it was ingested, or has no such
+        page. :meth:`page_source` then :meth:`render_page` do the same in two steps (the app
+        renders outside the lock it holds for the knowledge base)."""
+        return self.render_page(self.page_source(doc_id), page, max_side)
+
+    def page_source(self, doc_id: int) -> tuple[str, str]:
+        """A document's original file: the path to open it by and the hash it had when ingested."""
         doc = self.document(doc_id)
-        return _ocr.page_png(Path(self.kb.store.source_file(doc_id) or doc.path), page, max_side)
+        row = self.kb.store.document_by_path(doc.path) or {}
+        return self.kb.store.source_file(doc_id) or doc.path, str(row.get("file_hash") or "")
+
+    @staticmethod
+    def render_page(source: tuple[str, str], page: int, max_side: int = 1400) -> bytes:
+        """Page ``page`` of the file ``source`` (from :meth:`page_source`) as a PNG; ReadError
+        when the file is gone or no longer the one ingested (its page would not match the text)."""
+        path, known = Path(source[0]), source[1]
+        if known and path.is_file() and _pipeline.file_hash(path) != known:
+            raise ReadError(path, "原件在导入后已被改动，页面图像与知识库中的文字可能不一致；请重新导入该文件后再对照")
+        return _ocr.page_png(path, page, max_side)
 
     def passages(self, ids: Iterable[int]) -> dict[int, Passage]:
         """Passages by id; ids not in the knowledge base are left out."""

@@ -37,6 +37,9 @@ MAX_FRAMES = 2000
 #: Counting frames stops with a ReadError past this (a TIFF's IFD chain can be made slow).
 COUNT_BUDGET_S = 20.0
 
+#: What Pillow may decode: the formats of the suffixes this reader is registered for.
+_FORMATS = ("PNG", "JPEG", "TIFF")  # a JPEG opener also reads MPO (phone cameras)
+
 _NEEDS_OCR = "图片需要文字识别（OCR）后才能导入"
 _NOT_IMAGE = "不是有效的图片文件（无法识别图片格式或文件已损坏）；请确认文件格式后再导入"
 _BOMB = ("图片尺寸异常（{w} × {h} 像素，上限 {cap} 万像素），可能是恶意构造的“解压炸弹”，已拒绝；"
@@ -59,7 +62,9 @@ def open_image(data: bytes, path: Path):
     try:
         with warnings.catch_warnings():  # past Pillow's warning size: our own check follows
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            # only these decoders: Pillow would otherwise open EPS through Ghostscript (which
+            # runs PostScript), and formats nobody scans to
+            im = Image.open(io.BytesIO(data), formats=_FORMATS)
     except Image.DecompressionBombError as exc:  # past twice Pillow's own limit
         m = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"约 {int(m.group(1)) // 10_000} 万像素" if m else "像素数过大"

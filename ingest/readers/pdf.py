@@ -79,6 +79,7 @@ _ENCRYPTED_UNSUPPORTED = "PDF 已加密（加密方式无法处理）；请先�
 _NOT_PDF = "不是有效的 PDF 文件（缺少 %PDF 文件头）；请确认文件格式，或另存为 PDF 后再导入"
 _CORRUPT = "PDF 文件已损坏或不完整，无法解析；请重新获取完整的文件后再导入"
 _NO_TEXT = "PDF 没有文字层（可能是扫描件），需要文字识别（OCR）后才能导入"
+_NOTHING_RECOGNISED = "PDF 没有文字层，文字识别（OCR）也没有识别出文字（空白页，或图像中没有清晰的文字）"
 _NO_PAGES = "PDF 没有任何页面；请检查文件是否完整"
 _TOO_MANY = "PDF 页数过多（{n} 页，上限 {max} 页）；请拆分成较小的文件后再导入"
 _TOO_SLOW = "PDF 解析超时（超过 {s} 秒，可能是异常或恶意构造的文件）；请另存为新的 PDF 后再导入"
@@ -176,8 +177,12 @@ def read_pdf(path: Path, max_pages: int = 2000, ocr: Mapping[int, OcrPage] | Non
     garbled = [i + 1 for i, t in enumerate(raw_pages) if is_garbage(t)]
     for page in garbled:
         raw_pages[page - 1] = ""
-    recognise = sorted(set(scanned) | set(garbled))
     has_text = any(t.strip() for t in raw_pages)
+    if not has_text and not scanned and not garbled:
+        # no text anywhere and no image found (inline images, text drawn as paths): a scan in a
+        # form the image check does not see; every readable page is rendered and recognised
+        scanned = [i + 1 for i in range(n_pages) if i + 1 not in skipped]
+    recognise = sorted(set(scanned) | set(garbled))
     if recognise and (ocr is not None or not has_text):
         missing = [n for n in recognise if ocr is None or n not in ocr]
         if missing:
@@ -188,11 +193,13 @@ def read_pdf(path: Path, max_pages: int = 2000, ocr: Mapping[int, OcrPage] | Non
             raw_pages[n - 1] = ocr_page_text(ocr[n])
         meta.update(ocr_meta(ocr, recognise))
         garbled = []
+    elif recognise:  # OCR off: the text pages go in; the pages left for OCR are remembered
+        meta["ocr_skipped"] = ",".join(map(str, recognise))
     if garbled and not any(t.strip() for t in raw_pages):
         raise ReadError(path, _GARBLED_ALL.format(pages=page_list(garbled)))
     text, offsets = repair_pdf_pages(raw_pages)
     if not text.strip():
-        raise ReadError(path, _NO_TEXT)
+        raise ReadError(path, _NOTHING_RECOGNISED if "ocr_pages" in meta else _NO_TEXT)
     if skipped:
         meta["skipped_pages"] = ",".join(map(str, skipped))
     warnings = []

@@ -104,8 +104,10 @@ def ocr_page_text(page: OcrPage) -> str:
 
 
 def ocr_meta(ocr: Mapping[int, OcrPage], pages: list[int]) -> dict[str, str]:
-    """What a reader records about its recognised ``pages``: their numbers, each page's
+    """What a reader records about its recognised ``pages`` that gave text (a page that read
+    as nothing, a logo or a blank, is not recognised text): their numbers, each page's
     confidence (``3:0.981``: the scores of the lines kept, weighted by length) and the engine. The pipeline stores it as ``extra["ocr"]``."""
+    pages = [n for n in pages if any(ln.text.strip() and ln.score >= MIN_LINE_SCORE for ln in ocr[n].lines)]
     conf = []
     for n in pages:
         kept = [ln for ln in ocr[n].lines if ln.text.strip() and ln.score >= MIN_LINE_SCORE]
