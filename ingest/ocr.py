@@ -108,7 +108,6 @@ def recognise(image, page: int = 1) -> OcrPage:
         from PIL import Image
 
         image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
-        w, h = image.size
     t0 = time.perf_counter()
     image = deskew(image)
     w, h = image.size

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from yuanwen.conventions import page_ranges
 from yuanwen.models import DiffOp, Hit, IngestReport, QuoteMatch
 from yuanwen.uploads import UPLOAD_DIR
 
@@ -86,17 +87,6 @@ def ingest_summary(report: IngestReport, stopped: bool = False, refused: int = 0
 def confidence_pct(confidence: float | None) -> str:
     """An OCR confidence (0..1) as a percentage, rounded down (99.96% is not "100.0%")."""
     return f"{int((confidence or 0.0) * 1000) / 10:.1f}%"
-
-
-def page_ranges(pages: Sequence[int]) -> str:
-    """Page numbers for the user, runs joined: 1, 2, 3, 5 -> ``1–3、5``."""
-    runs: list[list[int]] = []
-    for n in sorted(set(pages)):
-        if runs and n == runs[-1][1] + 1:
-            runs[-1][1] = n
-        else:
-            runs.append([n, n])
-    return "、".join(f"{a}" if a == b else f"{a}–{b}" for a, b in runs)
 
 
 def mark_terms(text: str, terms: Sequence[str], before: str, after: str,

@@ -8,6 +8,8 @@ larger patterns) unless their name says ``_RE``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import datetime as _dt
 import re
 import unicodedata
@@ -49,6 +51,17 @@ CN_DIGIT_VALUE: dict[str, int] = {
     "〇": 0, "○": 0, "零": 0, "O": 0, "Ｏ": 0, "０": 0, "一": 1, "二": 2, "两": 2,
     "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
 }
+
+
+def page_ranges(pages: Sequence[int]) -> str:
+    """Page numbers for the user, runs joined: 1, 2, 3, 5 -> ``1–3、5``."""
+    runs: list[list[int]] = []
+    for n in sorted(set(pages)):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return "、".join(f"{a}" if a == b else f"{a}–{b}" for a, b in runs)
 
 
 def cn_int(s: str) -> int | None:

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from yuanwen.conventions import (
     CJK_PUNCT, CN_DIGITS, CN_NUMERAL_CHARS, CN_SMALL, FULLWIDTH_DIGITS, HAN, HAN_SUPPLEMENTARY, cn_int,
+    page_ranges,
 )
 from yuanwen.errors import OcrNeeded, ReadError
 from yuanwen.models import OcrPage, ReadResult
@@ -236,13 +237,7 @@ def _has_image(reader, index: int) -> bool:
 
 def page_list(pages: list[int]) -> str:
     """Page numbers for the user, runs joined: ``第 3、5–7 页``."""
-    runs: list[list[int]] = []
-    for p in sorted(set(pages)):
-        if runs and p == runs[-1][1] + 1:
-            runs[-1][1] = p
-        else:
-            runs.append([p, p])
-    return "第 " + "、".join(f"{a}" if a == b else f"{a}–{b}" for a, b in runs) + " 页"
+    return f"第 {page_ranges(pages)} 页"
 
 
 def _declared_page_count(reader) -> int | None:

@@ -23,14 +23,17 @@ from yuanwen.models import OcrLine, OcrPage
 
 from .layout import row_line
 
-__all__ = ["ocr_page_text", "ocr_meta", "OCR_NOTE", "MIN_LINE_SCORE"]
+__all__ = ["ocr_page_text", "ocr_meta", "MIN_LINE_SCORE"]
 
-#: Said beside a citation of recognised text.
-OCR_NOTE = "识别文本，引用前请核对原件"
 #: Lines recognised with less confidence are dropped (noise, seal ornaments).
 MIN_LINE_SCORE = 0.5
 #: A gap this many characters wide inside a printed line separates cells.
 _CELL_GAP = 4.0
+
+
+def _kept(page: OcrPage) -> list[OcrLine]:
+    """The page's lines that count as text: not blank, scored at least :data:`MIN_LINE_SCORE`."""
+    return [ln for ln in page.lines if ln.text.strip() and ln.score >= MIN_LINE_SCORE]
 
 
 def _display_len(s: str) -> float:
@@ -87,7 +90,7 @@ def ocr_page_text(page: OcrPage) -> str:
     """One recognised page as text-layer lines for :func:`repair_pdf_pages`; a printed line
     of several cells goes in as a table row (:func:`~ingest.readers.layout.row_line`), which
     the repair keeps on a line of its own, cells tab-separated."""
-    lines = [ln for ln in page.lines if ln.text.strip() and ln.score >= MIN_LINE_SCORE]
+    lines = _kept(page)
     if not lines:
         return ""
     em = _em(lines)
@@ -107,10 +110,10 @@ def ocr_meta(ocr: Mapping[int, OcrPage], pages: list[int]) -> dict[str, str]:
     """What a reader records about its recognised ``pages`` that gave text (a page that read
     as nothing, a logo or a blank, is not recognised text): their numbers, each page's
     confidence (``3:0.981``: the scores of the lines kept, weighted by length) and the engine. The pipeline stores it as ``extra["ocr"]``."""
-    pages = [n for n in pages if any(ln.text.strip() and ln.score >= MIN_LINE_SCORE for ln in ocr[n].lines)]
+    pages = [n for n in pages if _kept(ocr[n])]
     conf = []
     for n in pages:
-        kept = [ln for ln in ocr[n].lines if ln.text.strip() and ln.score >= MIN_LINE_SCORE]
+        kept = _kept(ocr[n])
         chars = sum(len(ln.text) for ln in kept)
         c = sum(ln.score * len(ln.text) for ln in kept) / chars if chars else None
         conf.append(f"{n}:{c:.3f}" if c is not None else f"{n}:")
