@@ -66,6 +66,7 @@ HINT_KEYS: dict[str, str] = {
     "doc_number": "doc_number", "发文字号": "doc_number", "文号": "doc_number",
     "doc_type": "doc_type", "文种": "doc_type", "公文种类": "doc_type",
     "speaker": "speaker", "讲话人": "speaker",
+    "access": "access", "访问级别": "access",  # who may read it (yuanwen/access.py)
 }
 #: Lines of the 版头 area that are neither title nor body (urgency, secrecy, copy number).
 _HEAD_NOISE = re.compile(r"^(?:特急|加急|特提|平急|急件|(?:绝密|机密|秘密)(?:★.*)?|\d{6}|[A-Z]?\d{5,8})$")
@@ -276,6 +277,9 @@ def extract_metadata(text: str, path: Path, hints: dict[str, str] | None = None)
     extra: dict[str, Any] = {}
     given = _normalise_hints(hints or {})
     soft = _normalise_hints(_front_matter_hints(text))  # front matter the reader left in
+    # the access level only from format metadata or front matter, never from a body line
+    if given.get("access") or soft.get("access"):
+        extra["access"] = given.get("access") or soft.get("access")
     soft.update({k: v for k, v in _info_lines(lines).items() if k not in soft})
 
     tail_start, banji = _banji(lines)

@@ -31,6 +31,8 @@ from yuanwen.errors import DiskFullError, KnowledgeBaseError, OcrNeeded, ReadErr
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Document, FileOutcome, IngestReport, OcrPage, VerifyReport
 from yuanwen.store import Store, check_kb_dir, content_hash
+from yuanwen.uploads import UPLOAD_DIR
+from yuanwen import access as _access
 from yuanwen.verify import verify
 
 from .metadata import find_manifest_entry, manifest_problems
@@ -165,6 +167,30 @@ def repair(config: Config | None = None, wait: float = 0) -> VerifyReport:
     with _locked(config, wait):
         return verify(config, repair=True, reread=lambda store, path, root: ingest_file(
             store, Path(path), [Path(root)] if root else [], config))
+
+
+def delete_documents(config: Config, doc_ids: Sequence[int], wait: float = 0) -> int:
+    """Remove documents with their passages, sentences and keyword rows, and their vectors
+    from the index, under the ingest lock; a file the app uploaded for them (under the
+    knowledge base's ``uploads/``) goes too, so the next ingest does not bring it back.
+    Returns how many were removed."""
+    with _locked(config, wait):
+        kb = KnowledgeBase(config, create=False)
+        try:
+            uploads = (Path(config.kb_dir) / UPLOAD_DIR).resolve()
+            done = 0
+            for doc_id in doc_ids:
+                source = kb.store.source_file(doc_id)
+                kb.store.delete_document(doc_id)
+                done += 1
+                if source and Path(source).resolve().is_relative_to(uploads):
+                    Path(source).unlink(missing_ok=True)
+            kb.store.prune_orphan_vectors()
+            kb.backend.sync_keyword()
+            kb.backend.sync_vectors()
+            return done
+        finally:
+            kb.close()
 
 
 def _reopen(kb: KnowledgeBase, config: Config, embedder: str | Embedder | None) -> KnowledgeBase:
@@ -321,11 +347,15 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     st = check_file(path, config.max_file_bytes)
     fhash = file_hash(path)
     existing = store.document_by_path(key)
+    override = find_manifest_entry(path, roots)
+    level = _wanted_access(store, path, config.access, override.get("access"))
     if existing and existing["file_hash"] == fhash and not (config.ocr and _left_for_ocr(existing)):
+        if level and existing["access"] != level:  # asked for another level: that is all that changes
+            store.set_document_access(existing["id"], level)
+            return FileOutcome(key, "unchanged", f"访问级别改为{level}", existing["id"])
         return FileOutcome(key, "unchanged", doc_id=existing["id"])
 
     # Read, metadata and segmentation run in a worker under a deadline and a memory limit.
-    override = find_manifest_entry(path, roots)
     try:
         parsed = sandbox.parse(path, override, config, name=Path(key), ocr={} if config.ocr else None)
     except OcrNeeded as need:
@@ -334,6 +364,8 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
         pages = _recognise(store, path, fhash, need, config, ocr_run)
         parsed = sandbox.parse(path, override, config, name=Path(key), ocr=pages)
     rr = parsed.read
+    # front matter may name the level too (access: 内部); the strictest level given wins
+    level = _wanted_access(store, path, level, (parsed.meta.get("extra") or {}).pop("access", None))
     chash = content_hash(rr.text)
     if existing and existing["content_hash"] == chash:
         store.touch_document(existing["id"], fhash, st.st_mtime)
@@ -347,6 +379,10 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     if twin and twin["path"] != key:
         # this path used to hold other text: that document goes in the same transaction
         store.add_alias(twin["id"], key, replaced_doc_id=existing["id"] if existing else None)
+        twin_level = store.document_access([twin["id"]]).get(twin["id"])
+        stricter = _access.stricter(_ladder(store), level, twin_level)
+        if stricter and stricter != twin_level:  # one copy, readable only as the stricter path says
+            store.set_document_access(twin["id"], stricter)
         return FileOutcome(key, "duplicate", f"与已入库的 {twin['path']} 内容相同，只保存一份", twin["id"])
 
     meta, passages, sentences = parsed.meta, parsed.passages, parsed.sentences
@@ -365,7 +401,7 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
         path=key, title=meta.get("title") or Path(key).stem, text=rr.text, content_hash=chash,
         issuer=meta.get("issuer"), date=meta.get("date"), doc_number=meta.get("doc_number"),
         doc_number_masked=bool(meta.get("doc_number_masked")), doc_type=meta.get("doc_type"),
-        pages=rr.pages, extra=extra,
+        pages=rr.pages, extra=extra, access=level,
     )
     file_info = {
         "file_hash": fhash, "format": rr.format, "encoding": rr.encoding,
@@ -421,6 +457,21 @@ def _recognise(store: Store, path: Path, file_hash: str, need: OcrNeeded, config
         if run.report is not None:
             run.report.ocr_seconds += time.perf_counter() - t0
     return pages
+
+
+def _ladder(store: Store) -> list[str]:
+    return _access.parse_levels(store.get_meta(_access.LEVELS_META))
+
+
+def _wanted_access(store: Store, path: Path, *given: str | None) -> str | None:
+    """The strictest of the access levels given for a file (``--access``, the manifest's
+    ``access`` column, front matter), None when none is; ReadError for a level the knowledge
+    base does not have (the file is not stored rather than stored as 公开)."""
+    ladder = _ladder(store)
+    for level in given:
+        if level and level.strip() not in ladder:
+            raise ReadError(path, f"未知的访问级别「{level.strip()}」；本知识库的级别（由低到高）：{'、'.join(ladder)}")
+    return _access.stricter(ladder, *[x.strip() for x in given if x])
 
 
 def _left_for_ocr(row: dict[str, Any]) -> bool:

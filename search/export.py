@@ -150,7 +150,7 @@ def item_from_hit(hit: Hit, style: str = "footnote") -> PackItem:
         text=hit.passage.text, title=hit.document.title,
         citation=hit.citation.format(style) if hit.citation else hit.document.title,
         heading_path=list(hit.passage.heading_path), passage_id=hit.passage.id,
-        doc_id=hit.document.id, date=hit.document.date,
+        doc_id=hit.document.id, date=hit.document.date, access=hit.document.access,
     )
 
 

@@ -28,8 +28,12 @@ MAX_STRING = 200_000  # characters in one title, passage, citation or note
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 
-def _copy(pack: StudyPack) -> StudyPack:
+def copy_pack(pack: StudyPack) -> StudyPack:
+    """A deep copy of ``pack`` (edits never change their argument)."""
     return copy.deepcopy(pack)
+
+
+_copy = copy_pack
 
 
 def _section(pack: StudyPack, sec: int) -> PackSection:
@@ -267,6 +271,7 @@ def _item(raw: Any, where: str) -> PackItem:
         citation=_text(raw, "citation", where), heading_path=[xml_safe(h) for h in heading_path],
         note=_text(raw, "note", where, default=""), passage_id=_opt_id(raw, "passage_id", where),
         doc_id=_opt_id(raw, "doc_id", where), date=_opt_text(raw, "date", where),
+        access=_opt_text(raw, "access", where),
     )
 
 

@@ -21,7 +21,7 @@ from rapidfuzz.distance import Indel, Levenshtein
 
 from yuanwen.errors import BadQueryError
 from yuanwen.kb import KnowledgeBase
-from yuanwen.models import DiffOp, Document, QuoteMatch, QuoteResult
+from yuanwen.models import DiffOp, Document, Filters, QuoteMatch, QuoteResult
 from yuanwen.text import fold_map
 
 from .api import check_query
@@ -46,8 +46,11 @@ class QuoteConfig:
     max_sources: int = 10
 
 
-def lookup_quote(kb: KnowledgeBase, text: str, config: QuoteConfig | None = None) -> QuoteResult:
-    """Find the source(s) of ``text``; verdict ``exact``, ``close`` or ``not_found``."""
+def lookup_quote(kb: KnowledgeBase, text: str, config: QuoteConfig | None = None,
+                 filters: Filters | None = None) -> QuoteResult:
+    """Find the source(s) of ``text``; verdict ``exact``, ``close`` or ``not_found``. Only
+    documents that pass ``filters`` are sources (a reader's clearance: a quote found only
+    above it is ``not_found``)."""
     t0 = time.perf_counter()
     cfg = config or QuoteConfig()
     q = check_query(text, kb.config.max_query_chars)
@@ -56,11 +59,11 @@ def lookup_quote(kb: KnowledgeBase, text: str, config: QuoteConfig | None = None
         raise BadQueryError(f"引文太短：至少需要 {MIN_QUOTE_CHARS} 个字才能可靠地查找出处")
 
     with kb.store.snapshot():  # one consistent view, even while another process ingests
-        ids = _keyword_candidates(kb, q, cfg.candidates)
+        ids = _keyword_candidates(kb, q, cfg.candidates, filters)
         matches = _align_all(kb, q, qf, qmap, ids)
         best = max((m.similarity for m in matches), default=0.0)
         if best < cfg.close_threshold + 15 and kb.built_with:
-            dense = [c.passage_id for c in SemanticSearcher(kb).search(q, 10)]
+            dense = [c.passage_id for c in SemanticSearcher(kb).search(q, 10, filters)]
             extra = [i for i in dense if i not in set(ids)]
             matches += _align_all(kb, q, qf, qmap, extra)
             best = max((m.similarity for m in matches), default=0.0)
@@ -90,8 +93,8 @@ def _similar(matches: list[QuoteMatch], cfg: QuoteConfig) -> list[QuoteMatch]:
     return near
 
 
-def _keyword_candidates(kb: KnowledgeBase, q: str, n: int) -> list[int]:
-    return [c.passage_id for c in bm25_candidates(kb, q, n, text_only=True)]
+def _keyword_candidates(kb: KnowledgeBase, q: str, n: int, filters: Filters | None) -> list[int]:
+    return [c.passage_id for c in bm25_candidates(kb, q, n, filters, text_only=True)]
 
 
 def _align_all(kb: KnowledgeBase, q: str, qf: str, qmap: list[int], ids: list[int]) -> list[QuoteMatch]:

@@ -25,17 +25,20 @@ from .retrieve import bm25_candidates
 DEPTH = 8  # candidates per wanted passage: several may come from one document
 
 
-def related(kb: KnowledgeBase, passage_id: int, k: int = 5) -> SearchResult:
+def related(kb: KnowledgeBase, passage_id: int, k: int = 5, access: list[str] | None = None) -> SearchResult:
     """Up to ``k`` passages of other documents closest to passage ``passage_id``, best first,
-    at most one per document."""
+    at most one per document; with ``access``, only documents at those levels (the passage
+    itself too: one above them is reported as missing)."""
     t0 = time.perf_counter()
     if k < 1:
         raise UsageError("结果数 k 至少为 1")
     with kb.store.snapshot():
         source = kb.store.get_passages([passage_id]).get(passage_id)
+        if source is not None and access and kb.store.document_access([source.doc_id]).get(source.doc_id) not in access:
+            source = None
         if source is None:
             raise UsageError(f"知识库中没有段落 {passage_id}；段落编号见 search --json 的 passage_id")
-        others = Filters(exclude_doc_ids=[source.doc_id])
+        others = Filters(exclude_doc_ids=[source.doc_id], access=list(access or []))
         vec = _vector(kb, passage_id)
         index = kb.vectors() if vec is not None else None
         if index is not None and index.size:

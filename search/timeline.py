@@ -86,7 +86,7 @@ def safe_phrase(form: str) -> list[str]:
     return terms
 
 
-def candidate_documents(kb: KnowledgeBase, forms: list[str]) -> list[Document] | None:
+def candidate_documents(kb: KnowledgeBase, forms: list[str], access: list[str] | None = None) -> list[Document] | None:
     """The documents (with text) that may hold one of ``forms``: those the keyword index
     finds for every form's safe phrase; None when some form has none (scan them all)."""
     phrases = [safe_phrase(f) for f in forms]
@@ -95,12 +95,13 @@ def candidate_documents(kb: KnowledgeBase, forms: list[str]) -> list[Document] |
     ids = kb.store.phrase_doc_ids(phrases)
     if not ids:
         return []
-    return kb.store.documents(with_text=True, filters=Filters(doc_ids=sorted(ids)))
+    return kb.store.documents(with_text=True, filters=Filters(doc_ids=sorted(ids), access=list(access or [])))
 
 
-def timeline(kb: KnowledgeBase, term: str) -> Timeline:
+def timeline(kb: KnowledgeBase, term: str, access: list[str] | None = None) -> Timeline:
     """Where and how often ``term`` (and, for a glossary 提法, its other forms) occurs: first
-    appearance, counts per year, and the passages that use it by date."""
+    appearance, counts per year, and the passages that use it by date; with ``access``, in
+    the documents at those levels only."""
     t0 = time.perf_counter()
     asked = (term or "").strip()
     if not tokenize(asked):
@@ -111,9 +112,9 @@ def timeline(kb: KnowledgeBase, term: str) -> Timeline:
     pattern = form_pattern(forms)
     try:
         with kb.store.snapshot():
-            docs = candidate_documents(kb, forms)
+            docs = candidate_documents(kb, forms, access)
             if docs is None:
-                docs = kb.store.documents(with_text=True)
+                docs = kb.store.documents(with_text=True, filters=Filters(access=list(access or [])))
             out = _count(kb, asked, forms, glossary, pattern, docs)
     except sqlite3.DatabaseError as exc:  # a damaged database, a disk error: say what it means
         raise kb_error_from(exc, kb.kb_dir) or exc from exc

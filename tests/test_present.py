@@ -69,7 +69,7 @@ def test_facets_are_counted_once_per_database_version(tmp_path, monkeypatch):
     kb = KnowledgeBase(Config(kb_dir=kb_dir), readonly=True)
     calls: list[str] = []
     counts = kb.store.group_counts
-    monkeypatch.setattr(kb.store, "group_counts", lambda col: calls.append(col) or counts(col))
+    monkeypatch.setattr(kb.store, "group_counts", lambda col, f=None: calls.append(col) or counts(col, f))
     try:
         first = kb.facets()
         assert kb.facets() == first and kb.stats()["by_type"] == first["by_type"]

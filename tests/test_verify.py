@@ -123,7 +123,7 @@ def test_migration_2_drops_the_unused_sentence_index(tmp_path):
     with pytest.raises(KnowledgeBaseError, match="yuanwen ingest"):
         Store(tmp_path / "kb", readonly=True)
     store = Store(tmp_path / "kb")  # a writer migrates
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     assert "sentences_fts" not in store.db.table_names()
     assert "root" in store.db["documents"].columns_dict  # migration 3
     store.close()

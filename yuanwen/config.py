@@ -41,6 +41,7 @@ class Config:
     ocr: bool = True  # False: such files are reported as needing OCR, as before
     ocr_page_timeout_s: float = 120.0
     ocr_max_pages: int = 500  # a file with more pages to recognise is refused (hours of OCR)
+    access: str | None = None  # the access level given at ingest (--access); None: 公开 / unchanged
     embed_batch_size: int = 32
     exact_index_max: int = 200_000  # above this many vectors, use an HNSW index
     max_query_chars: int = 2000

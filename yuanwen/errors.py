@@ -29,6 +29,22 @@ class PackNotFoundError(UsageError):
     """No saved study pack has the name asked for (unlike a pack file that cannot be read)."""
 
 
+class AccessDenied(YuanwenError):
+    """The acting account's role does not allow the action (the message names the role needed)."""
+
+    exit_code = 3
+
+
+class LoginError(YuanwenError):
+    """A login that did not succeed: wrong name or password, a disabled or locked account."""
+
+    exit_code = 3
+
+
+class AuditError(YuanwenError):
+    """The audit log could not be written: in a shared knowledge base the action is refused."""
+
+
 class ReadError(YuanwenError):
     """One input file could not be read; the rest of the work goes on."""
 

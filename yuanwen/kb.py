@@ -7,6 +7,7 @@ vectors are needed, so keyword search and quote lookup start without the model.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from .config import Config
 from .embed import Embedder, default_embedder_name, embedder_name_of, get_embedder, model_id_of
 from .errors import EmbedderMismatchError
+from .models import Filters
 from .backend import Backend, KeywordIndex, VectorIndex, open_backend
 
 
@@ -35,7 +37,7 @@ class KnowledgeBase:
         self._requested = embedder if embedder is not None else self.config.embedder
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()
-        self._facets: tuple[tuple[int, int], dict[str, dict[str, int]]] | None = None
+        self._facets: tuple[tuple[int, int], dict[tuple[str, ...], dict[str, dict[str, int]]]] | None = None
         self._facets_lock = threading.Lock()
         self._last_query: tuple[str, np.ndarray] | None = None
         if isinstance(self._requested, Embedder):
@@ -114,21 +116,28 @@ class KnowledgeBase:
         """Rebuild the vector index from the stored vectors and save it (writers only)."""
         return self.backend.rebuild_index()
 
-    def facets(self) -> dict[str, dict[str, int]]:
+    def facets(self, access: Sequence[str] = ()) -> dict[str, dict[str, int]]:
         """Documents per type (``by_type``), issuer (``by_issuer``), year (``by_year``) and format
-        (``by_format``), most first: what search filters and overviews offer. Counted again only when the
-        database has changed (``Store.version``), so callers may ask on every page view."""
+        (``by_format``), most first: what search filters and overviews offer; only documents at
+        the ``access`` levels when given. Counted again only when the database has changed
+        (``Store.version``), so callers may ask on every page view."""
+        key = tuple(access)
         with self._facets_lock:
             version = self.store.version()
-            if self._facets is None or self._facets[0] != version:
+            cached = self._facets[1].get(key) if self._facets and self._facets[0] == version else None
+            if cached is None:
                 st = self.store
-                self._facets = (version, {
-                    "by_type": st.group_counts("doc_type"),
-                    "by_issuer": st.group_counts("issuer"),
-                    "by_year": st.group_counts("year"),
-                    "by_format": st.group_counts("format"),  # txt, md, html, pdf, docx, doc, wps, ofd
-                })
-            return {k: dict(v) for k, v in self._facets[1].items()}
+                f = Filters(access=list(key))
+                cached = {
+                    "by_type": st.group_counts("doc_type", f),
+                    "by_issuer": st.group_counts("issuer", f),
+                    "by_year": st.group_counts("year", f),
+                    "by_format": st.group_counts("format", f),  # txt, md, html, pdf, docx, doc, wps, ofd
+                }
+                if not self._facets or self._facets[0] != version:
+                    self._facets = (version, {})
+                self._facets[1][key] = cached
+            return {k: dict(v) for k, v in cached.items()}
 
     def stats(self) -> dict:
         """What is in the knowledge base: counts, embedder, groupings, sizes on disk."""

@@ -14,7 +14,7 @@ of :mod:`yuanwen.models`; see ``docs/api.md``. It sits beside the front ends: th
 from __future__ import annotations
 
 import dataclasses
-
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -60,13 +60,18 @@ from yuanwen.search.present import (
 from yuanwen.search.quote import QuoteConfig
 from yuanwen.search.retrieve import FusionConfig
 
+from . import access as _access
 from . import uploads as _uploads
 from . import verify as _verify
+from .accounts import ACTION_LABELS, Accounts, audit_csv
 from .config import Config, resolve_kb_dir
 from .embed import Embedder, get_embedder
-from .errors import ReadError
+from .errors import KnowledgeBaseError, ReadError, UsageError
 from .kb import KnowledgeBase
 from .models import (
+    Account,
+    Actor,
+    AuditEntry,
     Citation,
     Document,
     Excerpts,
@@ -92,8 +97,13 @@ __all__ = [
     "confidence_pct", "display_path", "explain", "ingest_summary",
     "mark_terms", "page_ranges", "render_diff", "render_match",
     "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",
-    "EXPORT_SOURCES",
+    "EXPORT_SOURCES", "ROLES", "ROLE_LABELS", "ACTION_LABELS",
 ]
+
+ROLES = _access.ROLES
+ROLE_LABELS = dict(_access.ROLE_LABELS)
+SHARED_PREFIX = "共享/"  # saved packs every account may read (editors edit them): <kb>/packs
+ACCOUNT_DIR = "accounts"  # an account's own saved packs: <kb>/accounts/<name>/packs
 
 #: How an exported pack gives each passage's source (``source=`` of :meth:`Library.pack_bytes`).
 EXPORT_SOURCES = dict(_export.SOURCE_STYLES)
@@ -120,6 +130,7 @@ def open_kb(
     embedder: str | Embedder | None = None,
     readonly: bool = True,
     config: Config | None = None,
+    actor: Actor | None = None,
 ) -> Library:
     """Open the knowledge base in ``kb_dir`` (default: ``$YUANWEN_KB``, else ``./yuanwen_kb``).
 
@@ -128,6 +139,8 @@ def open_kb(
     True)`` write under their own lock either way). ``config`` gives other settings; its
     ``kb_dir`` and ``embedder`` are replaced by the arguments when those are given. Nothing is
     read until the first call, so a knowledge base that does not exist yet can be ingested into.
+    ``actor``: who acts (an account from :meth:`Library.login`, or :meth:`Library.actor_for`);
+    default: the machine's own user, who may do and read everything.
     """
     base = config or Config()
     if kb_dir is not None or config is None:
@@ -135,18 +148,43 @@ def open_kb(
     if isinstance(embedder, str) or embedder is None:
         if embedder is not None:
             base.embedder = embedder
-        return Library(base, None, readonly)
-    return Library(base, embedder, readonly)
+        return Library(base, None, readonly, actor)
+    return Library(base, embedder, readonly, actor)
+
+
+class _Shared:
+    """The opened knowledge base, shared by a library and its views for other actors."""
+
+    def __init__(self) -> None:
+        self.kb: KnowledgeBase | None = None
 
 
 class Library:
     """One knowledge base, opened once: ingest, search, quotes, documents, packs, checks."""
 
-    def __init__(self, config: Config, embedder: Embedder | None = None, readonly: bool = True) -> None:
+    def __init__(self, config: Config, embedder: Embedder | None = None, readonly: bool = True,
+                 actor: Actor | None = None) -> None:
         self.config = config
         self.readonly = readonly
         self._embedder = embedder  # an embedder object; a name travels in config.embedder
-        self._kb: KnowledgeBase | None = None
+        self._shared = _Shared()
+        self._actor = actor
+
+    @property
+    def _kb(self) -> KnowledgeBase | None:
+        return self._shared.kb
+
+    @_kb.setter
+    def _kb(self, value: KnowledgeBase | None) -> None:
+        self._shared.kb = value
+
+    def for_actor(self, actor: Actor) -> Library:
+        """A view of this library (the same opened knowledge base) acting as ``actor``: what it
+        reads is limited to the actor's clearance, what it may do to the actor's role, and
+        what it does is audited under the actor's name."""
+        view = Library(self.config, self._embedder, self.readonly, actor)
+        view._shared = self._shared
+        return view
 
     # -- the handle ----------------------------------------------------------------------
     @property
@@ -179,6 +217,209 @@ class Library:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    # -- who acts: accounts, clearance, the audit log ------------------------------------
+    @property
+    def actor(self) -> Actor:
+        """Who acts through this library: the actor it was opened for, else the machine's
+        own user (role admin, the highest clearance)."""
+        if self._actor is None:
+            self._actor = _access.local_actor(self.access_levels())
+        return self._actor
+
+    def _accounts(self) -> Accounts:
+        return Accounts(self.kb.store, self.access_levels())
+
+    def shared(self) -> bool:
+        """Whether the knowledge base has accounts (then logins are required in the app and
+        every action is audited). False when it does not exist yet."""
+        return self.exists() and self._accounts().enabled()
+
+    def access_levels(self) -> list[str]:
+        """The knowledge base's ladder of access levels, lowest first (default 公开, 内部)."""
+        if not self.exists():
+            return list(_access.DEFAULT_LEVELS)
+        return _access.parse_levels(self.kb.store.security_meta(_access.LEVELS_META))
+
+    def visible_levels(self) -> list[str]:
+        """The access levels the actor may read."""
+        return _access.visible_levels(self.access_levels(), self.actor.clearance)
+
+    def can(self, permission: str) -> bool:
+        """Whether the actor may do ``permission`` (search, read, packs, upload, ingest, delete,
+        set_access, share_packs, accounts, audit, levels)."""
+        return _access.can(self.actor, permission)
+
+    def _require(self, permission: str, action: str, target: str = "") -> None:
+        """AccessDenied (and an audit line saying so) unless the actor may do ``permission``."""
+        try:
+            _access.require(self.actor, permission)
+        except Exception:
+            self._audit(action, target, outcome="denied")
+            raise
+
+    def _audit(self, action: str, target: object = "", outcome: str = "ok", **detail: object) -> None:
+        self._accounts().record(self.actor, action, str(target), outcome, **detail)
+
+    def _scope(self, filters: Filters | None = None) -> Filters | None:
+        """``filters`` limited to the actor's clearance (pushed down to the backend, before
+        ranking). Nothing is added while every document is at a level the actor may read."""
+        allowed = self.visible_levels()
+        if self.kb.store.access_levels_in_use() <= set(allowed):
+            return filters
+        f = dataclasses.replace(filters) if filters is not None else Filters()
+        f.access = [x for x in (f.access or allowed) if x in allowed] or [_access.PUBLIC]
+        return f
+
+    def _hidden_levels(self) -> list[str] | None:
+        """The levels the actor may read, when some document is above them; else None."""
+        f = self._scope(None)
+        return f.access if f is not None else None
+
+    def _visible_doc(self, doc_id: int) -> None:
+        """The same error as for a missing document when ``doc_id`` is above the clearance."""
+        levels = self._hidden_levels()
+        if levels is not None and self.kb.store.document_access([doc_id]).get(doc_id) not in levels:
+            raise KnowledgeBaseError(f"知识库中没有编号为 {doc_id} 的文档")
+
+    def visible_pack(self, pack: StudyPack) -> tuple[StudyPack, int]:
+        """``pack`` without the passages above the actor's clearance (judged by the stricter
+        of the level recorded when each was added and its document's level now), and how
+        many were left out."""
+        levels = self._hidden_levels()
+        if levels is None:
+            return pack, 0
+        ladder = self.access_levels()
+        now = self.kb.store.document_access(
+            {i.doc_id for sec in pack.sections for i in sec.items if i.doc_id is not None})
+        out, dropped = _pack.copy_pack(pack), 0
+        for sec in out.sections:
+            keep = [i for i in sec.items
+                    if (_access.stricter(ladder, i.access, now.get(i.doc_id)) or _access.PUBLIC) in levels]
+            dropped += len(sec.items) - len(keep)
+            sec.items = keep
+        return out, dropped
+
+    # accounts (admins; the first account may be made by the machine's own user)
+    def accounts(self) -> list[Account]:
+        """Every account, by name."""
+        self._require("accounts", "accounts")
+        return self._accounts().list()
+
+    def add_account(self, name: str, role: str, password: str | None, clearance: str | None = None) -> Account:
+        """A new local account (``role`` reader, editor or admin; ``clearance`` a level of the
+        ladder, default 公开); UsageError when the name is taken or the password too weak."""
+        self.kb.store.check_schema()
+        self._require("accounts", "account_add", name)
+        return self._accounts().add(self.actor, name, role, password, clearance)
+
+    def update_account(self, name: str, role: str | None = None, clearance: str | None = None,
+                       disabled: bool | None = None) -> Account:
+        """Change an account's role, clearance, or disable / enable it (the last admin stays)."""
+        self._require("accounts", "account_update", name)
+        return self._accounts().update(self.actor, name, role, clearance, disabled)
+
+    def set_password(self, name: str, password: str) -> None:
+        """Set an account's password (admins for any account; anyone for their own)."""
+        if name.lower() != self.actor.name.lower():
+            self._require("accounts", "account_password", name)
+        self._accounts().set_password(self.actor, name, password)
+
+    def login(self, name: str, password: str, client: str = "") -> Library:
+        """A view of this library for the account ``name`` when ``password`` is right (see
+        :meth:`for_actor`); LoginError otherwise. Failures are logged and rate-limited."""
+        return self.for_actor(self._accounts().login(name, password, client))
+
+    def login_oidc(self, claims: dict, client: str = "", mapping: dict | None = None) -> Library:
+        """A view for a user whom the office's identity provider vouched for (``claims`` of
+        the ID token, e.g. ``st.user``); ``mapping`` says which claims give the role and the
+        clearance (docs/deploy.md)."""
+        return self.for_actor(self._accounts().login_oidc(claims, client, mapping or {}))
+
+    def logout(self) -> None:
+        """Record that the actor logged out."""
+        self._audit("logout", self.actor.name)
+
+    def actor_for(self, name: str, client: str = _access.LOCAL_CLIENT) -> Library:
+        """A view acting as the account ``name`` (``yuanwen --as NAME``: whoever runs the CLI
+        owns the files, so no password); UsageError when there is no such enabled account."""
+        account = self._accounts().get(name)
+        if account is None or account.disabled:
+            raise UsageError(f"没有可用的账户 {name}；现有账户见 yuanwen user list")
+        return self.for_actor(Actor(name=account.name, role=account.role, clearance=account.clearance,
+                                    client=client, via="as"))
+
+    def still_valid(self) -> Library | None:
+        """This view with the account as it is now (role and clearance changed since login),
+        or None when the account was disabled or removed: the app checks it on every page."""
+        actor = self._accounts().current(self.actor)
+        return None if actor is None else self.for_actor(actor)
+
+    # access levels
+    def set_access_levels(self, levels: Sequence[str]) -> list[str]:
+        """Set the ladder, lowest first (must start with 公开; levels documents or accounts
+        use must stay)."""
+        self._require("levels", "levels")
+        ladder = _access.check_ladder(list(levels))
+        used = self.kb.store.access_levels_in_use() | {a.clearance for a in self._accounts().list()}
+        gone = sorted(used - set(ladder))
+        if gone:
+            raise UsageError(f"级别 {'、'.join(gone)} 仍有文档或账户在用，不能从级别表中删去")
+        self.kb.store.set_security_meta(_access.LEVELS_META, json.dumps(ladder, ensure_ascii=False))
+        self._audit("levels", ",".join(ladder))
+        return ladder
+
+    def set_document_access(self, doc_id: int, level: str) -> Document:
+        """Change a document's access level (editors)."""
+        self._require("set_access", "set_access", doc_id)
+        level = _access.check_level(level, self.access_levels())
+        doc = self.document(doc_id)
+        self.kb.store.set_document_access(doc_id, level)
+        self._audit("set_access", doc_id, title=doc.title, old=doc.access, new=level)
+        self.close()  # a read-only handle may hold a snapshot: read the change from now on
+        doc.access = level
+        return doc
+
+    def delete_documents(self, doc_ids: Sequence[int], wait: float = 0) -> list[Document]:
+        """Remove documents (with their passages and vectors) from the knowledge base, under
+        the ingest lock (editors); returns the documents removed."""
+        self._require("delete", "delete", ",".join(map(str, doc_ids)))
+        docs = [self.document(i) for i in doc_ids]
+        self.close()
+        _pipeline.delete_documents(self.config, [d.id for d in docs if d.id is not None], wait)
+        for d in docs:
+            self._audit("delete", d.id, title=d.title, path=d.path)
+        return docs
+
+    # the audit log (admins)
+    def audit_log(self, since: str | None = None, until: str | None = None, user: str | None = None,
+                  actions: Sequence[str] = (), limit: int | None = None) -> list[AuditEntry]:
+        """Audit lines, newest first: between ``since`` and ``until`` (dates or ISO times,
+        UTC, inclusive), of account ``user``, of ``actions``."""
+        self._require("audit", "audit")
+        return self._accounts().entries(since, until, user, actions, limit)
+
+    def audit_csv(self, entries: Sequence[AuditEntry]) -> bytes:
+        """Audit lines as CSV (UTF-8 with BOM, formula-like cells neutralised); the export is
+        audited too."""
+        self._require("audit", "audit_export")
+        rows = audit_csv(entries)
+        self._audit("audit_export", "", rows=len(rows) - 1)
+        return _export.to_csv(rows[0], rows[1:])
+
+    def verify_audit(self) -> list[int]:
+        """Ids of audit lines changed or removed behind the program's back (empty: intact)."""
+        self._require("audit", "audit")
+        return self._accounts().verify_chain()
+
+    def audit_retention(self) -> int:
+        """How many days audit lines are kept (default 180)."""
+        return self._accounts().retention_days()
+
+    def set_audit_retention(self, days: int) -> int:
+        """Keep audit lines ``days`` days (admins); returns how many older lines were deleted."""
+        self._require("audit", "retention", days)
+        return self._accounts().set_retention(self.actor, days)
+
     # -- the way in ----------------------------------------------------------------------
     def ingest(
         self,
@@ -195,6 +436,7 @@ class Library:
         follow_links: bool = False,
         on_progress: ProgressCallback | None = None,
         ocr: bool | None = None,
+        access: str | None = None,
     ) -> IngestReport:
         """Ingest files and folders (recursively); see :func:`ingest.pipeline.ingest`.
 
@@ -203,11 +445,21 @@ class Library:
         files are gone; ``reembed`` rebuilds all vectors with ``embedder``; ``embed=False``
         stores and keyword-indexes only; ``progress`` draws bars on the terminal;
         ``on_progress(stage, done, total)`` is called as work advances; ``ocr=False`` reports
-        scanned files instead of recognising them (default: ``Config.ocr``). A failure part way
-        raises with the partial report as the exception's ``report``.
+        scanned files instead of recognising them (default: ``Config.ocr``); ``access``: the
+        access level of the documents stored (a manifest's or front matter's stricter level
+        wins; default 公开, or the level a changed document had). A failure part way raises
+        with the partial report as the exception's ``report``.
         """
         check_kb_dir(self.config.kb_dir, write=True)  # before a model is loaded or a lock taken
-        config = self.config if ocr is None else dataclasses.replace(self.config, ocr=ocr)
+        if self.exists():
+            self._require("ingest", "ingest", ", ".join(map(str, paths))[:300])
+            if access is not None:
+                access = _access.check_level(access, self.access_levels())
+        elif access not in (None, _access.PUBLIC):
+            access = _access.check_level(access, list(_access.DEFAULT_LEVELS))
+        config = dataclasses.replace(self.config, ocr=self.config.ocr if ocr is None else ocr,
+                                     access=access)
+        audited = self.exists() and self.shared()
         chosen: str | Embedder | None = embedder if embedder is not None else (
             self._embedder or self.config.embedder)
         if isinstance(chosen, str) and (query_prompt is not None or passage_prompt is not None):
@@ -221,6 +473,9 @@ class Library:
             self._embedder = chosen
         elif chosen is not None:
             self.config.embedder = chosen
+        if audited:
+            self._audit("ingest", ", ".join(map(str, paths))[:300], added=report.count("added"),
+                        updated=report.count("updated"), failed=len(report.failed), access=access)
         return report
 
     def verify(self, repair: bool = False, wait: float = 0) -> VerifyReport:
@@ -241,33 +496,49 @@ class Library:
         """Up to ``k`` hits for ``query``; ``mode`` is ``hybrid``, ``semantic`` or ``keyword``.
         In hybrid mode the year, kind of document, issuer or speaker the query names lifts the
         documents that have them (``result.understood`` says what; ``understand=False``: off)."""
-        return _api.search(self.kb, query, k=k, mode=mode, filters=filters, fusion=fusion,
-                           understand=understand)
+        self._require("search", "search", query)
+        res = _api.search(self.kb, query, k=k, mode=mode, filters=self._scope(filters), fusion=fusion,
+                          understand=understand)
+        self._audit("search", query, mode=mode, hits=len(res.hits))
+        return res
 
     def related(self, passage_id: int, k: int = 5) -> SearchResult:
         """相关论述: up to ``k`` passages of other documents closest to passage ``passage_id``
         (one per document, best first); UsageError when there is no such passage."""
-        return _related.related(self.kb, passage_id, k)
+        self._require("search", "related", passage_id)
+        res = _related.related(self.kb, passage_id, k, self._hidden_levels())
+        self._audit("related", passage_id, hits=len(res.hits))
+        return res
 
     def quote(self, text: str, config: QuoteConfig | None = None) -> QuoteResult:
         """Find where a quotation comes from: verdict, matches with diffs and citations."""
-        return _quote.lookup_quote(self.kb, text, config)
+        self._require("search", "quote", text)
+        res = _quote.lookup_quote(self.kb, text, config, self._scope(None))
+        self._audit("quote", text, verdict=res.verdict, hits=len(res.matches))
+        return res
 
     def documents(self, filters: Filters | None = None) -> list[Document]:
         """Documents (without their text) that pass ``filters``, by date then title."""
-        return _documents.list_documents(self.kb, filters)
+        self._require("read", "documents")
+        return _documents.list_documents(self.kb, self._scope(filters))
 
     def document(self, doc_id: int, with_text: bool = False) -> Document:
-        """One document by id (its text too with ``with_text``)."""
+        """One document by id (its text too with ``with_text``); one above the actor's
+        clearance is reported as missing."""
+        self._require("read", "view", doc_id)
+        self._visible_doc(doc_id)
         return self.kb.store.get_document(doc_id, with_text=with_text)
 
     def document_passages(self, doc_id: int) -> list[Passage]:
-        """The passages of one document, in reading order."""
+        """The passages of one document, in reading order (reading a document: audited)."""
+        doc = self.document(doc_id)
+        self._audit("view", doc_id, title=doc.title)
         return self.kb.store.document_passages(doc_id)
 
     def outline(self, doc_id: int) -> list[tuple[int, str, int]]:
         """A document's heading tree as (level, heading, first passage id), in reading order."""
-        return _documents.outline(self.document_passages(doc_id))
+        self.document(doc_id)
+        return _documents.outline(self.kb.store.document_passages(doc_id))
 
     @staticmethod
     def outline_of(passages: Sequence[Passage]) -> list[tuple[int, str, int]]:
@@ -298,6 +569,7 @@ class Library:
     def page_source(self, doc_id: int) -> tuple[str, str]:
         """A document's original file: the path to open it by and the hash it had when ingested."""
         doc = self.document(doc_id)
+        self._audit("page_image", doc_id, title=doc.title)
         row = self.kb.store.document_by_path(doc.path) or {}
         return self.kb.store.source_file(doc_id) or doc.path, str(row.get("file_hash") or "")
 
@@ -311,13 +583,20 @@ class Library:
         return _ocr.page_png(path, page, max_side)
 
     def passages(self, ids: Iterable[int]) -> dict[int, Passage]:
-        """Passages by id; ids not in the knowledge base are left out."""
-        return self.kb.store.get_passages(ids)
+        """Passages by id; ids not in the knowledge base (or above the actor's clearance) are
+        left out."""
+        self._require("read", "view")
+        found = self.kb.store.get_passages(ids)
+        levels = self._hidden_levels()
+        if levels is not None and found:
+            seen = self.kb.store.document_access({p.doc_id for p in found.values()})
+            found = {i: p for i, p in found.items() if seen.get(p.doc_id) in levels}
+        return found
 
     def facets(self) -> dict[str, dict[str, int]]:
         """Documents per type (``by_type``), issuer (``by_issuer``), year (``by_year``) and format
         (``by_format``)."""
-        return self.kb.facets()
+        return self.kb.facets(self._hidden_levels() or ())
 
     def stats(self) -> dict:
         """Counts, embedder, groupings and sizes on disk (see ``yuanwen stats``)."""
@@ -335,8 +614,11 @@ class Library:
         """论述摘编: up to ``k`` passages on ``theme`` (filters as in :meth:`search`), grouped by
         document, the documents by date (earliest first), each document's passages in reading
         order; weak hits are left out unless ``include_weak``."""
-        return _excerpts.excerpts(self.kb, theme, k=k, filters=filters, include_weak=include_weak,
-                                  mode=mode)
+        self._require("search", "excerpts", theme)
+        res = _excerpts.excerpts(self.kb, theme, k=k, filters=self._scope(filters),
+                                 include_weak=include_weak, mode=mode)
+        self._audit("excerpts", theme, mode=mode)
+        return res
 
     @staticmethod
     def excerpts_pack(excerpts: Excerpts, pack: StudyPack | None = None,
@@ -352,7 +634,10 @@ class Library:
         """提法演变: where ``term`` first appears, how often per year, and the passages that use
         it by date; a 提法 of the glossary counts all its forms (十四五 = 14五 = 国民经济和社会
         发展第十四个五年规划). BadQueryError for an empty or over-long term."""
-        return _timeline.timeline(self.kb, term)
+        self._require("search", "timeline", term)
+        res = _timeline.timeline(self.kb, term, self._hidden_levels())
+        self._audit("timeline", term)
+        return res
 
     # -- uploads -------------------------------------------------------------------------
     @staticmethod
@@ -363,7 +648,10 @@ class Library:
     def save_uploads(self, files: Sequence[Upload]) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
         """Save uploaded files into the knowledge base's ``uploads/`` folder, ready to ingest:
         ``(saved as (name, path), refused as (name, reason))``; see :mod:`yuanwen.uploads`."""
-        return _uploads.save_uploads(self.kb_dir, list(files), _readers.upload_types())
+        self._require("upload", "upload", ", ".join(f.name for f in files)[:300])
+        saved, refused = _uploads.save_uploads(self.kb_dir, list(files), _readers.upload_types())
+        self._audit("upload", ", ".join(n for n, _ in saved)[:300], saved=len(saved), refused=len(refused))
+        return saved, refused
 
     @staticmethod
     def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
@@ -434,26 +722,66 @@ class Library:
         """Those of ``passage_ids`` that ``pack`` holds already (adding them does nothing)."""
         return _pack.already_in(pack, list(passage_ids))
 
-    # -- saved study packs: <kb>/packs/<name>.json (written even on a read-only handle) ----
+    # -- saved study packs (written even on a read-only handle) ------------------------------
+    # Desktop knowledge base: <kb>/packs/<name>.json. Shared one: each account's own packs in
+    # <kb>/accounts/<name>/packs/, and the packs every account may open, named 共享/<name>,
+    # in <kb>/packs/ (editors edit them).
+    def _per_account(self) -> bool:
+        return not self.actor.local and self.shared()
+
+    def _place(self, name: str, write: bool = False) -> tuple[Path, str]:
+        """The folder whose ``packs/`` holds pack ``name``, and its name there."""
+        if not self._per_account():
+            return self.kb_dir, name
+        if name.startswith(SHARED_PREFIX):
+            if write:
+                self._require("share_packs", "pack_save", name)
+            return self.kb_dir, name[len(SHARED_PREFIX):]
+        self._require("packs", "pack_save", name)
+        return self.kb_dir / ACCOUNT_DIR / self.actor.name.casefold(), name
+
+    def _named(self, saved: SavedPack, name: str) -> SavedPack:
+        """``saved`` under the name the caller used (共享/ kept), its passages above the
+        actor's clearance left out."""
+        if (name.startswith(SHARED_PREFIX) and self._per_account()
+                and not saved.name.startswith(SHARED_PREFIX)):
+            saved.name = SHARED_PREFIX + saved.name
+        saved.pack, _ = self.visible_pack(saved.pack)
+        return saved
+
     def packs(self) -> list[SavedPack]:
-        """The saved packs, most recently saved first (an unreadable file has ``error`` set)."""
-        return _pack_store.list_packs(self.kb_dir)
+        """The saved packs, most recently saved first (an unreadable file has ``error`` set);
+        with accounts, the account's own and then the shared ones (named 共享/...)."""
+        if not self._per_account():
+            return _pack_store.list_packs(self.kb_dir)
+        own = _pack_store.list_packs(self._place("x")[0])
+        shared = _pack_store.list_packs(self.kb_dir)
+        for p in shared:
+            p.name = SHARED_PREFIX + p.name
+        return own + shared
 
     def open_pack(self, name: str) -> SavedPack:
         """The saved pack ``name``: PackNotFoundError when there is none, UsageError when its
-        file cannot be read."""
-        return _pack_store.read_pack(self.kb_dir, name)
+        file cannot be read. Passages above the actor's clearance are left out."""
+        root, bare = self._place(name)
+        return self._named(_pack_store.read_pack(root, bare), name)
 
     def create_pack(self, name: str, pack: StudyPack | None = None) -> SavedPack:
         """Save a new pack ``name``: ``pack``, or an empty one titled ``name``; UsageError when
         the name is taken (names are compared ignoring case) or cannot be a file name."""
-        return _pack_store.create_pack(self.kb_dir, name, pack)
+        root, bare = self._place(name, write=True)
+        saved = _pack_store.create_pack(root, bare, pack)
+        self._audit("pack_save", name, items=_pack.item_count(saved.pack))
+        return self._named(saved, name)
 
     def save_pack(self, name: str, pack: StudyPack, revision: int | None = None) -> SavedPack:
         """Save ``pack`` as ``name`` (made when missing), crash-safely. ``revision``: the one the
         caller's copy came from; PackConflictError when the pack was saved elsewhere since. A
         saved file that cannot be read is not overwritten (UsageError; delete it first)."""
-        return _pack_store.save_pack(self.kb_dir, name, pack, revision)
+        root, bare = self._place(name, write=True)
+        saved = _pack_store.save_pack(root, bare, pack, revision)
+        self._audit("pack_save", name, items=_pack.item_count(saved.pack))
+        return self._named(saved, name)
 
     def edit_saved_pack(self, name: str, edit: str, *args: object,
                         revision: int | None = None) -> SavedPack:
@@ -461,23 +789,55 @@ class Library:
         and save it. ``revision`` (for edits addressed by position): PackConflictError when
         the pack was saved elsewhere since that revision."""
         fn = _pack_edit(edit)
-        return _pack_store.edit_pack(self.kb_dir, name, lambda p: fn(p, *args), revision)
+        root, bare = self._place(name, write=True)
+        saved = _pack_store.edit_pack(root, bare, lambda p: fn(p, *args), revision)
+        self._audit("pack_save", name, edit=edit)
+        return self._named(saved, name)
 
     def rename_pack(self, old: str, new: str) -> SavedPack:
         """Rename a saved pack (its title stays). One whose file cannot be read is renamed too
         and comes back with ``error`` set."""
-        return _pack_store.rename_pack(self.kb_dir, old, new)
+        (root, bare_old), (root_new, bare_new) = self._place(old, write=True), self._place(new, write=True)
+        if root != root_new:
+            raise UsageError("共享汇编与自己的汇编之间不能改名；请用“另存为”复制一份")
+        saved = _pack_store.rename_pack(root, bare_old, bare_new)
+        self._audit("pack_save", old, renamed_to=new)
+        return self._named(saved, new)
 
     def delete_pack(self, name: str) -> None:
         """Delete a saved pack (one whose file cannot be read, too)."""
-        _pack_store.delete_pack(self.kb_dir, name)
+        root, bare = self._place(name, write=True)
+        _pack_store.delete_pack(root, bare)
+        self._audit("pack_delete", name)
 
     def import_pack(self, raw: bytes | str, filename: str, name: str | None = None,
                     replace: bool = False) -> SavedPack:
         """Save a shared pack file as ``name`` (default: the file name without ``.json``). A
         file that is not a pack, or a taken name without ``replace``, raises UsageError and
         changes nothing."""
-        return _pack_store.import_pack(self.kb_dir, raw, filename, name, replace)
+        root, bare = self._place(name or "", write=True) if name else (self._place("x")[0], None)
+        saved = _pack_store.import_pack(root, raw, filename, bare, replace)
+        self._audit("pack_save", saved.name, imported=filename)
+        return self._named(saved, name or saved.name)
+
+    def export_bytes(self, pack: StudyPack, fmt: str, source: str = "excerpt") -> bytes:
+        """:meth:`pack_bytes` of ``pack`` without the passages above the actor's clearance;
+        the export is audited."""
+        self._require("read", "export", pack.title)
+        visible, dropped = self.visible_pack(pack)
+        data = self.pack_bytes(visible, fmt, source)
+        self._audit("export", pack.title, format=fmt, items=_pack.item_count(visible), withheld=dropped)
+        return data
+
+    def export_file(self, pack: StudyPack, path: str | os.PathLike[str], source: str = "excerpt") -> Path:
+        """:meth:`export_pack` of ``pack`` without the passages above the actor's clearance;
+        the export is audited."""
+        self._require("read", "export", pack.title)
+        visible, dropped = self.visible_pack(pack)
+        out = self.export_pack(visible, path, source)
+        self._audit("export", pack.title, format=Path(path).suffix.lstrip("."),
+                    items=_pack.item_count(visible), withheld=dropped)
+        return out
 
     @staticmethod
     def save_pack_file(pack: StudyPack, path: str | os.PathLike[str]) -> Path:
@@ -486,8 +846,8 @@ class Library:
         return _pack_store.write_pack_file(pack, Path(path))
 
     def free_pack_name(self, base: str = _pack_store.DEFAULT_NAME) -> str:
-        """``base``, or ``base（2）``...: the first name no saved pack has."""
-        return _pack_store.unique_name(self.kb_dir, base)
+        """``base``, or ``base（2）``...: the first name no saved pack (of the actor's own) has."""
+        return _pack_store.unique_name(self._place(base)[0], base)
 
     @staticmethod
     def item_from_hit(hit: Hit, style: str = "footnote") -> PackItem:

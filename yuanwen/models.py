@@ -59,6 +59,9 @@ class Document:
     extra: dict[str, Any] = field(default_factory=dict)  # 版记, publication, aliases, ...
     id: int | None = None
     root: str | None = None  # the folder it was ingested from (paths are shown relative to it)
+    #: Who may read it: a level of the knowledge base's ladder (公开, 内部...). None on a new
+    #: document means "not given": stored as 公开, or as the level the replaced version had.
+    access: str | None = None
 
     @property
     def year(self) -> int | None:
@@ -256,11 +259,13 @@ class Filters:
     until: str | None = None  # ISO date or year, inclusive
     doc_ids: list[int] = field(default_factory=list)
     exclude_doc_ids: list[int] = field(default_factory=list)  # e.g. a passage's own document
+    #: Only documents at these access levels (the acting user's clearance; empty: any).
+    access: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         """True when nothing is restricted."""
         return not (self.doc_types or self.issuers or self.since or self.until or self.doc_ids
-                    or self.exclude_doc_ids)
+                    or self.exclude_doc_ids or self.access)
 
 
 @dataclass
@@ -372,6 +377,7 @@ class PackItem:
     passage_id: int | None = None
     doc_id: int | None = None
     date: str | None = None
+    access: str | None = None  # its document's access level when it was added
 
 
 @dataclass
@@ -534,3 +540,50 @@ class Timeline:
             "undated": asdict(self.undated) if self.undated is not None else None,
             "passages": [{**h.to_dict(), "occurrences": int(h.score)} for h in self.passages],
         }
+
+
+# -- accounts, access and audit -----------------------------------------------------------------
+@dataclass
+class Account:
+    """A user of a shared knowledge base: a role (reader, editor, admin) and a clearance (the
+    highest access level they may read). Local accounts have a password; OIDC ones do not."""
+
+    name: str
+    role: str
+    clearance: str
+    disabled: bool = False
+    source: str = "local"  # "local" (password) or "oidc" (single sign-on)
+    created: str | None = None  # ISO time, UTC
+    last_login: str | None = None
+
+
+@dataclass
+class Actor:
+    """Who is acting now: an account (or the machine's own user, ``local``), from where."""
+
+    name: str
+    role: str
+    clearance: str
+    client: str = ""  # the client address (app) or 本机命令行 (CLI)
+    local: bool = False  # the desktop user of a knowledge base without accounts, or the CLI
+    via: str = "password"  # how they logged in: password, oidc, local
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AuditEntry:
+    """One line of the audit log: who did what, when, from where, and how it went."""
+
+    ts: str  # ISO time, UTC
+    account: str
+    client: str
+    action: str
+    target: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "ok"  # ok, denied, failed
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ import numpy as np
 import sqlite_utils
 
 from .errors import KnowledgeBaseError, ReadOnlyKnowledgeBaseError, kb_error_from, readonly_message
-from .models import Document, Filters, OcrLine, OcrPage, Passage, Sentence
+from .models import Account, AuditEntry, Document, Filters, OcrLine, OcrPage, Passage, Sentence
 from .text import fts_document, fts_query
 
 DB_NAME = "yuanwen.db"
@@ -116,7 +117,44 @@ def _m004_ocr_pages(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root, _m004_ocr_pages]
+def _m005_accounts_access_audit(db: sqlite_utils.Database) -> None:
+    # Shared knowledge bases: each document has an access level (a name on the ladder kept in
+    # meta.access_levels, 公开 by default); accounts with a role and a clearance; an audit log.
+    if "access" not in db["documents"].columns_dict:
+        db.execute("ALTER TABLE documents ADD COLUMN access TEXT NOT NULL DEFAULT '公开'")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_documents_access ON documents(access)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS accounts (name TEXT PRIMARY KEY COLLATE NOCASE, "
+        "role TEXT NOT NULL, clearance TEXT NOT NULL, password_hash TEXT, "
+        "disabled INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'local', "
+        "created TEXT NOT NULL, last_login TEXT)"
+    )
+    # Append-only: rows are never changed, and only rows older than the retention period
+    # (meta.audit_retention_days) can be deleted. Each row's hash chains it to the one before,
+    # so a row changed or removed behind the program's back shows (yuanwen audit --verify).
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "ts TEXT NOT NULL, account TEXT NOT NULL, client TEXT NOT NULL, action TEXT NOT NULL, "
+        "target TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '{}', "
+        "outcome TEXT NOT NULL DEFAULT 'ok', hash TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS idx_audit_ts ON audit(ts)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_audit_account ON audit(account, ts)")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS audit_keep BEFORE DELETE ON audit "
+        "WHEN OLD.ts >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || COALESCE("
+        f"(SELECT value FROM meta WHERE key = 'audit_retention_days'), '{AUDIT_RETENTION_DAYS}') || ' days') "
+        "BEGIN SELECT RAISE(ABORT, 'audit rows within the retention period cannot be deleted'); END"
+    )
+
+
+AUDIT_RETENTION_DAYS = 180  # China's Cybersecurity Law (art. 21): network logs kept six months
+MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root, _m004_ocr_pages,
+              _m005_accounts_access_audit]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -169,6 +207,9 @@ class Store:
         self.kb_dir = Path(kb_dir)
         self.path = self.kb_dir / DB_NAME
         self._tx_depth = 0
+        self._readonly = readonly
+        self._writer: sqlite3.Connection | None = None  # see _security_db
+        self._writer_lock = threading.RLock()
         check_kb_dir(self.kb_dir, write=not readonly)
         if not self.path.exists():
             if not create:
@@ -190,6 +231,7 @@ class Store:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            _add_functions(conn)
             self.db = sqlite_utils.Database(conn)
             if not readonly:
                 self._migrate()
@@ -256,6 +298,9 @@ class Store:
             )
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         self.db.conn.close()
 
     @contextmanager
@@ -306,12 +351,12 @@ class Store:
     def document_by_path(self, path: str) -> dict[str, Any] | None:
         """The stored row for ``path`` (without its text), or None."""
         row = self.db.execute(
-            "SELECT id, path, content_hash, file_hash, size_bytes, mtime, extra "
+            "SELECT id, path, content_hash, file_hash, size_bytes, mtime, extra, access "
             "FROM documents WHERE path = ?", [path]
         ).fetchone()
         if not row:
             return None
-        keys = ["id", "path", "content_hash", "file_hash", "size_bytes", "mtime", "extra"]
+        keys = ["id", "path", "content_hash", "file_hash", "size_bytes", "mtime", "extra", "access"]
         return dict(zip(keys, row))
 
     def document_by_hash(self, chash: str) -> dict[str, Any] | None:
@@ -324,7 +369,7 @@ class Store:
         """The document with ``doc_id``."""
         row = self.db.execute(
             "SELECT id, path, title, issuer, date, doc_number, doc_number_masked, doc_type, "
-            f"content_hash, pages, extra, {'text' if with_text else 'NULL'}, root "
+            f"content_hash, pages, extra, {'text' if with_text else 'NULL'}, root, access "
             "FROM documents WHERE id = ?", [doc_id]
         ).fetchone()
         if not row:
@@ -337,7 +382,7 @@ class Store:
         where, args = _filter_where(filters)
         rows = self.db.execute(
             "SELECT d.id, d.path, d.title, d.issuer, d.date, d.doc_number, d.doc_number_masked, "
-            f"d.doc_type, d.content_hash, d.pages, d.extra, {'d.text' if with_text else 'NULL'}, d.root "
+            f"d.doc_type, d.content_hash, d.pages, d.extra, {'d.text' if with_text else 'NULL'}, d.root, d.access "
             f"FROM documents d WHERE {where} ORDER BY d.date, d.title", args
         ).fetchall()
         return [_document_from_row(r) for r in rows]
@@ -355,16 +400,19 @@ class Store:
         document go in the same transaction, so a crash leaves either the old or the new one.
         """
         with self.transaction():
-            old = self.db.execute("SELECT id FROM documents WHERE path = ?", [doc.path]).fetchone()
+            old = self.db.execute("SELECT id, access FROM documents WHERE path = ?", [doc.path]).fetchone()
             if old:
                 self._delete_document_rows(old[0])
+            # a new version keeps its level unless one is given: an edited 内部 file stays 内部
+            access = doc.access or (old[1] if old else None) or "公开"
+            doc.access = access
             row = {
                 "path": doc.path, "title": doc.title, "issuer": doc.issuer, "date": doc.date,
                 "year": doc.year, "doc_number": doc.doc_number,
                 "doc_number_masked": int(doc.doc_number_masked), "doc_type": doc.doc_type,
                 "content_hash": doc.content_hash, "text": doc.text,
                 "pages": json.dumps(doc.pages), "extra": json.dumps(doc.extra, ensure_ascii=False),
-                **file_info,
+                "access": access, **file_info,
             }
             if old:
                 row["id"] = old[0]
@@ -876,14 +924,194 @@ class Store:
         ).fetchone()
         return int(row[0] or 0)
 
-    def group_counts(self, column: str) -> dict[str, int]:
-        """Documents per value of ``column`` (doc_type, issuer, year or format)."""
+    def group_counts(self, column: str, filters: Filters | None = None) -> dict[str, int]:
+        """Documents (those that pass ``filters``) per value of ``column`` (doc_type, issuer,
+        year or format)."""
         if column not in ("doc_type", "issuer", "year", "format"):
             raise ValueError(column)
+        where, args = _filter_where(filters)
         rows = self.db.execute(
-            f"SELECT COALESCE({column}, '未知'), COUNT(*) FROM documents GROUP BY 1 ORDER BY 2 DESC, 1"
+            f"SELECT COALESCE(d.{column}, '未知'), COUNT(*) FROM documents d WHERE {where} "
+            "GROUP BY 1 ORDER BY 2 DESC, 1", args
         ).fetchall()
         return {str(k): int(v) for k, v in rows}
+
+    # -- access levels, accounts and the audit log ----------------------------------------------
+    # These write even through a read-only handle (the app opens the knowledge base read-only,
+    # yet records logins and searches): on a connection of their own, one writer at a time.
+    def _security_db(self) -> sqlite3.Connection:
+        """The connection for accounts, access levels and the audit log: this store's own when
+        it is writable, else a writable one opened for them (ReadOnlyKnowledgeBaseError when
+        the knowledge base folder cannot be written)."""
+        if not self._readonly:
+            return self.db.conn
+        if self._writer is None:
+            try:
+                conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30,
+                                       isolation_level=None)
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute("PRAGMA journal_mode=WAL")
+                _add_functions(conn)
+            except (sqlite3.DatabaseError, OSError) as exc:
+                raise kb_error_from(exc, self.kb_dir) or ReadOnlyKnowledgeBaseError(
+                    readonly_message(self.kb_dir)) from exc
+            self._writer = conn
+        return self._writer
+
+    def _security_write(self, sql_args: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """Run write statements in one immediate transaction; their lastrowids."""
+        with self._writer_lock:
+            if not self._readonly:
+                with self.transaction():
+                    return [int(self.db.conn.execute(q, a).lastrowid or 0) for q, a in sql_args]
+            conn = self._security_db()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                out = [int(conn.execute(q, a).lastrowid or 0) for q, a in sql_args]
+                conn.execute("COMMIT")
+                return out
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _security_read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of accounts, access levels or the audit log (read on this store's connection:
+        a read-only one sees what the writer committed, see _readonly_uri)."""
+        return [tuple(r) for r in self.db.conn.execute(sql, list(args)).fetchall()]
+
+    def security_meta(self, key: str) -> str | None:
+        """A meta value as it is now (see :meth:`_security_read`)."""
+        rows = self._security_read("SELECT value FROM meta WHERE key = ?", [key])
+        return rows[0][0] if rows else None
+
+    def set_security_meta(self, key: str, value: str) -> None:
+        self._security_write([(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value])])
+
+    def access_levels_in_use(self) -> set[str]:
+        """The access levels documents have now."""
+        return {r[0] for r in self._security_read("SELECT DISTINCT access FROM documents")}
+
+    def document_access(self, doc_ids: Iterable[int]) -> dict[int, str]:
+        """The access level of each of ``doc_ids`` that exists, as it is now."""
+        ids = list(doc_ids)
+        out: dict[int, str] = {}
+        for i in range(0, len(ids), 900):
+            chunk = ids[i: i + 900]
+            out.update({int(r[0]): r[1] for r in self._security_read(
+                f"SELECT id, access FROM documents WHERE id IN ({','.join('?' * len(chunk))})", chunk)})
+        return out
+
+    def set_document_access(self, doc_id: int, level: str) -> None:
+        """Change one document's access level."""
+        self._security_write([("UPDATE documents SET access = ? WHERE id = ?", [level, doc_id])])
+
+    def accounts(self) -> list[Account]:
+        """Every account, by name."""
+        return [_account_from_row(r) for r in self._security_read(
+            f"SELECT {_ACCOUNT_COLS} FROM accounts ORDER BY name")]
+
+    def account(self, name: str) -> tuple[Account, str | None] | None:
+        """An account (names compare ignoring case) and its password hash, or None."""
+        rows = self._security_read(
+            f"SELECT {_ACCOUNT_COLS}, password_hash FROM accounts WHERE name = ?", [name])
+        return (_account_from_row(rows[0][:-1]), rows[0][-1]) if rows else None
+
+    def count_accounts(self) -> int:
+        try:
+            return int(self._security_read("SELECT COUNT(*) FROM accounts")[0][0])
+        except sqlite3.OperationalError:  # an older schema opened read-only: no accounts table
+            return 0
+
+    def save_account(self, account: Account, password_hash: str | None, entry: AuditEntry,
+                     new: bool = False) -> None:
+        """Insert (``new``) or update an account (its hash too, when given), with the audit
+        line that records it, in one transaction."""
+        cols = ["role", "clearance", "disabled", "source", "last_login"]
+        vals: list[Any] = [account.role, account.clearance, int(account.disabled), account.source,
+                           account.last_login]
+        if password_hash is not None:
+            cols.append("password_hash")
+            vals.append(password_hash)
+        if new:
+            stmt = (f"INSERT INTO accounts(name, created, {', '.join(cols)}) VALUES "
+                    f"(?, ?, {', '.join('?' * len(cols))})", [account.name, account.created, *vals])
+        else:
+            stmt = (f"UPDATE accounts SET {', '.join(f'{c} = ?' for c in cols)} WHERE name = ?",
+                    [*vals, account.name])
+        self._security_write([stmt, *self._audit_stmts([entry])])
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append lines to the audit log (chained by hash), in one transaction."""
+        self._security_write(self._audit_stmts(entries))
+
+    def _audit_stmts(self, entries: Sequence[AuditEntry]) -> list[tuple[str, Sequence[Any]]]:
+        # The chain is computed inside the INSERT (the previous row is read in the same
+        # immediate transaction), so two writers can never chain to the same row.
+        out = []
+        for e in entries:
+            detail = json.dumps(e.detail, ensure_ascii=False, sort_keys=True)
+            out.append((
+                "INSERT INTO audit(ts, account, client, action, target, detail, outcome, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, yw_audit_hash(COALESCE((SELECT hash FROM audit "
+                "ORDER BY id DESC LIMIT 1), ''), ?, ?, ?, ?, ?, ?, ?))",
+                [e.ts, e.account, e.client, e.action, e.target, detail, e.outcome,
+                 e.ts, e.account, e.client, e.action, e.target, detail, e.outcome]))
+        return out
+
+    def audit_rows(self, since: str | None = None, until: str | None = None,
+                   account: str | None = None, actions: Sequence[str] = (),
+                   limit: int | None = None, newest_first: bool = True) -> list[AuditEntry]:
+        """Audit lines between ``since`` and ``until`` (ISO, inclusive), of one account, of
+        some actions; newest first unless asked otherwise."""
+        clauses, args = ["1"], []
+        if since:
+            clauses.append("ts >= ?")
+            args.append(since)
+        if until:
+            clauses.append("ts <= ?")
+            args.append(until + "\uffff")
+        if account:
+            clauses.append("account = ? COLLATE NOCASE")
+            args.append(account)
+        if actions:
+            clauses.append(f"action IN ({','.join('?' * len(actions))})")
+            args += list(actions)
+        order = "DESC" if newest_first else "ASC"
+        sql = (f"SELECT id, ts, account, client, action, target, detail, outcome FROM audit "
+               f"WHERE {' AND '.join(clauses)} ORDER BY id {order}")
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [AuditEntry(id=r[0], ts=r[1], account=r[2], client=r[3], action=r[4], target=r[5],
+                           detail=json.loads(r[6] or "{}"), outcome=r[7])
+                for r in self._security_read(sql, args)]
+
+    def audit_chain(self) -> Iterator[tuple[int, str, tuple[Any, ...]]]:
+        """(id, stored hash, the hashed fields) of every audit line, oldest first."""
+        for r in self._security_read(
+                "SELECT id, hash, ts, account, client, action, target, detail, outcome FROM audit ORDER BY id"):
+            yield r[0], r[1], tuple(r[2:])
+
+    def count_audit(self, action: str, since: str, account: str | None = None,
+                    client: str | None = None) -> int:
+        """How many ``action`` lines since ``since``, of ``account`` or from ``client``."""
+        sql, args = "SELECT COUNT(*) FROM audit WHERE action = ? AND ts >= ?", [action, since]
+        if account is not None:
+            sql += " AND account = ? COLLATE NOCASE"
+            args.append(account)
+        if client is not None:
+            sql += " AND client = ?"
+            args.append(client)
+        return int(self._security_read(sql, args)[0][0])
+
+    def purge_audit(self, before: str) -> int:
+        """Delete audit lines older than ``before`` (the trigger refuses newer ones)."""
+        n = self._security_read("SELECT COUNT(*) FROM audit WHERE ts < ?", [before])[0][0]
+        if n:
+            self._security_write([("DELETE FROM audit WHERE ts < ?", [before])])
+        return int(n)
 
 
 class RawDocument(NamedTuple):
@@ -938,6 +1166,9 @@ def _filter_where(filters: Filters | None) -> tuple[str, list[Any]]:
     if filters.exclude_doc_ids:
         clauses.append(f"d.id NOT IN ({','.join('?' * len(filters.exclude_doc_ids))})")
         args += list(filters.exclude_doc_ids)
+    if filters.access:
+        clauses.append(f"d.access IN ({','.join('?' * len(filters.access))})")
+        args += list(filters.access)
     return " AND ".join(clauses), args
 
 
@@ -965,12 +1196,34 @@ def _ids_and_vectors(rows: Sequence[Sequence[Any]], dim: int) -> tuple[np.ndarra
 
 
 def _document_from_row(row: Sequence[Any]) -> Document:
-    (doc_id, path, title, issuer, date, doc_number, masked, doc_type, chash, pages, extra, text, root) = row
+    (doc_id, path, title, issuer, date, doc_number, masked, doc_type, chash, pages, extra, text, root,
+     access) = row
     return Document(
         id=doc_id, path=path, title=title, issuer=issuer, date=date, doc_number=doc_number,
         doc_number_masked=bool(masked), doc_type=doc_type, content_hash=chash,
         pages=json.loads(pages or "[]"), extra=json.loads(extra or "{}"), text=text or "", root=root,
+        access=access,
     )
+
+
+_ACCOUNT_COLS = "name, role, clearance, disabled, source, created, last_login"
+
+
+def _account_from_row(r: Sequence[Any]) -> Account:
+    return Account(name=r[0], role=r[1], clearance=r[2], disabled=bool(r[3]), source=r[4],
+                   created=r[5], last_login=r[6])
+
+
+def _add_functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("yw_audit_hash", 8, audit_hash, deterministic=True)
+
+
+def audit_hash(prev: str, *fields: Any) -> str:
+    """The hash of an audit line: SHA-256 of the previous line's hash and this line's fields."""
+    h = hashlib.sha256(prev.encode("utf-8"))
+    for f in fields:
+        h.update(b"\x1f" + str(f).encode("utf-8"))
+    return h.hexdigest()
 
 
 def _passage_from_row(r: Sequence[Any]) -> Passage:
