@@ -179,6 +179,38 @@ def _open(kb: str | None, embedder: str | None = None, readonly: bool = True) ->
     return open_kb(config=_config(kb, embedder), readonly=readonly)
 
 
+AS_HELP = "以这个账户的身份执行（无需密码）：只看得到其访问级别以内的文档，记入审计日志"
+
+
+def as_option(f):
+    """``--as NAME``: run a command as that account (its clearance, its own packs, audited
+    under its name with the client 本机命令行)."""
+    return click.option("--as", "as_name", metavar="账户名", help=AS_HELP)(f)
+
+
+def _open_as(kb: str | None, as_name: str | None, embedder: str | None = None) -> Library:
+    """The knowledge base, read by the account ``--as`` names; without it, by the local actor
+    (who reads everything; audited only once the knowledge base has accounts)."""
+    lib = _open(kb, embedder)
+    if not as_name:
+        return lib
+    try:
+        return lib.actor_for(as_name)
+    except BaseException:
+        lib.close()
+        raise
+
+
+def _open_to_write(kb: str | None, create: bool = False) -> Library:
+    """The knowledge base opened writable (an older one is brought up to date), for the
+    commands that change accounts, levels and the audit settings. Unless ``create``, a
+    missing knowledge base is an error rather than a new empty one (a mistyped --kb)."""
+    if not create:
+        with _open(kb) as probe:
+            probe.kb  # noqa: B018 - raises the usual message when there is none
+    return _open(kb, readonly=False)
+
+
 @click.group(cls=YuanwenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="yuanwen")
 def cli() -> None:
@@ -199,18 +231,21 @@ def cli() -> None:
 @click.option("--wait", type=float, default=0, help="若有其他导入正在进行，最多等待的秒数")
 @click.option("--follow-links", is_flag=True,
               help="也导入指向所给文件夹之外的符号链接（默认跳过并提示，以免读入不想共享的文件）")
+@click.option("--access", metavar="级别",
+              help="这批文件的访问级别，如 内部（默认 公开；manifest.csv 或文首元数据中更严的级别优先；"
+                   "级别表见 yuanwen levels）")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总")
 def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
            query_prompt: str | None, passage_prompt: str | None, prune: bool,
            reembed: bool, no_embed: bool, no_ocr: bool, wait: float, follow_links: bool,
-           as_json: bool) -> None:
+           access: str | None, as_json: bool) -> None:
     """导入文件或文件夹（递归）：读取、分段、入库、向量化。"""
     lib = _open(kb, readonly=False)
     try:
         report = lib.ingest(list(paths), embedder=embedder or None, query_prompt=query_prompt,
                             passage_prompt=passage_prompt, prune=prune, reembed=reembed,
                             embed=not no_embed, progress=not as_json, wait=wait,
-                            follow_links=follow_links, ocr=False if no_ocr else None)
+                            follow_links=follow_links, ocr=False if no_ocr else None, access=access)
     except YuanwenError as exc:  # stopped part way (e.g. a full disk): what went in, then why
         partial = getattr(exc, "report", None)
         if partial is not None and not as_json:
@@ -329,12 +364,13 @@ mode_option = click.option("--mode", type=click.Choice(["hybrid", "semantic", "k
 @click.option("--no-understand", "no_understand", is_flag=True,
               help="不识别查询中的年份、文种、发文机关和讲话人（综合检索默认按识别结果优先）")
 @click.option("--explain", is_flag=True, help="显示每条结果的排序依据（各项信号及其分值）")
+@as_option
 def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_json, embedder,
-           no_understand, explain) -> None:
+           no_understand, explain, as_name) -> None:
     """检索：用自然语言提问或输入关键词，返回相关段落及出处。"""
     if not query and not batch:
         raise click.UsageError("请给出查询内容，或用 --batch 指定查询文件")
-    base = _open(kb, embedder)
+    base = _open_as(kb, as_name, embedder)
     base.kb  # noqa: B018 - open it now: a missing knowledge base is said before anything else
     filters = _filters(doc_type, issuer, since, until)
     try:
@@ -410,9 +446,10 @@ def _mark(text: str, terms: list[str]) -> str:
 @click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",
               show_default=True, help="引文格式")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
-def related(passage_id, kb, k, style, as_json) -> None:
+@as_option
+def related(passage_id, kb, k, style, as_json, as_name) -> None:
     """相关论述：其他文件中与某一段落最接近的段落（段落编号见 search --json 的 passage_id）。"""
-    base = _open(kb)
+    base = _open_as(kb, as_name)
     try:
         res = base.related(passage_id, k=k)
     finally:
@@ -434,13 +471,14 @@ def related(passage_id, kb, k, style, as_json) -> None:
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="批量：文件每行一条引文，每行输出一个 JSON 对象")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
-def quote(text, kb, style, batch, as_json) -> None:
+@as_option
+def quote(text, kb, style, batch, as_json, as_name) -> None:
     """引文核对：查找一段引文的原文和出处，标出差异。"""
     from yuanwen.library import SIMILAR_NOTE, VERDICT_LABELS, render_diff
 
     if not text and not batch:
         raise click.UsageError("请给出要核对的引文，或用 --batch 指定文件")
-    base = _open(kb)
+    base = _open_as(kb, as_name)
     base.kb  # noqa: B018 - open it now: a missing knowledge base is said before anything else
     try:
         if batch:
@@ -502,17 +540,19 @@ def verify(kb, repair, as_json) -> None:
 @click.option("--kb", help=KB_HELP)
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
-def docs(kb, doc_type, issuer, since, until, as_json) -> None:
-    """列出知识库中的文档（可按文种、发文机关、日期筛选）。"""
-    with _open(kb) as lib:
+@as_option
+def docs(kb, doc_type, issuer, since, until, as_json, as_name) -> None:
+    """列出知识库中的文档（可按文种、发文机关、日期筛选）：编号、日期、文种、发文机关、访问级别、标题。"""
+    with _open_as(kb, as_name) as lib:
         found = lib.documents(_filters(doc_type, issuer, since, until))
     if as_json:
         click.echo(json.dumps([{"id": d.id, "title": d.title, "issuer": d.issuer, "date": d.date,
-                                "doc_type": d.doc_type, "doc_number": d.doc_number, "path": d.path}
-                               for d in found], ensure_ascii=False))
+                                "doc_type": d.doc_type, "doc_number": d.doc_number, "path": d.path,
+                                "access": d.access} for d in found], ensure_ascii=False))
         return
     for d in found:
-        click.echo("　".join(str(x) for x in (d.id, d.date or "-", d.doc_type or "-", d.issuer or "-", d.title)))
+        click.echo("　".join(str(x) for x in (d.id, d.date or "-", d.doc_type or "-", d.issuer or "-",
+                                              d.access or "-", d.title)))
     click.echo(f"（共 {len(found)} 篇）")
 
 
@@ -521,9 +561,10 @@ def docs(kb, doc_type, issuer, since, until, as_json) -> None:
 @click.option("--kb", help=KB_HELP)
 @click.option("--outline", "only_outline", is_flag=True, help="只显示目录（标题层级）")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（元数据、目录、段落）")
-def show(doc_id, kb, only_outline, as_json) -> None:
-    """显示一篇文档：元数据、目录和正文段落。"""
-    with _open(kb) as lib:
+@as_option
+def show(doc_id, kb, only_outline, as_json, as_name) -> None:
+    """显示一篇文档：元数据（含访问级别）、目录和正文段落。"""
+    with _open_as(kb, as_name) as lib:
         doc = lib.document(doc_id)
         passages = lib.document_passages(doc_id)
         heads = lib.outline(doc_id)
@@ -532,6 +573,7 @@ def show(doc_id, kb, only_outline, as_json) -> None:
         click.echo(json.dumps({
             "id": doc.id, "title": doc.title, "issuer": doc.issuer, "date": doc.date,
             "doc_type": doc.doc_type, "doc_number": doc.doc_number, "path": doc.path,
+            "access": doc.access,
             "recognised_pages": {str(n): c for n, c in recognised.items()},
             "outline": [{"level": lv, "heading": h, "passage_id": pid} for lv, h, pid in heads],
             "passages": [{"id": p.id, "seq": p.seq, "heading_path": p.heading_path, "page": p.page,
@@ -540,6 +582,7 @@ def show(doc_id, kb, only_outline, as_json) -> None:
         return
     click.secho(doc.title, bold=True)
     click.echo("　".join(x for x in (doc.issuer, doc.date, doc.doc_type, doc.doc_number) if x))
+    click.echo(f"访问级别：{doc.access or '-'}")
     if recognised:
         confs = sorted({_pct(c) for c in recognised.values()}, key=lambda t: float(t[:-1]))
         engine = ((doc.extra or {}).get("ocr") or {}).get("engine")
@@ -566,10 +609,11 @@ def show(doc_id, kb, only_outline, as_json) -> None:
 @click.option("--max-side", type=click.IntRange(200, 6000), default=1400, show_default=True,
               help="图像长边的最大像素数")
 @click.option("--kb", help=KB_HELP)
-def page(doc_id, page_no, out, max_side, kb) -> None:
+@as_option
+def page(doc_id, page_no, out, max_side, kb, as_name) -> None:
     """保存文档原件某一页的图像（PNG），用来核对识别文本（扫描件、图片）。"""
     out = out or Path(f"文档{doc_id}-第{page_no}页.png")
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         data = lib.page_image(doc_id, page_no, max_side=max_side)
         conf = lib.recognised_pages(lib.document(doc_id)).get(page_no)
     try:
@@ -626,12 +670,13 @@ def _indent(text: str, n: int) -> str:
               show_default=True, help="引文格式")
 @click.option("--pack", "pack_name", help="把摘编作为一个分组加入这个保存的汇编（没有则新建）")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+@as_option
 def excerpts(theme, kb, k, mode, doc_type, issuer, since, until, include_weak, style, pack_name,
-             as_json) -> None:
+             as_json, as_name) -> None:
     """论述摘编：某一主题的相关段落，按文件分组、按时间先后排列，各附出处。"""
     from yuanwen.errors import PackNotFoundError
 
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         ex = lib.excerpts(theme, k=k, filters=_filters(doc_type, issuer, since, until),
                           include_weak=include_weak, mode=mode)
         saved = None
@@ -681,9 +726,10 @@ def excerpts(theme, kb, k, mode, doc_type, issuer, since, until, include_weak, s
 @click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote",
               show_default=True, help="引文格式")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（含全部段落）")
-def timeline(term, kb, limit, style, as_json) -> None:
+@as_option
+def timeline(term, kb, limit, style, as_json, as_name) -> None:
     """提法演变：一个提法在知识库中何时首次出现、逐年出现多少次，及用到它的段落（按时间先后）。"""
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         tl = lib.timeline(term)
     if as_json:
         click.echo(json.dumps(tl.to_dict(), ensure_ascii=False))
@@ -722,25 +768,39 @@ def timeline(term, kb, limit, style, as_json) -> None:
 @cli.group()
 def pack() -> None:
     """学习材料汇编：保存在知识库文件夹（packs/）里，按名称操作；可导出为 Word、Markdown，
-    或导出/导入 .json 汇编文件与他人分享。以 .json 结尾的参数是汇编文件而不是名称。"""
+    或导出/导入 .json 汇编文件与他人分享。以 .json 结尾的参数是汇编文件而不是名称。
+    共享知识库中用 --as 账户名 操作该账户自己的汇编；名称以“共享/”开头的汇编人人可读，编辑可改。"""
 
 
 def _is_pack_file(ref: str) -> bool:
     """A PACK argument names a file (the older form) when it ends in .json or has a path
-    separator; pack names can have neither."""
+    separator; pack names can have neither, except the prefix of shared packs (共享/NAME)."""
+    from yuanwen.library import SHARED_PREFIX
+
+    ref = ref.removeprefix(SHARED_PREFIX)
     return ref.lower().endswith(".json") or "/" in ref or "\\" in ref
 
 
-def _read_pack_ref(ref: str, kb: str | None):
-    """The pack a PACK argument names: a saved pack of ``--kb``, or a pack file."""
+def _pack_file(ref: str):
+    """The pack in the pack file ``ref``."""
     from yuanwen.library import Library
 
+    path = Path(ref)
+    if not path.is_file():
+        raise click.UsageError(f"汇编文件不存在：{ref}")
+    return Library.load_pack(path.read_bytes(), path.name)
+
+
+def _read_pack_ref(ref: str, kb: str | None, as_name: str | None = None):
+    """The pack a PACK argument names: a saved pack of ``--kb``, or a pack file; with
+    ``--as``, without the passages above that account's clearance."""
     if _is_pack_file(ref):
-        path = Path(ref)
-        if not path.is_file():
-            raise click.UsageError(f"汇编文件不存在：{ref}")
-        return Library.load_pack(path.read_bytes(), path.name)
-    with _open(kb) as lib:
+        data = _pack_file(ref)
+        if not as_name:  # the local actor reads everything: no knowledge base needed
+            return data
+        with _open_as(kb, as_name) as lib:
+            return lib.visible_pack(data)[0]
+    with _open_as(kb, as_name) as lib:
         return lib.open_pack(ref).pack
 
 
@@ -754,11 +814,12 @@ def _pack_line(p) -> str:
 @pack.command("list")
 @click.option("--kb", help=KB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
-def pack_list(kb, as_json) -> None:
+@as_option
+def pack_list(kb, as_json, as_name) -> None:
     """列出保存的汇编（最近修改的在前）：名称、段数、分组数、修改时间、标题。"""
     from yuanwen.library import Library
 
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         packs = lib.packs()
     if as_json:
         click.echo(json.dumps([{"name": p.name, "title": p.pack.title, "passages": Library.pack_size(p.pack),
@@ -776,11 +837,12 @@ def pack_list(kb, as_json) -> None:
 @click.argument("name")
 @click.option("--kb", help=KB_HELP)
 @click.option("--title", default=None, help="汇编标题（默认与名称相同）")
-def pack_new(name, kb, title) -> None:
+@as_option
+def pack_new(name, kb, title, as_name) -> None:
     """新建一个空汇编。"""
     from yuanwen.library import Library
 
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         saved = lib.create_pack(name, Library.new_pack(title) if title else None)
     click.echo(f"已新建汇编“{saved.name}”")
 
@@ -789,9 +851,10 @@ def pack_new(name, kb, title) -> None:
 @click.argument("pack_ref", metavar="PACK")
 @click.option("--kb", help=KB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（即汇编文件的内容）")
-def pack_show(pack_ref, kb, as_json) -> None:
+@as_option
+def pack_show(pack_ref, kb, as_json, as_name) -> None:
     """显示一个汇编：标题、分组和每段的编号、出处、按语。"""
-    data = _read_pack_ref(pack_ref, kb)
+    data = _read_pack_ref(pack_ref, kb, as_name)
     if as_json:
         click.echo(json.dumps(data.to_dict(), ensure_ascii=False))
         return
@@ -818,14 +881,16 @@ def pack_show(pack_ref, kb, as_json) -> None:
 @click.option("--section", default=None, help="放入的分组标题（没有则新建）")
 @click.option("--note", default="", help="按语")
 @click.option("--title", default=None, help="汇编标题（新建汇编时）")
-@click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote", show_default=True)
-def pack_add(pack_ref, passage_ids, kb, section, note, title, style) -> None:
+@click.option("--style", type=click.Choice(["footnote", "gbt7714"]), default="footnote", show_default=True,
+              help="引文格式")
+@as_option
+def pack_add(pack_ref, passage_ids, kb, section, note, title, style, as_name) -> None:
     """把段落（按编号，见 search --json）加入汇编；汇编不存在则新建。已在汇编中的段落不会重复加入。"""
     from yuanwen.errors import PackNotFoundError
-    from yuanwen.library import Library
+    from yuanwen.library import SHARED_PREFIX, Library
 
     as_file = _is_pack_file(pack_ref)
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         saved = None
         if as_file:
             path = Path(pack_ref)
@@ -836,7 +901,7 @@ def pack_add(pack_ref, passage_ids, kb, section, note, title, style) -> None:
                 saved = lib.open_pack(pack_ref)
                 data = saved.pack
             except PackNotFoundError:
-                data = Library.new_pack(title or pack_ref)
+                data = Library.new_pack(title or pack_ref.removeprefix(SHARED_PREFIX))
         found = lib.passages(passage_ids)
         missing = [i for i in passage_ids if i not in found]
         if missing:
@@ -861,11 +926,12 @@ def pack_add(pack_ref, passage_ids, kb, section, note, title, style) -> None:
 @click.argument("name")
 @click.argument("passage_ids", type=int, nargs=-1, required=True)
 @click.option("--kb", help=KB_HELP)
-def pack_rm(name, passage_ids, kb) -> None:
+@as_option
+def pack_rm(name, passage_ids, kb, as_name) -> None:
     """从汇编中移除段落（按编号，见 pack show）。"""
     from yuanwen.library import Library
 
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         saved = lib.edit_saved_pack(name, "remove_passages", list(passage_ids))
     click.echo(f"已从汇编“{name}”移除 {len(set(passage_ids))} 段，还有 {Library.pack_size(saved.pack)} 段")
 
@@ -874,9 +940,10 @@ def pack_rm(name, passage_ids, kb) -> None:
 @click.argument("old")
 @click.argument("new")
 @click.option("--kb", help=KB_HELP)
-def pack_rename(old, new, kb) -> None:
+@as_option
+def pack_rename(old, new, kb, as_name) -> None:
     """给汇编改名（标题不变；改标题请在应用中修改）。"""
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         saved = lib.rename_pack(old, new)
     click.echo(f"已把汇编“{old}”改名为“{saved.name}”")
     if saved.error:
@@ -887,12 +954,13 @@ def pack_rename(old, new, kb) -> None:
 @click.argument("name")
 @click.option("--kb", help=KB_HELP)
 @click.option("--yes", "-y", is_flag=True, help="不再确认，直接删除")
-def pack_delete(name, kb, yes) -> None:
+@as_option
+def pack_delete(name, kb, yes, as_name) -> None:
     """删除一个汇编（无法恢复；可先用 pack export 名称 文件.json 备份）。"""
     from yuanwen.errors import PackNotFoundError, UsageError
     from yuanwen.library import Library
 
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         if not yes:
             try:  # only for the question: a pack whose file cannot be read can be deleted too
                 held = f"{Library.pack_size(lib.open_pack(name).pack)} 段"
@@ -912,11 +980,12 @@ def pack_delete(name, kb, yes) -> None:
 @click.option("--kb", help=KB_HELP)
 @click.option("--name", default=None, help="保存为的名称（默认：文件名去掉 .json）")
 @click.option("--replace", is_flag=True, help="已有同名汇编时替换它")
-def pack_import(file, kb, name, replace) -> None:
+@as_option
+def pack_import(file, kb, name, replace, as_name) -> None:
     """导入别人分享的汇编文件（.json），保存为一个汇编。不是汇编的文件会被拒绝，什么也不改。"""
     from yuanwen.library import Library
 
-    with _open(kb) as lib:
+    with _open_as(kb, as_name) as lib:
         saved = lib.import_pack(file.read_bytes(), file.name, name=name, replace=replace)
     click.echo(f"已导入为汇编“{saved.name}”，共 {Library.pack_size(saved.pack)} 段")
 
@@ -927,17 +996,352 @@ def pack_import(file, kb, name, replace) -> None:
 @click.option("--kb", help=KB_HELP)
 @click.option("--source", type=click.Choice(["excerpt", "citation"]), default="excerpt", show_default=True,
               help="段后出处：excerpt 为“（摘自《……》，日期）”，citation 为加入时选定的引文格式")
-def pack_export(pack_ref, out, source, kb) -> None:
+@as_option
+def pack_export(pack_ref, out, source, kb, as_name) -> None:
     """把汇编（保存的汇编名称，或汇编文件）导出为 Word（.docx，按 GB/T 9704 排版）、PDF（.pdf，
     需安装 LibreOffice）、Markdown（.md）或可分享的汇编文件（.json），按输出文件的扩展名。"""
     from yuanwen.library import Library
 
-    data = _read_pack_ref(pack_ref, kb)
-    if out.suffix.lower() == ".json":  # the shared form: yuanwen pack import reads it
-        Library.save_pack_file(data, out)
-    else:
-        Library.export_pack(data, out, source)
+    with _open_as(kb, as_name) as lib:
+        if _is_pack_file(pack_ref) and not as_name and not lib.exists():
+            # a pack file and no knowledge base: nothing to leave out, nobody to audit
+            data = _pack_file(pack_ref)
+            if out.suffix.lower() == ".json":
+                Library.save_pack_file(data, out)
+            else:
+                Library.export_pack(data, out, source)
+        else:
+            data = _pack_file(pack_ref) if _is_pack_file(pack_ref) else lib.open_pack(pack_ref).pack
+            if out.suffix.lower() == ".json":  # the shared form: yuanwen pack import reads it
+                out.write_bytes(lib.export_bytes(data, "json"))
+            else:  # passages above the actor's clearance left out; the export audited
+                lib.export_file(data, out, source)
     click.echo(f"已导出：{out}")
+
+
+# -- documents: removal and access levels ----------------------------------------------------
+@cli.command("rm")
+@click.argument("doc_ids", metavar="DOC_ID...", type=int, nargs=-1, required=True)
+@click.option("--kb", help=KB_HELP)
+@click.option("--yes", "-y", is_flag=True, help="不再确认，直接删除")
+@click.option("--wait", type=float, default=0, help="若有导入正在进行，最多等待的秒数")
+def rm(doc_ids, kb, yes, wait) -> None:
+    """从知识库删除文档（连同其段落和向量；编号见 yuanwen docs）。
+
+    源文件不动：再次导入其所在文件夹时会重新加入。"""
+    with _open(kb) as lib:
+        found = [lib.document(i) for i in dict.fromkeys(doc_ids)]
+        if not yes:
+            for d in found:
+                click.echo(f"  {d.id}　{d.date or '-'}　{d.title}")
+            if not click.confirm(f"从知识库删除这 {len(found)} 篇文档？删除后无法恢复", default=False):
+                click.echo("没有删除")
+                return
+        removed = lib.delete_documents([d.id for d in found], wait=wait)
+    for d in removed:
+        click.echo(f"已删除：{d.id}《{d.title}》")
+    click.echo(f"共删除 {len(removed)} 篇")
+
+
+@cli.command("access")
+@click.argument("doc_id", type=int)
+@click.argument("level")
+@click.option("--kb", help=KB_HELP)
+def access_cmd(doc_id, level, kb) -> None:
+    """设置一篇文档的访问级别（编辑），如 access 12 内部：只有访问级别不低于它的账户看得到它。"""
+    with _open_to_write(kb) as lib:
+        old = lib.document(doc_id).access
+        doc = lib.set_document_access(doc_id, level)
+    if old == doc.access:
+        click.echo(f"文档 {doc.id}《{doc.title}》的访问级别本来就是 {doc.access}，没有改动")
+    else:
+        click.echo(f"已把文档 {doc.id}《{doc.title}》的访问级别由 {old} 改为 {doc.access}")
+
+
+@cli.command()
+@click.option("--kb", help=KB_HELP)
+@click.option("--set", "new_levels", metavar="级别表",
+              help="设置级别表（管理员）：由低到高，逗号分隔，以 公开 开头，如 公开,内部,党员内部")
+def levels(kb, new_levels) -> None:
+    """显示或设置本知识库的访问级别表（由低到高）。
+
+    每篇文档有一个级别；每个账户有一个可阅读的最高级别（user add/set --clearance）。"""
+    import re
+
+    if new_levels is None:
+        with _open(kb) as lib:
+            ladder = lib.access_levels()
+        click.echo("访问级别（由低到高）：" + " < ".join(ladder))
+        return
+    with _open_to_write(kb) as lib:
+        ladder = lib.set_access_levels([x for x in re.split(r"[,，、\s]+", new_levels) if x])
+    click.echo("已设置访问级别（由低到高）：" + " < ".join(ladder))
+
+
+# -- accounts -------------------------------------------------------------------------------
+SHARED_NOTE = ("知识库现为共享模式：应用要求登录后才能使用，所有操作都记入审计日志（yuanwen audit 查看）；"
+               "本机命令行不需登录，其操作同样记入审计日志。")
+ROLE_HELP = ("角色：reader（读者：检索、阅读、自己的汇编）、editor（编辑：另可导入和删除文档、设置访问级别、"
+             "编辑共享汇编）、admin（管理员：另可管理账户、查看审计日志）")
+SOURCE_LABELS = {"local": "本地密码", "oidc": "统一身份认证"}
+
+
+def _password(from_stdin: bool) -> str:
+    """The new password: one line of standard input, or typed twice without echo."""
+    from yuanwen.errors import UsageError
+
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise UsageError("标准输入中没有密码：用 --password-stdin 时请从标准输入传入一行密码，"
+                             "如 printf '%s\\n' \"$PW\" | yuanwen user add ...")
+        return line
+    return click.prompt("密码（至少 10 个字符，输入时不显示）", hide_input=True,
+                        confirmation_prompt="再输入一次密码", prompt_suffix="：")
+
+
+def _when(ts: str | None) -> str:
+    """An ISO time of the audit log or an account, as ``2025-06-01 08:30:00`` (UTC)."""
+    return (ts or "").replace("T", " ").rstrip("Z")
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (CJK characters take two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows as lines of aligned columns (the last column is not padded)."""
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return ["  ".join([c + " " * (w - _width(c)) for c, w in zip(r, widths)] + [r[-1]]).rstrip()
+            for r in [header, *rows]]
+
+
+def _clip(text: str, width: int) -> str:
+    out = ""
+    for c in text.replace("\n", " "):
+        if _width(out + c) > width - 1:
+            return out + "…"
+        out += c
+    return out
+
+
+@cli.group()
+def user() -> None:
+    """账户管理（管理员）：新建、列出、改密码、停用、启用、修改角色和访问级别。
+
+    知识库有了第一个账户即为共享模式：应用要求登录，所有操作记入审计日志。
+    在本机命令行运行这些命令的是本机用户（管理员），无需登录。"""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, metavar="角色", help=ROLE_HELP)
+@click.option("--clearance", metavar="级别", help="可阅读的最高访问级别（默认 公开；级别表见 yuanwen levels）")
+@click.option("--password-stdin", is_flag=True,
+              help="从标准输入读一行作为密码（用于脚本，密码不出现在命令行）；不加则提示输入两次，输入时不显示")
+@click.option("--kb", help=KB_HELP)
+def user_add(name, role, clearance, password_stdin, kb) -> None:
+    """新建本地账户（密码至少 10 个字符）。第一个账户建成后，知识库即为共享模式。"""
+    from yuanwen.library import ROLE_LABELS
+
+    with _open_to_write(kb, create=True) as lib:
+        first = not lib.shared()
+        account = lib.add_account(name, role, _password(password_stdin), clearance)
+        admins = [a for a in lib.accounts() if a.role == "admin" and not a.disabled]
+    click.echo(f"已新建账户 {account.name}（{ROLE_LABELS[account.role]}，访问级别 {account.clearance}）")
+    if first:
+        click.echo(SHARED_NOTE)
+    if not admins:
+        click.echo("注意：还没有管理员账户，应用中无人能管理账户；"
+                   "可用 yuanwen user add 名称 --role admin --password-stdin 新建", err=True)
+
+
+@user.command("list")
+@click.option("--kb", help=KB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def user_list(kb, as_json) -> None:
+    """列出账户：名称、角色、访问级别、状态、登录方式、最近登录时间（UTC）。"""
+    from yuanwen.library import ROLE_LABELS
+
+    with _open(kb) as lib:
+        accounts = lib.accounts()
+    if as_json:
+        click.echo(json.dumps([{"name": a.name, "role": a.role, "role_label": ROLE_LABELS.get(a.role, a.role),
+                                "clearance": a.clearance, "disabled": a.disabled, "source": a.source,
+                                "created": a.created, "last_login": a.last_login} for a in accounts],
+                              ensure_ascii=False))
+        return
+    if not accounts:
+        click.echo("还没有账户（单机模式：应用只在本机使用，不需登录）。新建第一个管理员："
+                   "yuanwen user add 名称 --role admin --password-stdin")
+        return
+    rows = [[a.name, ROLE_LABELS.get(a.role, a.role), a.clearance, "停用" if a.disabled else "正常",
+             SOURCE_LABELS.get(a.source, a.source), _when(a.last_login) or "从未登录"] for a in accounts]
+    for line in _table(["账户", "角色", "访问级别", "状态", "登录方式", "最近登录（UTC）"], rows):
+        click.echo(line)
+    click.echo(f"（共 {len(accounts)} 个账户）")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True,
+              help="从标准输入读一行作为新密码；不加则提示输入两次，输入时不显示")
+@click.option("--kb", help=KB_HELP)
+def user_passwd(name, password_stdin, kb) -> None:
+    """设置账户的新密码（至少 10 个字符）。"""
+    with _open_to_write(kb) as lib:
+        lib.set_password(name, _password(password_stdin))
+    click.echo(f"已设置账户 {name} 的新密码")
+
+
+def _update_account(kb: str | None, name: str, **changes):
+    with _open_to_write(kb) as lib:
+        return lib.update_account(name, **changes)
+
+
+@user.command("disable")
+@click.argument("name")
+@click.option("--kb", help=KB_HELP)
+def user_disable(name, kb) -> None:
+    """停用账户：不能再登录，已登录的会话在下一次操作时退出（最后一个管理员不能停用）。"""
+    account = _update_account(kb, name, disabled=True)
+    click.echo(f"已停用账户 {account.name}")
+
+
+@user.command("enable")
+@click.argument("name")
+@click.option("--kb", help=KB_HELP)
+def user_enable(name, kb) -> None:
+    """重新启用停用的账户。"""
+    account = _update_account(kb, name, disabled=False)
+    click.echo(f"已启用账户 {account.name}")
+
+
+@user.command("set")
+@click.argument("name")
+@click.option("--role", metavar="角色", help=ROLE_HELP)
+@click.option("--clearance", metavar="级别", help="可阅读的最高访问级别（级别表见 yuanwen levels）")
+@click.option("--kb", help=KB_HELP)
+def user_set(name, role, clearance, kb) -> None:
+    """修改账户的角色或访问级别（立即生效，已登录的会话也是）。"""
+    from yuanwen.errors import UsageError
+    from yuanwen.library import ROLE_LABELS
+
+    if role is None and clearance is None:
+        raise UsageError("请用 --role 或 --clearance 指定要修改的内容")
+    account = _update_account(kb, name, role=role, clearance=clearance)
+    click.echo(f"账户 {account.name}：{ROLE_LABELS.get(account.role, account.role)}，访问级别 {account.clearance}")
+
+
+# -- the audit log --------------------------------------------------------------------------
+AUDIT_TABLE_LIMIT = 100
+_TIME_RE = r"\d{4}(-\d{2}(-\d{2}([T ]\d{2}(:\d{2}(:\d{2})?)?Z?)?)?)?"
+
+
+def _audit_time(value: str | None, option: str) -> str | None:
+    """A --since / --until value as the audit log compares it (ISO, UTC)."""
+    import re
+
+    from yuanwen.errors import UsageError
+
+    if value is None:
+        return None
+    value = value.strip()
+    if not re.fullmatch(_TIME_RE, value):
+        raise UsageError(f"{option} 的时间 {value!r} 无法识别：请写成 2025、2025-06、2025-06-01 或 2025-06-01T08:30（UTC）")
+    return value.replace(" ", "T")
+
+
+def _audit_actions(given: tuple[str, ...]) -> list[str]:
+    """--action values (names like login_failed, or their labels like 登录失败) as action names."""
+    from yuanwen.errors import UsageError
+    from yuanwen.library import ACTION_LABELS
+
+    by_label = {label: name for name, label in ACTION_LABELS.items()}
+    out = []
+    for a in given:
+        name = a if a in ACTION_LABELS else by_label.get(a)
+        if name is None:
+            known = "、".join(f"{n}（{label}）" for n, label in ACTION_LABELS.items())
+            raise UsageError(f"未知的操作 {a!r}；可选：{known}")
+        out.append(name)
+    return out
+
+
+@cli.command()
+@click.option("--kb", help=KB_HELP)
+@click.option("--since", help="起始时间（含，UTC），如 2025-06-01 或 2025-06-01T08:30")
+@click.option("--until", help="截止时间（含，UTC），如 2025-06-30")
+@click.option("--user", "user_name", metavar="账户名", help="只看这个账户的记录")
+@click.option("--action", "actions", multiple=True, metavar="操作",
+              help="只看这种操作（可多次指定），如 login_failed 或 登录失败；给错时列出全部可选值")
+@click.option("-n", "--limit", type=click.IntRange(0), default=None,
+              help=f"最多列出的条数（0：全部；表格默认 {AUDIT_TABLE_LIMIT}，--json、--csv 默认全部）")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+@click.option("--csv", "csv_out", is_flag=False, flag_value="-", metavar="[文件]",
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="导出为 CSV（Excel 可直接打开）；不给文件名或给 - 时写到标准输出")
+@click.option("--verify", is_flag=True, help="校验审计日志的哈希链：有记录被改动或删除时列出其编号，以状态 1 退出")
+@click.option("--retention", type=click.IntRange(1), metavar="天数",
+              help="设置审计日志保存的天数（至少 30，默认 180）；更早的记录随即删除")
+def audit(kb, since, until, user_name, actions, limit, as_json, csv_out, verify, retention) -> None:
+    """审计日志（管理员）：谁在何时、从哪里做了什么，最新的在前，时间为 UTC。
+
+    --verify 校验日志是否被改动；--retention 设置保存天数；--csv 导出。"""
+    from yuanwen.errors import UsageError
+    from yuanwen.library import audit_table
+
+    if as_json and csv_out is not None:
+        raise UsageError("--json 与 --csv 只能选一个")
+    if retention is not None:
+        with _open_to_write(kb) as lib:
+            deleted = lib.set_audit_retention(retention)
+        click.echo(f"审计日志保存期已设为 {retention} 天" + (f"；删除了 {deleted} 条更早的记录" if deleted else ""))
+        return
+    if verify:
+        with _open(kb) as lib:
+            bad = lib.verify_audit()
+        if bad:
+            click.echo(f"审计日志被改动：编号 {'、'.join(map(str, bad))} 的记录与前一条记录的哈希链不符"
+                       "（该记录被改动，或它前面的记录被删除）；请与导出到日志服务器的副本核对", err=True)
+            sys.exit(1)
+        click.echo("审计日志完整：各条记录的哈希链前后相符，没有被改动或删除的痕迹")
+        return
+    table = not as_json and csv_out is None
+    wanted = limit if limit is not None else (AUDIT_TABLE_LIMIT if table else 0)
+    with _open(kb) as lib:
+        entries = lib.audit_log(since=_audit_time(since, "--since"), until=_audit_time(until, "--until"),
+                                user=user_name, actions=_audit_actions(actions),
+                                limit=wanted + 1 if wanted else None)
+        more = bool(wanted) and len(entries) > wanted
+        entries = entries[:wanted] if wanted else entries
+        if csv_out is not None:
+            data = lib.audit_csv(entries)
+            if str(csv_out) == "-":
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            else:
+                csv_out.write_bytes(data)
+                click.echo(f"已导出 {len(entries)} 条审计记录：{csv_out}")
+            return
+        shared, days = lib.shared(), lib.audit_retention()
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False))
+        return
+    if not entries:
+        click.echo("没有符合条件的审计记录。" if shared else
+                   "知识库还没有账户（单机模式），不记审计日志；有了第一个账户（yuanwen user add）后开始记录。")
+        return
+    rows = [[str(e.id), _when(row[0]), row[1], row[2], row[3], _clip(row[4], 40), row[5], row[6]]
+            for e, row in zip(entries, audit_table(entries)[1:])]
+    for line in _table(["编号", "时间（UTC）", "账户", "客户端", "操作", "对象", "结果", "详情"], rows):
+        click.echo(line)
+    shown = f"只列出最新的 {len(entries)} 条，-n 0 列出全部" if more else f"共 {len(entries)} 条"
+    click.echo(f"（{shown}；审计日志保存 {days} 天）")
 
 
 def main() -> None:

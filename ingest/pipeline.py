@@ -350,7 +350,10 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     override = find_manifest_entry(path, roots)
     level = _wanted_access(store, path, config.access, override.get("access"))
     if existing and existing["file_hash"] == fhash and not (config.ocr and _left_for_ocr(existing)):
-        if level and existing["access"] != level:  # asked for another level: that is all that changes
+        # asked for another level: that is all that changes (the file's own front matter,
+        # recorded when it was read, still counts: the stricter wins)
+        level = _access.stricter(_ladder(store), level, _declared_access(store, existing)) if level else None
+        if level and existing["access"] != level:
             store.set_document_access(existing["id"], level)
             return FileOutcome(key, "unchanged", f"访问级别改为{level}", existing["id"])
         return FileOutcome(key, "unchanged", doc_id=existing["id"])
@@ -365,16 +368,27 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
         parsed = sandbox.parse(path, override, config, name=Path(key), ocr=pages)
     rr = parsed.read
     # front matter may name the level too (access: 内部); the strictest level given wins
-    level = _wanted_access(store, path, level, (parsed.meta.get("extra") or {}).pop("access", None))
+    declared = (parsed.meta.get("extra") or {}).pop("access", None)
+    level = _wanted_access(store, path, level, declared)
+    declared = declared.strip() if declared else None
     chash = content_hash(rr.text)
     if existing and existing["content_hash"] == chash:
         store.touch_document(existing["id"], fhash, st.st_mtime)
+        extra = json.loads(existing["extra"] or "{}")
+        old_extra = dict(extra)
+        extra.pop(DECLARED_ACCESS, None)
+        if declared:  # the front matter may have changed while the text did not
+            extra[DECLARED_ACCESS] = declared
+        relevelled = bool(level and existing["access"] != level)
+        if relevelled:
+            store.set_document_access(existing["id"], level)
+        note = f"访问级别改为{level}" if relevelled else "内容未变（仅文件字节不同）"
         if config.ocr and _left_for_ocr(existing):  # its scanned pages gave no text: done with them
-            extra = json.loads(existing["extra"] or "{}")
             extra.pop("ocr_skipped", None)
+            note = "扫描页没有识别出文字"
+        if extra != old_extra:
             store.update_document_extra(existing["id"], extra)
-            return FileOutcome(key, "unchanged", "扫描页没有识别出文字", existing["id"])
-        return FileOutcome(key, "unchanged", "内容未变（仅文件字节不同）", existing["id"])
+        return FileOutcome(key, "unchanged", note, existing["id"])
     twin = store.document_by_hash(chash)
     if twin and twin["path"] != key:
         # this path used to hold other text: that document goes in the same transaction
@@ -389,6 +403,8 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     if not passages:
         raise ReadError(path, "没有可检索的正文")
     extra = dict(meta.get("extra") or {})
+    if declared:  # the level the file itself names (front matter): counted at later ingests too
+        extra[DECLARED_ACCESS] = declared
     ocr_info = _ocr_info(rr.meta)
     if ocr_info:
         extra["ocr"] = ocr_info
@@ -461,6 +477,18 @@ def _recognise(store: Store, path: Path, file_hash: str, need: OcrNeeded, config
 
 def _ladder(store: Store) -> list[str]:
     return _access.parse_levels(store.get_meta(_access.LEVELS_META))
+
+
+DECLARED_ACCESS = "declared_access"  # documents.extra key: the level the file's front matter names
+
+
+def _declared_access(store: Store, row: dict[str, Any]) -> str | None:
+    """The level a stored document's own front matter named, if it is still on the ladder."""
+    try:
+        declared = json.loads(row.get("extra") or "{}").get(DECLARED_ACCESS)
+    except ValueError:
+        return None
+    return declared if declared in _ladder(store) else None
 
 
 def _wanted_access(store: Store, path: Path, *given: str | None) -> str | None:

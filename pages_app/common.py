@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from yuanwen.config import resolve_kb_dir
-from yuanwen.errors import PackConflictError, PackNotFoundError, UsageError, YuanwenError, record_fault
+from yuanwen.errors import AccessDenied, PackConflictError, PackNotFoundError, UsageError, YuanwenError, record_fault
 from yuanwen.library import HTML_DIFF, MAX_UPLOAD_MB, Library, confidence_pct, mark_terms, render_match
-from yuanwen.models import Hit, QuoteMatch, SavedPack, StudyPack
+from yuanwen.models import Actor, Hit, QuoteMatch, SavedPack, StudyPack
 
 
 # -- the pages: slug -> (title, file, icon); the slug is the page's URL path ------------------
@@ -39,6 +40,14 @@ PAGES: dict[str, tuple[str, str, str]] = {
     "timeline": ("提法演变", "timeline_page.py", ":material/timeline:"),
     "pack": ("学习材料汇编", "pack_page.py", ":material/library_books:"),
     "kb": ("知识库", "kb_page.py", ":material/database:"),
+    "accounts": ("账户", "accounts_page.py", ":material/manage_accounts:"),
+    "audit": ("审计日志", "audit_page.py", ":material/policy:"),
+}
+# What the acting account must be allowed to do (``Library.can``) to see each page; the
+# navigation lists only those pages, so another one's address leads to the default page.
+PAGE_PERMISSIONS: dict[str, str] = {
+    "search": "search", "quote": "search", "docs": "read", "excerpts": "search",
+    "timeline": "search", "pack": "packs", "kb": "upload", "accounts": "accounts", "audit": "audit",
 }
 DEFAULT_PAGE = "search"
 MODES = {"综合": "hybrid", "语义": "semantic", "关键词": "keyword"}
@@ -219,7 +228,24 @@ def kb_exists(kb: Path) -> bool:
 
 
 def get_kb(kb: Path, quiet: bool = False) -> KBHandle | None:
-    """The cached knowledge base, or None after telling the user why it cannot be opened."""
+    """The cached knowledge base as the session's account sees it (a view of it acting as
+    that account: its clearance filters every read, its role limits what it may do, its
+    actions are audited), or None after telling the user why it cannot be opened. In desktop
+    mode, the knowledge base itself (the machine's own user)."""
+    actor = session_actor()
+    if actor is None and ss().get(MODE_KEY) != DESKTOP and get_script_run_ctx() is not None:
+        # never the machine's own user for a session that has not logged in (see app.py); a
+        # page imported outside a server (no session, nobody served) runs as the machine's user
+        raise AccessDenied("请先登录")
+    h = base_kb(kb, quiet)
+    if h is None or actor is None:
+        return h
+    return KBHandle(h.kb.for_actor(actor), h.lock)
+
+
+def base_kb(kb: Path, quiet: bool = False) -> KBHandle | None:
+    """The cached knowledge base itself, acting as the machine's own user: for the entry
+    point (the mode, logins) only; pages use :func:`get_kb`."""
     if not kb_exists(kb):
         if not quiet:
             show_missing_kb(kb)
@@ -230,6 +256,17 @@ def get_kb(kb: Path, quiet: bool = False) -> KBHandle | None:
         if not quiet:
             st.error(md_literal(str(exc)))
         return None
+
+
+# -- who uses the app: set by the entry point (app.py, pages_app/login.py) on every run -------
+ACTOR_KEY = "auth_actor"  # the logged-in account (yuanwen.models.Actor), None in desktop mode
+MODE_KEY = "auth_mode"  # DESKTOP, or "shared" (logins required)
+DESKTOP = "desktop"
+
+
+def session_actor() -> Actor | None:
+    """The account this session acts as (None: desktop mode, or not logged in)."""
+    return ss().get(ACTOR_KEY)
 
 
 def show_missing_kb(kb: Path) -> None:
@@ -341,10 +378,35 @@ _SAFE_EDITS = frozenset({"add_item", "set_title", "add_section", "remove_passage
 
 
 def pack_library() -> Library:
-    """The façade on this server's knowledge base folder, for saved packs (opens no database)."""
+    """The façade on this server's knowledge base folder as the session's account, for saved
+    packs (an account's own packs and the shared ones; in desktop mode ``<kb>/packs``). Its
+    methods take turns with the pages on the knowledge base's lock. Before a knowledge base
+    exists, a façade that opens no database."""
     from yuanwen.library import open_kb as open_library
 
-    return open_library(current_kb_dir())
+    h = get_kb(current_kb_dir(), quiet=True)
+    if h is None:
+        return open_library(current_kb_dir(), actor=session_actor())
+    return _Locked(h.kb, h.lock)  # type: ignore[return-value]
+
+
+class _Locked:
+    """A library whose method calls hold ``lock`` (the lock the pages take on the knowledge
+    base), also when called later, e.g. by a download button's deferred data."""
+
+    def __init__(self, lib: Library, lock: threading.RLock) -> None:
+        self._lib, self._lock = lib, lock
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._lib, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+        return locked
 
 
 def set_current_pack(saved: SavedPack | None) -> None:

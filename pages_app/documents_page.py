@@ -19,6 +19,7 @@ from pages_app.common import (
     guarded,
     md_literal,
     run_page,
+    session_actor,
     split_issuers,
     ss,
     style,
@@ -77,9 +78,11 @@ def body(kb_dir: Path) -> dict[str, Any]:
 def render_document(doc: Document, passages: list[Passage], shown_path: str) -> None:
     s = ss()
     st.html(f'<div class="yw-title" style="font-size:1.4rem">{esc(doc.title)}</div>')
-    meta = "　".join(x for x in (doc.issuer, doc.date, doc.doc_type, doc.doc_number) if x)
+    meta = "　".join(x for x in (doc.issuer, doc.date, doc.doc_type, doc.doc_number,
+                                 f"访问级别：{doc.access}" if doc.access else "") if x)
     if meta:
         st.text(meta)
+    _manage(doc)
     recognised = Library.recognised_pages(doc)
     if recognised:
         _ocr_notice(doc, recognised)
@@ -207,7 +210,8 @@ def _scan_view(doc: Document, recognised: dict[int, float], current: Passage | N
         left, right = st.columns([1.15, 1], gap="medium")
         with left:
             try:
-                png = _page_png(str(current_kb_dir()), doc.id, page, doc.content_hash)
+                png = _page_png(str(current_kb_dir()), doc.id, page, doc.content_hash,
+                                _who())
             except ReadError as exc:
                 st.warning(md_literal(f"无法显示原件第 {page} 页：{exc.reason}"))
             except YuanwenError as exc:
@@ -242,16 +246,22 @@ def _page_text_html(doc: Document, page: int, current: Passage | None,
 
 
 @st.cache_data(max_entries=16, ttl=300, show_spinner="正在读取原件页面…")
-def _page_png(kb: str, doc_id: int, page: int, content_hash: str) -> bytes:
+def _page_png(kb: str, doc_id: int, page: int, content_hash: str, who: str) -> bytes:
     """Page ``page`` of a document's original file as PNG (kept a few minutes: a rerun of the
     page, every click, does not render it again; ``content_hash`` keys it to this version of
-    the document). Rendered outside the knowledge base's lock: other sessions go on."""
+    the document, ``who`` to the account, whose clearance and audit line it passes through).
+    Rendered outside the knowledge base's lock: other sessions go on."""
     h = get_kb(Path(kb), quiet=True)
     if h is None:
         raise ReadError(kb, "知识库无法打开")
     with h.lock:
         source = h.kb.page_source(doc_id)
     return Library.render_page(source, page)
+
+
+def _who() -> str:
+    actor = session_actor()
+    return actor.name if actor is not None else ""
 
 
 def passage_html(p: Passage) -> str:
@@ -326,6 +336,74 @@ def render_related(passage_id: int) -> None:
             st.html(f'<div class="yw-passage">{esc(hit.passage.text)}</div>')
             st.button("在文中查看", key=f"rel_view_{passage_id}_{hit.passage.id}", type="tertiary",
                       on_click=goto_doc, args=(d.id, hit.passage.start, None))
+
+
+def _manage(doc: Document) -> None:
+    """For editors: the document's access level, and deleting it (after a confirmation)."""
+    h = get_kb(current_kb_dir(), quiet=True)
+    if h is None or not h.kb.can("set_access"):
+        return
+    s = ss()
+    if s.get("doc_manage_msg"):
+        st.success(md_literal(s.pop("doc_manage_msg")))
+    if s.get("doc_manage_err"):
+        st.error(md_literal(s.pop("doc_manage_err")))
+    with st.expander("管理本文档（编辑）"):
+        with h.lock:
+            levels = h.kb.visible_levels()  # not above the account's own clearance
+        key = f"doc_access_{doc.id}"
+        if s.get(key) not in levels:
+            s[key] = doc.access if doc.access in levels else levels[0]
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        c1.selectbox("访问级别", levels, key=key,
+                     help="只有可阅级别不低于此级别的账户能检索、阅读和导出本文档")
+        c2.button("保存", key="doc_access_go", on_click=_set_access, args=(doc.id, key))
+        if s.get("doc_del_ask") == doc.id:
+            st.warning(md_literal(f"删除文档《{doc.title}》？它的全部段落将从知识库中移除，"
+                                  "汇编中已收录的段落保留；删除后无法恢复，需要时可重新导入原文件。"))
+            d1, d2, _ = st.columns([1, 1, 3])
+            d1.button("确定删除", key="doc_del_yes", type="primary", on_click=_delete, args=(doc.id,))
+            d2.button("取消", key="doc_del_no", on_click=_ask_delete, args=(None,))
+        elif h.kb.can("delete"):
+            st.button("删除文档", key="doc_del", on_click=_ask_delete, args=(doc.id,))
+
+
+@guarded
+def _ask_delete(doc_id: int | None) -> None:
+    ss()["doc_del_ask"] = doc_id
+
+
+@guarded
+def _set_access(doc_id: int, key: str) -> None:
+    s = ss()
+    h = get_kb(current_kb_dir(), quiet=True)
+    if h is None:
+        return
+    try:
+        with h.lock:
+            doc = h.kb.set_document_access(doc_id, s[key])
+    except YuanwenError as exc:
+        s["doc_manage_err"] = str(exc)
+        return
+    s["doc_manage_msg"] = f"已把《{doc.title}》的访问级别设为 {doc.access}"
+
+
+@guarded
+def _delete(doc_id: int) -> None:
+    s = ss()
+    s.pop("doc_del_ask", None)
+    h = get_kb(current_kb_dir(), quiet=True)
+    if h is None:
+        return
+    try:
+        with h.lock:
+            gone = h.kb.delete_documents([doc_id])
+    except YuanwenError as exc:
+        s["doc_manage_err"] = str(exc)
+        return
+    s["d_pick"] = None
+    s["doc_focus"] = None
+    s["doc_manage_msg"] = "已删除文档" + "、".join(f"《{d.title}》" for d in gone)
 
 
 @guarded

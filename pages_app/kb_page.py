@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from pages_app.common import get_kb, md_literal, open_kb, run_page, ss
+from pages_app.common import get_kb, md_literal, open_kb, run_page, session_actor, ss
 from yuanwen.errors import YuanwenError
 from yuanwen.library import MAX_UPLOAD_MB, STATUS_LABELS, UPLOAD_DIR, Library, ingest_summary, safe_filename
 from yuanwen.library import open_kb as open_library
@@ -61,11 +61,21 @@ def body(kb_dir: Path) -> dict[str, Any]:
                f"文件保存在知识库的 {UPLOAD_DIR}/ 文件夹中；同一文件再次上传会更新原来的版本，"
                "不同的文件即使名字相同或相近也不会互相覆盖（另存为“名称 (2)”）。")
     gen = ss().get("upload_gen", 0)
+    if h is not None:
+        with h.lock:
+            levels = h.kb.visible_levels()  # not above the account's own clearance
+    else:
+        levels = open_library(kb_dir).access_levels()  # the default ladder: no database yet
+    if ss().get("up_access") not in levels:
+        ss()["up_access"] = levels[0]
+    st.selectbox("访问级别", levels, key="up_access",
+                 help="本次导入的文档的访问级别：只有可阅级别不低于它的账户能检索和阅读；"
+                      "文件自带（manifest.csv、文首元数据）的级别更高时以其为准。导入后可在「文档」页修改")
     files = st.file_uploader(f"选择文件（可多选，单个不超过 {MAX_UPLOAD_MB} MB）", type=UPLOAD_TYPES,
                              accept_multiple_files=True, max_upload_size=MAX_UPLOAD_MB,
                              key=f"upload_{gen}")
     if st.button("导入知识库", type="primary", key="up_go", disabled=not files):
-        ss()["ingest_result"] = run_upload_ingest(kb_dir, files or [])
+        ss()["ingest_result"] = run_upload_ingest(kb_dir, files or [], ss().get("up_access"))
         ss()["upload_gen"] = gen + 1
         st.rerun()
     result = ss().get("ingest_result")
@@ -74,13 +84,18 @@ def body(kb_dir: Path) -> dict[str, Any]:
     return {}
 
 
-def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
-    """Save the uploads and ingest them; returns what to show (rows, summary, errors)."""
+def run_upload_ingest(kb_dir: Path, files: list, access: str | None = None) -> dict[str, Any]:
+    """Save the uploads and ingest them at the access level ``access``, as the session's
+    account; returns what to show (rows, summary, errors)."""
     result: dict[str, Any] = {"rows": [], "summary": "", "error": None}
     with st.status("正在导入…", expanded=True) as status:
         st.write(f"保存 {len(files)} 个文件…")
-        lib = open_library(kb_dir, readonly=False)
-        saved, refused = lib.save_uploads(files)
+        lib = open_library(kb_dir, readonly=False, actor=session_actor())
+        try:
+            saved, refused = lib.save_uploads(files)
+        except YuanwenError as exc:  # not allowed, or the audit log cannot be written
+            status.update(label="导入失败", state="error")
+            return {**result, "error": str(exc)}
         for name, reason in refused:
             result["rows"].append({"文件": name, "结果": "失败", "段落": 0, "说明": reason})
         if saved:
@@ -95,7 +110,7 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
                        for name, p in saved if p.name != safe_filename(name)}
             try:
                 report = lib.ingest(
-                    [p for _, p in saved], on_progress=on_progress)
+                    [p for _, p in saved], on_progress=on_progress, access=access)
             except YuanwenError as exc:
                 result["error"] = str(exc)
                 status.update(label="导入失败", state="error")
@@ -107,7 +122,7 @@ def run_upload_ingest(kb_dir: Path, files: list) -> dict[str, Any]:
                         "段落": o.passages,
                         "说明": "；".join(x for x in (renamed.get(o.path), o.reason, *o.warnings) if x),
                     })
-                result["summary"] = (f"{ingest_summary(report, refused=len(refused))}；"
+                result["summary"] = (f"{ingest_summary(report, refused=len(refused))}；访问级别 {access or '公开'}；"
                                      f"入库 {report.passages_stored} 段，向量化 {report.passages_embedded} 段"
                                      + (f"，文字识别 {report.ocr_pages} 页（{report.ocr_seconds:.0f} 秒）"
                                         if report.ocr_pages else ""))

@@ -18,11 +18,12 @@ from pages_app.common import (
     md_literal,
     pack_library,
     run_page,
+    session_actor,
     set_current_pack,
     ss,
 )
 from yuanwen.errors import UsageError, YuanwenError
-from yuanwen.library import EXPORT_SOURCES, Library, safe_filename
+from yuanwen.library import EXPORT_SOURCES, SHARED_PREFIX, Library, safe_filename
 from yuanwen.models import SavedPack, StudyPack
 
 
@@ -81,15 +82,16 @@ def body(kb_dir: Path) -> dict[str, Any]:
                       help="摘编的写法，或加入汇编时选定的引文格式（脚注格式 / GB/T 7714）")
     e1, e2, e3 = st.columns(3)
     # each file is built when its button is clicked (a callable as data), not on every rerun
-    e1.download_button("导出 Word（.docx）", data=partial(Library.pack_bytes, pack, "docx", source),
+    lib = pack_library()  # exports leave out passages above the account's clearance, and are audited
+    e1.download_button("导出 Word（.docx）", data=partial(lib.export_bytes, pack, "docx", source),
                        file_name=f"{fname}.docx",
                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                        key="pk_docx", disabled=n == 0, type="primary")
-    e2.download_button("导出 Markdown（.md）", data=partial(Library.pack_bytes, pack, "md", source),
+    e2.download_button("导出 Markdown（.md）", data=partial(lib.export_bytes, pack, "md", source),
                        file_name=f"{fname}.md", mime="text/markdown", key="pk_md", disabled=n == 0)
     _pdf_export(pack, source, fname, e2, disabled=n == 0)
     e3.download_button("下载汇编文件（.json，可分享、可再载入）",
-                       data=partial(Library.pack_bytes, pack, "json"),
+                       data=partial(lib.export_bytes, pack, "json"),
                        file_name=f"{fname}.json", mime="application/json", key="pk_json",
                        disabled=n == 0)
     load_file(pack)
@@ -111,7 +113,7 @@ def _pdf_export(pack: StudyPack, source: str, fname: str, col: Any, disabled: bo
     if col.button("生成 PDF", key="pk_pdf_make", disabled=disabled, help="用 LibreOffice 把 Word 版转为 PDF"):
         try:
             with st.spinner("正在用 LibreOffice 生成 PDF…"):
-                s["pk_pdf"] = ((deepcopy(pack), source), Library.pack_bytes(pack, "pdf", source))
+                s["pk_pdf"] = ((deepcopy(pack), source), pack_library().export_bytes(pack, "pdf", source))
         except YuanwenError as exc:
             st.error(md_literal(str(exc)))
         else:
@@ -134,8 +136,12 @@ def choose_pack(saved: list[SavedPack]) -> None:
                  format_func=lambda n: f"{n}（{sizes.get(n, 0)} 段）",
                  placeholder="（新汇编，加入第一段时自动保存）",
                  help="汇编随改随存在知识库文件夹里（packs/），刷新页面或重启后仍在")
+    can_share = _can_share()
     with c2.popover("新建", use_container_width=True):
         st.text_input("新汇编名称", key="pk_new_name", placeholder="如：防汛抗旱专题学习")
+        if can_share:
+            st.checkbox("共享给所有账户", key="pk_new_shared",
+                        help=f"共享汇编名称以“{SHARED_PREFIX}”开头，所有账户都能打开，只有编辑能修改")
         st.button("创建", key="pk_create", on_click=_create_pack, type="primary")
     with c3.popover("重命名", use_container_width=True, disabled=not current):
         st.text_input("新名称", key="pk_rename_to", placeholder=current or "")
@@ -144,6 +150,17 @@ def choose_pack(saved: list[SavedPack]) -> None:
         st.warning(md_literal(f"删除汇编“{current}”（{sizes.get(current, 0)} 段）？删除后无法恢复，"
                               "可先下载汇编文件备份。"))
         st.button("确定删除", key="pk_delete", on_click=_delete_pack, type="primary")
+    if current and current.startswith(SHARED_PREFIX):
+        if can_share:
+            st.caption("这是共享汇编：所有账户都能打开，编辑可以修改。")
+        else:
+            st.info("这是共享汇编：所有账户都能打开，只有编辑可以修改。要在此基础上编辑，"
+                    "可下载汇编文件（.json）后在下方载入为新汇编。")
+    elif can_share and current and Library.pack_size(s["pack"]):
+        with st.popover("另存为共享汇编"):
+            st.text_input(f"共享汇编名称（自动加前缀“{SHARED_PREFIX}”）", key="pk_share_name",
+                          placeholder=current)
+            st.button("共享给所有账户", key="pk_share", on_click=_share_pack, type="primary")
     for i, p in enumerate(p for p in saved if p.error):
         w1, w2 = st.columns([6, 1], vertical_alignment="center")
         w1.warning(md_literal(f"已略过一个汇编：{p.error}"))
@@ -167,12 +184,36 @@ def _switch_pack() -> None:
 def _create_pack() -> None:
     s = ss()
     try:
-        set_current_pack(pack_library().create_pack(s.get("pk_new_name", "")))
+        name = s.get("pk_new_name", "")
+        if s.get("pk_new_shared") and name and not name.startswith(SHARED_PREFIX):
+            name = SHARED_PREFIX + name
+        set_current_pack(pack_library().create_pack(name))
     except YuanwenError as exc:
         s["pack_error"] = str(exc)
         return
     s["pk_new_name"] = ""
     s["pack_notice"] = f"已新建汇编“{s['pack_name']}”"
+
+
+def _can_share() -> bool:
+    """Whether the session may edit shared packs (editors of a shared knowledge base)."""
+    return session_actor() is not None and pack_library().can("share_packs")
+
+
+@guarded
+def _share_pack() -> None:
+    """Save a copy of the session's pack as a shared pack (共享/NAME) and go on with it."""
+    s = ss()
+    name = (s.get("pk_share_name") or "").strip() or s.get("pack_name") or ""
+    if not name.startswith(SHARED_PREFIX):
+        name = SHARED_PREFIX + name
+    try:
+        set_current_pack(pack_library().create_pack(name, s["pack"]))
+    except YuanwenError as exc:
+        s["pack_error"] = str(exc)
+        return
+    s["pk_share_name"] = ""
+    s["pack_notice"] = f"已另存为共享汇编“{name}”，所有账户都能打开"
 
 
 @guarded

@@ -43,6 +43,8 @@ def test_every_command_has_help():
         r = runner.invoke(cli, [*path, "--help"])
         assert r.exit_code == 0 and cmd.help.split("\n")[0][:10] in r.output
     assert {"ingest", "stats", "search", "quote", "docs", "show", "pack add", "pack export"} <= set(names)
+    assert {"user add", "user list", "user passwd", "user disable", "user enable", "user set", "audit",
+            "levels", "access", "rm"} <= set(names)
 
 
 ENGLISH = ("Usage:", "Options:", "Commands:", "Show this message", "Error:", "Invalid value", "[OPTIONS]",

@@ -24,14 +24,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from . import access
 from .errors import AuditError, KnowledgeBaseError, LoginError, UsageError
 from .models import Account, Actor, AuditEntry
-from .store import AUDIT_RETENTION_DAYS, Store, audit_hash
+from .store import AUDIT_RETENTION_DAYS, AUDIT_RETENTION_KEY, Store, audit_hash
 
 MAX_FAILURES = 5
 MAX_CLIENT_FAILURES = 20
 LOCK_MINUTES = 15
 MIN_PASSWORD_CHARS = 10
 MIN_RETENTION_DAYS = 30
-RETENTION_META = "audit_retention_days"
+RETENTION_META = AUDIT_RETENTION_KEY
 NAME_RE = re.compile(r"[A-Za-z0-9_.@\-\u3400-\u9fff]{2,64}")
 _HASHER = PasswordHasher()
 # verified against when the account does not exist, so a wrong name takes as long as a wrong
@@ -58,8 +58,10 @@ def now_iso(delta: timedelta | None = None) -> str:
 def check_name(name: str) -> str:
     """An account name: 2-64 letters, digits, Chinese characters or ``_.@-``."""
     name = (name or "").strip()
-    if not NAME_RE.fullmatch(name):
-        raise UsageError(f"账户名 {name!r} 不可用：2～64 个字符，只能用字母、数字、汉字和 _ . @ -")
+    # not starting with a dot: the name is a folder name (<kb>/accounts/<name>), and ".."
+    # would be the knowledge base folder itself
+    if not NAME_RE.fullmatch(name) or name.startswith("."):
+        raise UsageError(f"账户名 {name!r} 不可用：2～64 个字符，只能用字母、数字、汉字和 _ . @ -，不能以 . 开头")
     return name
 
 
@@ -122,7 +124,7 @@ class Accounts:
         return bad
 
     def retention_days(self) -> int:
-        raw = self.store.security_meta(RETENTION_META)
+        raw = self.store.audit_meta(RETENTION_META)
         return int(raw) if raw and raw.isdigit() else AUDIT_RETENTION_DAYS
 
     def set_retention(self, actor: Actor, days: int) -> int:
@@ -130,7 +132,7 @@ class Accounts:
         are deleted now and by every later purge. Returns how many were deleted."""
         if days < MIN_RETENTION_DAYS:
             raise UsageError(f"审计日志至少保存 {MIN_RETENTION_DAYS} 天（《网络安全法》要求网络日志留存不少于六个月，即 180 天）")
-        self.store.set_security_meta(RETENTION_META, str(int(days)))
+        self.store.set_audit_meta(RETENTION_META, str(int(days)))
         self.record(actor, "retention", str(days), days=days)
         return self.purge()
 
@@ -284,7 +286,10 @@ def oidc_name(claims: Mapping[str, Any], mapping: Mapping[str, Any]) -> str:
     for key in (mapping.get("name_claim"), "preferred_username", "email", "sub"):
         value = claims.get(key) if key else None
         if isinstance(value, str) and value.strip():
-            return check_name(value.strip()[:64])
+            try:
+                return check_name(value.strip()[:64])
+            except UsageError as exc:
+                raise LoginError(f"统一身份认证给出的用户名不可用：{exc}；请联系管理员") from exc
     raise LoginError("统一身份认证没有给出用户名，请联系管理员检查认证配置")
 
 
@@ -325,7 +330,7 @@ def _clip(detail: dict[str, Any]) -> dict[str, Any]:
     return {k: (v[:500] if isinstance(v, str) else v) for k, v in detail.items() if v is not None}
 
 
-def audit_csv(entries: Sequence[AuditEntry]) -> list[list[str]]:
+def audit_table(entries: Sequence[AuditEntry]) -> list[list[str]]:
     """The audit lines as table rows (header first), as the CSV export writes them."""
     rows = [["时间（UTC）", "账户", "客户端地址", "操作", "对象", "结果", "详情"]]
     for e in entries:

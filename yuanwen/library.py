@@ -63,7 +63,7 @@ from yuanwen.search.retrieve import FusionConfig
 from . import access as _access
 from . import uploads as _uploads
 from . import verify as _verify
-from .accounts import ACTION_LABELS, Accounts, audit_csv
+from .accounts import ACTION_LABELS, Accounts, audit_table
 from .config import Config, resolve_kb_dir
 from .embed import Embedder, get_embedder
 from .errors import KnowledgeBaseError, ReadError, UsageError
@@ -97,7 +97,7 @@ __all__ = [
     "confidence_pct", "display_path", "explain", "ingest_summary",
     "mark_terms", "page_ranges", "render_diff", "render_match",
     "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",
-    "EXPORT_SOURCES", "ROLES", "ROLE_LABELS", "ACTION_LABELS",
+    "EXPORT_SOURCES", "ROLES", "ROLE_LABELS", "ACTION_LABELS", "audit_table",
 ]
 
 ROLES = _access.ROLES
@@ -279,16 +279,20 @@ class Library:
         """The same error as for a missing document when ``doc_id`` is above the clearance."""
         levels = self._hidden_levels()
         if levels is not None and self.kb.store.document_access([doc_id]).get(doc_id) not in levels:
+            if doc_id in self.kb.store.document_access([doc_id]):  # there, above the clearance
+                self._audit("view", doc_id, outcome="denied")
             raise KnowledgeBaseError(f"知识库中没有编号为 {doc_id} 的文档")
 
     def visible_pack(self, pack: StudyPack) -> tuple[StudyPack, int]:
         """``pack`` without the passages above the actor's clearance (judged by the stricter
         of the level recorded when each was added and its document's level now), and how
         many were left out."""
-        levels = self._hidden_levels()
-        if levels is None:
-            return pack, 0
+        # not skipped while no document is above the clearance: a pack holds its passages'
+        # text, and may hold some of a document since deleted, or from another knowledge base
         ladder = self.access_levels()
+        levels = self.visible_levels()
+        if levels == ladder:
+            return pack, 0
         now = self.kb.store.document_access(
             {i.doc_id for sec in pack.sections for i in sec.items if i.doc_id is not None})
         out, dropped = _pack.copy_pack(pack), 0
@@ -373,8 +377,9 @@ class Library:
         self._require("set_access", "set_access", doc_id)
         level = _access.check_level(level, self.access_levels())
         doc = self.document(doc_id)
-        self.kb.store.set_document_access(doc_id, level)
+        # recorded first: when the line cannot be written, nothing changes
         self._audit("set_access", doc_id, title=doc.title, old=doc.access, new=level)
+        self.kb.store.set_document_access(doc_id, level)
         self.close()  # a read-only handle may hold a snapshot: read the change from now on
         doc.access = level
         return doc
@@ -384,10 +389,14 @@ class Library:
         the ingest lock (editors); returns the documents removed."""
         self._require("delete", "delete", ",".join(map(str, doc_ids)))
         docs = [self.document(i) for i in doc_ids]
-        self.close()
-        _pipeline.delete_documents(self.config, [d.id for d in docs if d.id is not None], wait)
-        for d in docs:
+        for d in docs:  # recorded first: when a line cannot be written, nothing is deleted
             self._audit("delete", d.id, title=d.title, path=d.path)
+        self.close()
+        try:
+            _pipeline.delete_documents(self.config, [d.id for d in docs if d.id is not None], wait)
+        except Exception as exc:
+            self._audit("delete", ",".join(str(d.id) for d in docs), outcome="failed", error=str(exc)[:200])
+            raise
         return docs
 
     # the audit log (admins)
@@ -402,7 +411,7 @@ class Library:
         """Audit lines as CSV (UTF-8 with BOM, formula-like cells neutralised); the export is
         audited too."""
         self._require("audit", "audit_export")
-        rows = audit_csv(entries)
+        rows = audit_table(entries)
         self._audit("audit_export", "", rows=len(rows) - 1)
         return _export.to_csv(rows[0], rows[1:])
 
@@ -460,6 +469,8 @@ class Library:
         config = dataclasses.replace(self.config, ocr=self.config.ocr if ocr is None else ocr,
                                      access=access)
         audited = self.exists() and self.shared()
+        if audited:  # recorded first: when the line cannot be written, nothing is ingested
+            self._audit("ingest", ", ".join(map(str, paths))[:300], stage="start", access=access)
         chosen: str | Embedder | None = embedder if embedder is not None else (
             self._embedder or self.config.embedder)
         if isinstance(chosen, str) and (query_prompt is not None or passage_prompt is not None):
@@ -474,7 +485,7 @@ class Library:
         elif chosen is not None:
             self.config.embedder = chosen
         if audited:
-            self._audit("ingest", ", ".join(map(str, paths))[:300], added=report.count("added"),
+            self._audit("ingest", ", ".join(map(str, paths))[:300], stage="done", added=report.count("added"),
                         updated=report.count("updated"), failed=len(report.failed), access=access)
         return report
 
@@ -487,6 +498,8 @@ class Library:
 
     def repair(self, wait: float = 0) -> VerifyReport:
         """``verify(repair=True)``: damaged documents are read again from their files."""
+        if self._actor is not None and not self._actor.local:
+            self._require("ingest", "repair")
         self.close()
         return _pipeline.repair(self.config, wait)
 
@@ -600,6 +613,7 @@ class Library:
 
     def stats(self) -> dict:
         """Counts, embedder, groupings and sizes on disk (see ``yuanwen stats``)."""
+        self._require("ingest", "stats")
         return self.kb.stats()
 
     @staticmethod
@@ -738,7 +752,27 @@ class Library:
                 self._require("share_packs", "pack_save", name)
             return self.kb_dir, name[len(SHARED_PREFIX):]
         self._require("packs", "pack_save", name)
-        return self.kb_dir / ACCOUNT_DIR / self.actor.name.casefold(), name
+        own = self.kb_dir / ACCOUNT_DIR / self.actor.name.casefold()
+        if write and self.kb_dir.is_dir():  # the account's first pack: its folder is made here
+            own.mkdir(parents=True, exist_ok=True)
+        return own, name
+
+    def _writable(self, name: str) -> tuple[Path, str]:
+        """:meth:`_place` for a change to pack ``name``; a shared pack holding passages above
+        the actor's clearance cannot be changed by them (their copy lacks those passages, and
+        positions in it are not positions in the pack)."""
+        root, bare = self._place(name, write=True)
+        if root == self.kb_dir and self._per_account():
+            try:
+                whole = _pack_store.read_pack(root, bare)
+            except UsageError:  # missing (made now) or unreadable (the store says so)
+                return root, bare
+            if self.visible_pack(whole.pack)[1]:
+                self._audit("pack_save", name, outcome="denied")
+                from .errors import AccessDenied
+
+                raise AccessDenied(f"共享汇编“{bare}”中有您无权查看的内容，不能修改；请另存为自己的汇编")
+        return root, bare
 
     def _named(self, saved: SavedPack, name: str) -> SavedPack:
         """``saved`` under the name the caller used (共享/ kept), its passages above the
@@ -758,6 +792,7 @@ class Library:
         shared = _pack_store.list_packs(self.kb_dir)
         for p in shared:
             p.name = SHARED_PREFIX + p.name
+            p.pack, _ = self.visible_pack(p.pack)  # no count of what the actor may not see
         return own + shared
 
     def open_pack(self, name: str) -> SavedPack:
@@ -778,7 +813,7 @@ class Library:
         """Save ``pack`` as ``name`` (made when missing), crash-safely. ``revision``: the one the
         caller's copy came from; PackConflictError when the pack was saved elsewhere since. A
         saved file that cannot be read is not overwritten (UsageError; delete it first)."""
-        root, bare = self._place(name, write=True)
+        root, bare = self._writable(name)
         saved = _pack_store.save_pack(root, bare, pack, revision)
         self._audit("pack_save", name, items=_pack.item_count(saved.pack))
         return self._named(saved, name)
@@ -789,7 +824,7 @@ class Library:
         and save it. ``revision`` (for edits addressed by position): PackConflictError when
         the pack was saved elsewhere since that revision."""
         fn = _pack_edit(edit)
-        root, bare = self._place(name, write=True)
+        root, bare = self._writable(name)
         saved = _pack_store.edit_pack(root, bare, lambda p: fn(p, *args), revision)
         self._audit("pack_save", name, edit=edit)
         return self._named(saved, name)
@@ -797,7 +832,7 @@ class Library:
     def rename_pack(self, old: str, new: str) -> SavedPack:
         """Rename a saved pack (its title stays). One whose file cannot be read is renamed too
         and comes back with ``error`` set."""
-        (root, bare_old), (root_new, bare_new) = self._place(old, write=True), self._place(new, write=True)
+        (root, bare_old), (root_new, bare_new) = self._writable(old), self._place(new, write=True)
         if root != root_new:
             raise UsageError("共享汇编与自己的汇编之间不能改名；请用“另存为”复制一份")
         saved = _pack_store.rename_pack(root, bare_old, bare_new)
@@ -806,7 +841,7 @@ class Library:
 
     def delete_pack(self, name: str) -> None:
         """Delete a saved pack (one whose file cannot be read, too)."""
-        root, bare = self._place(name, write=True)
+        root, bare = self._writable(name)
         _pack_store.delete_pack(root, bare)
         self._audit("pack_delete", name)
 

@@ -192,6 +192,7 @@ class Hit:
             "date": d.date,
             "doc_type": d.doc_type,
             "doc_number": d.doc_number,
+            "access": d.access,
             "page": p.page,
             "start": p.start,
             "end": p.end,
@@ -333,7 +334,7 @@ class QuoteMatch:
         return {
             "text": self.text, "matched_text": d.text[self.match_start : self.match_end],
             "title": d.title, "issuer": d.issuer, "date": d.date, "doc_type": d.doc_type,
-            "doc_number": d.doc_number, "doc_id": d.id, "path": d.path,
+            "doc_number": d.doc_number, "doc_id": d.id, "path": d.path, "access": d.access,
             "start": self.start, "end": self.end,
             "match_start": self.match_start, "match_end": self.match_end,
             "similarity": round(self.similarity, 2), "exact": self.exact,

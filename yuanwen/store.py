@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -33,6 +34,8 @@ from .models import Account, AuditEntry, Document, Filters, OcrLine, OcrPage, Pa
 from .text import fts_document, fts_query
 
 DB_NAME = "yuanwen.db"
+AUDIT_DB_NAME = "audit.db"  # the audit log of a shared knowledge base, beside DB_NAME
+_AUDIT_LOGGER = logging.getLogger("yuanwen.audit")
 
 
 def content_hash(text: str) -> str:
@@ -129,30 +132,32 @@ def _m005_accounts_access_audit(db: sqlite_utils.Database) -> None:
         "disabled INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'local', "
         "created TEXT NOT NULL, last_login TEXT)"
     )
-    # Append-only: rows are never changed, and only rows older than the retention period
-    # (meta.audit_retention_days) can be deleted. Each row's hash chains it to the one before,
-    # so a row changed or removed behind the program's back shows (yuanwen audit --verify).
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-        "ts TEXT NOT NULL, account TEXT NOT NULL, client TEXT NOT NULL, action TEXT NOT NULL, "
-        "target TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '{}', "
-        "outcome TEXT NOT NULL DEFAULT 'ok', hash TEXT NOT NULL)"
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS idx_audit_ts ON audit(ts)")
-    db.execute("CREATE INDEX IF NOT EXISTS idx_audit_account ON audit(account, ts)")
-    db.execute(
-        "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
-        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-    )
-    db.execute(
-        "CREATE TRIGGER IF NOT EXISTS audit_keep BEFORE DELETE ON audit "
-        "WHEN OLD.ts >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || COALESCE("
-        f"(SELECT value FROM meta WHERE key = 'audit_retention_days'), '{AUDIT_RETENTION_DAYS}') || ' days') "
-        "BEGIN SELECT RAISE(ABORT, 'audit rows within the retention period cannot be deleted'); END"
-    )
+    # The audit log is a file of its own beside this one (AUDIT_DB_NAME, see _audit_db): it is
+    # written on every search, and writes here would invalidate every cache keyed on
+    # Store.version().
 
 
 AUDIT_RETENTION_DAYS = 180  # China's Cybersecurity Law (art. 21): network logs kept six months
+AUDIT_RETENTION_KEY = "audit_retention_days"
+
+# Append-only: rows are never changed, and only rows older than the retention period
+# (audit_meta.audit_retention_days) can be deleted. Each row's hash chains it to the one before,
+# so a row changed or removed behind the program's back shows (yuanwen audit --verify).
+_AUDIT_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT)",
+    "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "ts TEXT NOT NULL, account TEXT NOT NULL, client TEXT NOT NULL, action TEXT NOT NULL, "
+    "target TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '{}', "
+    "outcome TEXT NOT NULL DEFAULT 'ok', hash TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS idx_audit_ts ON audit(ts)",
+    "CREATE INDEX IF NOT EXISTS idx_audit_account ON audit(account, ts)",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_keep BEFORE DELETE ON audit "
+    "WHEN OLD.ts >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || COALESCE("
+    f"(SELECT value FROM audit_meta WHERE key = '{AUDIT_RETENTION_KEY}'), '{AUDIT_RETENTION_DAYS}') || ' days') "
+    "BEGIN SELECT RAISE(ABORT, 'audit rows within the retention period cannot be deleted'); END",
+)
 MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root, _m004_ocr_pages,
               _m005_accounts_access_audit]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -209,6 +214,7 @@ class Store:
         self._tx_depth = 0
         self._readonly = readonly
         self._writer: sqlite3.Connection | None = None  # see _security_db
+        self._audit: sqlite3.Connection | None = None  # see _audit_db
         self._writer_lock = threading.RLock()
         check_kb_dir(self.kb_dir, write=not readonly)
         if not self.path.exists():
@@ -298,9 +304,10 @@ class Store:
             )
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        for conn in (self._writer, self._audit):
+            if conn is not None:
+                conn.close()
+        self._writer = self._audit = None
         self.db.conn.close()
 
     @contextmanager
@@ -958,6 +965,57 @@ class Store:
             self._writer = conn
         return self._writer
 
+    def _audit_db(self, create: bool = True) -> sqlite3.Connection | None:
+        """The audit log's own database (AUDIT_DB_NAME in the knowledge base folder), made on
+        first use; None when it does not exist and ``create`` is false."""
+        if self._audit is None:
+            path = self.kb_dir / AUDIT_DB_NAME
+            if not create and not path.exists():
+                return None
+            try:
+                conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30,
+                                       isolation_level=None)
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                _add_functions(conn)
+                for stmt in _AUDIT_SCHEMA:
+                    conn.execute(stmt)
+            except (sqlite3.DatabaseError, OSError) as exc:
+                raise kb_error_from(exc, self.kb_dir) or KnowledgeBaseError(
+                    f"知识库 {self.kb_dir} 的审计日志 {AUDIT_DB_NAME} 无法打开（{exc}）") from exc
+            self._audit = conn
+        return self._audit
+
+    def _audit_write(self, sql_args: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        with self._writer_lock:
+            conn = self._audit_db()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for q, a in sql_args:
+                    conn.execute(q, a)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _audit_read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._writer_lock:
+            conn = self._audit_db(create=False)
+            if conn is None:
+                return []
+            return [tuple(r) for r in conn.execute(sql, list(args)).fetchall()]
+
+    def audit_meta(self, key: str) -> str | None:
+        rows = self._audit_read("SELECT value FROM audit_meta WHERE key = ?", [key])
+        return rows[0][0] if rows else None
+
+    def set_audit_meta(self, key: str, value: str) -> None:
+        self._audit_write([(
+            "INSERT INTO audit_meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])])
+
     def _security_write(self, sql_args: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
         """Run write statements in one immediate transaction; their lastrowids."""
         with self._writer_lock:
@@ -1027,8 +1085,9 @@ class Store:
 
     def save_account(self, account: Account, password_hash: str | None, entry: AuditEntry,
                      new: bool = False) -> None:
-        """Insert (``new``) or update an account (its hash too, when given), with the audit
-        line that records it, in one transaction."""
+        """Insert (``new``) or update an account (its hash too, when given), after the audit
+        line that records it (no change goes unrecorded: when the line cannot be written,
+        nothing changes)."""
         cols = ["role", "clearance", "disabled", "source", "last_login"]
         vals: list[Any] = [account.role, account.clearance, int(account.disabled), account.source,
                            account.last_login]
@@ -1041,11 +1100,18 @@ class Store:
         else:
             stmt = (f"UPDATE accounts SET {', '.join(f'{c} = ?' for c in cols)} WHERE name = ?",
                     [*vals, account.name])
-        self._security_write([stmt, *self._audit_stmts([entry])])
+        self.append_audit([entry])
+        self._security_write([stmt])
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        """Append lines to the audit log (chained by hash), in one transaction."""
-        self._security_write(self._audit_stmts(entries))
+        """Append lines to the audit log (chained by hash), in one transaction. Each line also
+        goes to the ``yuanwen.audit`` logger: a copy outside the knowledge base (the service's
+        journal, syslog) that whoever can write the database cannot rewrite."""
+        self._audit_write(self._audit_stmts(entries))
+        for e in entries:
+            _AUDIT_LOGGER.info("%s", json.dumps(
+                {"ts": e.ts, "account": e.account, "client": e.client, "action": e.action,
+                 "target": e.target, "outcome": e.outcome, "detail": e.detail}, ensure_ascii=False))
 
     def _audit_stmts(self, entries: Sequence[AuditEntry]) -> list[tuple[str, Sequence[Any]]]:
         # The chain is computed inside the INSERT (the previous row is read in the same
@@ -1086,11 +1152,11 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return [AuditEntry(id=r[0], ts=r[1], account=r[2], client=r[3], action=r[4], target=r[5],
                            detail=json.loads(r[6] or "{}"), outcome=r[7])
-                for r in self._security_read(sql, args)]
+                for r in self._audit_read(sql, args)]
 
     def audit_chain(self) -> Iterator[tuple[int, str, tuple[Any, ...]]]:
         """(id, stored hash, the hashed fields) of every audit line, oldest first."""
-        for r in self._security_read(
+        for r in self._audit_read(
                 "SELECT id, hash, ts, account, client, action, target, detail, outcome FROM audit ORDER BY id"):
             yield r[0], r[1], tuple(r[2:])
 
@@ -1104,14 +1170,16 @@ class Store:
         if client is not None:
             sql += " AND client = ?"
             args.append(client)
-        return int(self._security_read(sql, args)[0][0])
+        rows = self._audit_read(sql, args)
+        return int(rows[0][0]) if rows else 0
 
     def purge_audit(self, before: str) -> int:
         """Delete audit lines older than ``before`` (the trigger refuses newer ones)."""
-        n = self._security_read("SELECT COUNT(*) FROM audit WHERE ts < ?", [before])[0][0]
+        rows = self._audit_read("SELECT COUNT(*) FROM audit WHERE ts < ?", [before])
+        n = int(rows[0][0]) if rows else 0
         if n:
-            self._security_write([("DELETE FROM audit WHERE ts < ?", [before])])
-        return int(n)
+            self._audit_write([("DELETE FROM audit WHERE ts < ?", [before])])
+        return n
 
 
 class RawDocument(NamedTuple):

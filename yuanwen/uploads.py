@@ -52,6 +52,60 @@ def safe_filename(name: str, default: str = "upload") -> str:
     return f"{stem}.{ext}" if ext else stem
 
 
+#: What each kind of file starts with (its "magic"): an upload is refused when its bytes are not
+#: what its name says (a renamed executable, an archive called .pdf), before anything reads it.
+#: (.doc and .wps are told apart by their reader, ingest/readers/doc.py.)
+_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "pdf": (b"%PDF-",),
+    "docx": (b"PK\x03\x04",), "ofd": (b"PK\x03\x04",),
+    "png": (b"\x89PNG\r\n\x1a\n",), "jpg": (b"\xff\xd8\xff",), "jpeg": (b"\xff\xd8\xff",),
+    "tif": (b"II*\x00", b"MM\x00*"), "tiff": (b"II*\x00", b"MM\x00*"),
+}
+#: Members a zip must hold to be what its name says.
+_ZIP_MEMBERS = {"docx": "word/document.xml", "ofd": "OFD.xml"}
+_TEXT_TYPES = {"txt", "md", "markdown", "html", "htm"}
+_BINARY_MAGIC = (b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"MZ", b"\x7fELF", b"\x89PNG",
+                 b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf")
+
+
+def content_problem(suffix: str, data: bytes) -> str | None:
+    """Why ``data`` is not a ``suffix`` file (judged by its content, not its name), or None.
+    An empty file passes (ingest reports it as empty, naming it); .doc and .wps pass to their
+    reader, which tells their real format by content (offices save RTF, MHT, HTML and DOCX
+    files under those names) and reports anything else."""
+    kind = suffix.lower().lstrip(".")
+    if not data:
+        return None
+    if kind in _TEXT_TYPES:
+        head = data[:65536]
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text with its byte-order mark
+            return None
+        if head.startswith(_BINARY_MAGIC) or b"\x00" in head:
+            return "文件内容不是文本，与扩展名不符"
+        return None
+    magic = _MAGIC.get(kind)
+    if magic is None:
+        return None
+    if kind == "pdf":  # a PDF may have a few bytes of junk before its header
+        if b"%PDF-" not in data[:1024]:
+            return "文件内容不是 PDF，与扩展名不符"
+        return None
+    if not data.startswith(magic):
+        return f"文件内容不是 {kind.upper()} 格式，与扩展名不符"
+    member = _ZIP_MEMBERS.get(kind)
+    if member:
+        import io
+        import zipfile
+
+        try:
+            names = {n.lstrip("/").lower() for n in zipfile.ZipFile(io.BytesIO(data)).namelist()}
+        except (zipfile.BadZipFile, ValueError, OSError):
+            return "文件已损坏（不是完整的 ZIP 容器）"
+        if member.lower() not in names and not any(n.endswith("/" + member.lower()) for n in names):
+            return f"文件内容不是 {kind.upper()} 格式（缺少 {member}），与扩展名不符"
+    return None
+
+
 def upload_target(folder: Path, name: str) -> Path:
     """Where an uploaded file called ``name`` is saved: inside ``folder``, never elsewhere."""
     folder = Path(folder)
@@ -117,6 +171,10 @@ def save_uploads(kb_dir: Path, files: list[Upload], types: Collection[str] | Non
                 refused.append((f.name, f"不支持的文件类型；请上传 {'、'.join(types)} 文件"))
                 continue
             data = f.getvalue()
+            problem = content_problem(Path(safe_filename(f.name)).suffix, data)
+            if problem:
+                refused.append((f.name, problem))
+                continue
             try:
                 target = unique_upload_target(folder, f.name, data, owners, claimed)
             except UsageError as exc:
