@@ -215,6 +215,8 @@ class Store:
         self._readonly = readonly
         self._writer: sqlite3.Connection | None = None  # see _security_db
         self._audit: sqlite3.Connection | None = None  # see _audit_db
+        self._filter_cache: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+        self._filter_lock = threading.Lock()
         self._writer_lock = threading.RLock()
         check_kb_dir(self.kb_dir, write=not readonly)
         if not self.path.exists():
@@ -621,11 +623,24 @@ class Store:
         them), or None when nothing is filtered."""
         if filters is None or filters.is_empty():
             return None
+        # the same filters come back on every search of one account (its clearance) and from
+        # both the keyword and the vector side: kept until the database changes
+        key = (repr(filters), self.version())
+        with self._filter_lock:
+            hit = self._filter_cache.get(key)
+        if hit is not None:
+            return hit
         where, args = _filter_where(filters)
         rows = self.db.execute(
             f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.doc_id WHERE {where}", args
         ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        ids.flags.writeable = False  # shared by callers
+        with self._filter_lock:
+            if len(self._filter_cache) >= 8:
+                self._filter_cache.pop(next(iter(self._filter_cache)))
+            self._filter_cache[key] = ids
+        return ids
 
     def fts_bm25(self, terms: str, k: int, weights: tuple[float, float, float],
                  filters: Filters | None = None, text_only: bool = False,
