@@ -16,6 +16,7 @@ import html
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,9 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except AccessDenied as exc:  # not a fault: the account may not (any more), said plainly
+            st.toast(md_literal(str(exc)))
+            return None
         except Exception as exc:  # noqa: BLE001  (shown as an error id, logged in full)
             ss()["fault"] = report_fault(exc, current_kb_dir())
             return None
@@ -240,7 +244,14 @@ def get_kb(kb: Path, quiet: bool = False) -> KBHandle | None:
     h = base_kb(kb, quiet)
     if h is None or actor is None:
         return h
-    return KBHandle(h.kb.for_actor(actor), h.lock)
+    # Widget callbacks run before the entry point checks the session (app.py): the account is
+    # taken as it is now (role, clearance, disabled), and a session idle too long acts no more.
+    with h.lock:
+        view = h.kb.for_actor(actor).still_valid()
+    now = time.time()
+    if view is None or now - ss().get(LAST_KEY, now) > IDLE_SECONDS:
+        raise AccessDenied("登录已失效，请重新登录")
+    return KBHandle(view, h.lock)
 
 
 def base_kb(kb: Path, quiet: bool = False) -> KBHandle | None:
@@ -260,6 +271,8 @@ def base_kb(kb: Path, quiet: bool = False) -> KBHandle | None:
 
 # -- who uses the app: set by the entry point (app.py, pages_app/login.py) on every run -------
 ACTOR_KEY = "auth_actor"  # the logged-in account (yuanwen.models.Actor), None in desktop mode
+LAST_KEY = "auth_last"  # time.time() of the session's last run (every run is an interaction)
+IDLE_SECONDS = 30 * 60  # a session idle this long is logged out
 MODE_KEY = "auth_mode"  # DESKTOP, or "shared" (logins required)
 DESKTOP = "desktop"
 

@@ -22,6 +22,8 @@ import streamlit as st
 from pages_app.common import (
     ACTOR_KEY,
     DESKTOP,
+    IDLE_SECONDS,
+    LAST_KEY,
     MODE_KEY,
     PAGES,
     KBHandle,
@@ -37,9 +39,7 @@ from yuanwen.library import ROLE_LABELS, Library
 
 SHARED = "shared"
 EXPOSED = "exposed"  # no accounts, yet reachable from the network: instructions only
-IDLE_SECONDS = 30 * 60
 IDLE_MESSAGE = "长时间未操作，已自动退出，请重新登录"
-LAST_KEY = "auth_last"  # time.time() of the session's last run (every run is an interaction)
 NOTICE_KEY = "auth_notice"  # why the session was logged out, shown on the login form
 NEXT_KEY = "auth_next"  # the page to open after login
 OIDC_TRIED_KEY = "auth_oidc_tried"  # single sign-on mapped to an account once per session
@@ -78,6 +78,11 @@ def request_is_local() -> bool:
         return False
     host = headers.get("Host")
     if host and _host_part(host) not in LOOPBACK_HOSTS:
+        return False
+    # A proxy on this machine may pass neither X-Forwarded-For nor the Host the browser asked
+    # for (nginx's defaults); the browser's Origin still names the address it opened.
+    origin = headers.get("Origin")
+    if origin and (urlsplit(origin).hostname or "") not in LOOPBACK_HOSTS:
         return False
     ip = st.context.ip_address
     return not (isinstance(ip, str) and ip and ip not in ("127.0.0.1", "::1"))

@@ -319,7 +319,8 @@ class HybridSearcher:
         dense = self.semantic.search(query, depth, filters)
         if not dense:
             return sparse[:k]
-        u = self.understood = understand(self.kb, query) if self.fusion.understood_weight > 0 else None
+        access = filters.access if filters is not None else []  # a reader's clearance
+        u = self.understood = understand(self.kb, query, access) if self.fusion.understood_weight > 0 else None
         asked = understood_filters(self.kb, u) if u is not None and (filters is None or filters.is_empty()) else None
         top_dense, top_sparse = dense[:base], sparse[:base]
         if asked is not None:  # the documents the query names compete even when others crowd them out

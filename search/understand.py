@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from yuanwen.conventions import cn_int
 from yuanwen.kb import KnowledgeBase
-from yuanwen.models import Document
+from yuanwen.models import Document, Filters
 from yuanwen.vocab import meetings, speakers
 
 _YEAR = re.compile(r"(?<![0-9０-９])((?:19|20)[0-9]{2})年(?!代)")
@@ -79,55 +80,69 @@ class Understood:
                 + (["现行版本"] if self.newest_versions else []))
 
 
-_PLACES: "weakref.WeakKeyDictionary[KnowledgeBase, tuple]" = weakref.WeakKeyDictionary()
+_PLACES: "weakref.WeakKeyDictionary[KnowledgeBase, dict[tuple[str, ...], tuple]]" = weakref.WeakKeyDictionary()
 
 
-def places_of(kb: KnowledgeBase) -> list[str]:
+def places_of(kb: KnowledgeBase, access: Sequence[str] = ()) -> list[str]:
     """Issuers as users name them, longest first: the place names at the start of the
     knowledge base's issuers (江苏, 北京, 泰安...) and its national issuers (国务院办公厅,
-    全国人民代表大会常务委员会, 国家能源局...); counted again only when the database changes."""
-    version = kb.store.version()
-    cached = _PLACES.get(kb)
+    全国人民代表大会常务委员会, 国家能源局...); counted again only when the database changes.
+    With ``access``, of the documents at those levels only (a reader's clearance: what was
+    understood must not tell which places documents above it name)."""
+    version, key = kb.store.version(), tuple(access)
+    cached = _PLACES.setdefault(kb, {}).get(key)
     if cached and cached[0] == version:
         return cached[1]
     found = set()
-    for issuer in kb.facets()["by_issuer"]:
+    visible = _visible_ids(kb, access)
+    for issuer in kb.facets(access)["by_issuer"]:
         m = _PLACE.match(issuer)
         if m and not m.group(1).startswith("国"):
             found.add(m.group(1))
         for part in re.split(r"[、，, ]", _BRACKETS.sub("", issuer)):
             if len(part) >= 3 and part.startswith(_NATIONAL):
                 found.add(part)
-    for _, title in kb.store.titles():  # 2025年河北省政府工作报告, 北京市安全生产条例
+    for doc_id, title in kb.store.titles():  # 2025年河北省政府工作报告, 北京市安全生产条例
+        if visible is not None and doc_id not in visible:
+            continue
         m = _PLACE.match(_YEAR_PREFIX.sub("", title))
         if m and not m.group(1).startswith(("国", "中华")):
             found.add(m.group(1))
     out = sorted(found, key=lambda p: (-len(p), p))
-    _PLACES[kb] = (version, out)
+    _PLACES[kb][key] = (version, out)
     return out
 
 
-_VERSIONS: "weakref.WeakKeyDictionary[KnowledgeBase, tuple]" = weakref.WeakKeyDictionary()
+_VERSIONS: "weakref.WeakKeyDictionary[KnowledgeBase, dict[tuple[str, ...], tuple]]" = weakref.WeakKeyDictionary()
 
 
-def newest_versions(kb: KnowledgeBase) -> set[int]:
+def _visible_ids(kb: KnowledgeBase, access: Sequence[str]) -> set[int] | None:
+    """Ids of the documents at the ``access`` levels (None: no restriction)."""
+    if not access:
+        return None
+    return {d.id for d in kb.store.documents(filters=Filters(access=list(access))) if d.id is not None}
+
+
+def newest_versions(kb: KnowledgeBase, access: Sequence[str] = ()) -> set[int]:
     """Ids of the newest document of each title that several documents share (the versions of
-    one law); counted again only when the database changes."""
-    version = kb.store.version()
-    cached = _VERSIONS.get(kb)
+    one law); counted again only when the database changes. With ``access``, among the
+    documents at those levels only."""
+    version, key = kb.store.version(), tuple(access)
+    cached = _VERSIONS.setdefault(kb, {}).get(key)
     if cached and cached[0] == version:
         return cached[1]
     by_title: dict[str, list[tuple[str, int]]] = {}
-    for d in kb.store.documents():
+    for d in kb.store.documents(filters=Filters(access=list(access)) if access else None):
         by_title.setdefault(d.title or "", []).append((d.date or "", d.id))
     out = {max(v)[1] for t, v in by_title.items() if t and len({date for date, _ in v}) > 1}
-    _VERSIONS[kb] = (version, out)
+    _VERSIONS[kb][key] = (version, out)
     return out
 
 
-def understand(kb: KnowledgeBase, query: str) -> Understood:
-    """The years, kinds of document, places, speakers and congresses ``query`` names."""
-    u = Understood(known_places=places_of(kb))
+def understand(kb: KnowledgeBase, query: str, access: Sequence[str] = ()) -> Understood:
+    """The years, kinds of document, places, speakers and congresses ``query`` names; with
+    ``access``, the places and versions are those of the documents at these levels."""
+    u = Understood(known_places=places_of(kb, access))
     years = [(m.group(1), bool(_REPORT_YEAR.match(query[m.end():]))) for m in _YEAR.finditer(query)]
     years += [(y, True) for y in plan_years(query)]
     u.years = list(dict.fromkeys(y for y, _ in years))
@@ -148,7 +163,7 @@ def understand(kb: KnowledgeBase, query: str) -> Understood:
     u.meetings = [m.full for m in named]
     u.meeting_names = [name for m in named for name in (m.full, m.short)]
     if _LATEST.search(query):
-        u.newest_versions = newest_versions(kb)
+        u.newest_versions = newest_versions(kb, access)
     return u
 
 

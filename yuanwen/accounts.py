@@ -32,6 +32,8 @@ LOCK_MINUTES = 15
 MIN_PASSWORD_CHARS = 10
 MIN_RETENTION_DAYS = 30
 RETENTION_META = AUDIT_RETENTION_KEY
+OIDC_SYSTEM = "统一身份认证"  # who makes and updates single sign-on accounts, in the audit log
+RESERVED_NAMES = frozenset({OIDC_SYSTEM, "system"})
 NAME_RE = re.compile(r"[A-Za-z0-9_.@\-\u3400-\u9fff]{2,64}")
 _HASHER = PasswordHasher()
 # verified against when the account does not exist, so a wrong name takes as long as a wrong
@@ -62,6 +64,8 @@ def check_name(name: str) -> str:
     # would be the knowledge base folder itself
     if not NAME_RE.fullmatch(name) or name.startswith("."):
         raise UsageError(f"账户名 {name!r} 不可用：2～64 个字符，只能用字母、数字、汉字和 _ . @ -，不能以 . 开头")
+    if name.casefold() in RESERVED_NAMES:  # names the audit log uses for the system itself
+        raise UsageError(f"账户名 {name} 是系统保留的名称，请换一个")
     return name
 
 
@@ -132,8 +136,8 @@ class Accounts:
         are deleted now and by every later purge. Returns how many were deleted."""
         if days < MIN_RETENTION_DAYS:
             raise UsageError(f"审计日志至少保存 {MIN_RETENTION_DAYS} 天（《网络安全法》要求网络日志留存不少于六个月，即 180 天）")
+        self.record(actor, "retention", str(days), days=days)  # recorded first: unrecorded, nothing changes
         self.store.set_audit_meta(RETENTION_META, str(int(days)))
-        self.record(actor, "retention", str(days), days=days)
         return self.purge()
 
     def purge(self) -> int:
@@ -238,7 +242,7 @@ class Accounts:
         clearance = _claim_clearance(claims, mapping, self.ladder)
         account = self.get(name)
         if account is None:
-            system = Actor(name="统一身份认证", role="admin", clearance=self.ladder[-1], client=client, via="oidc")
+            system = Actor(name=OIDC_SYSTEM, role="admin", clearance=self.ladder[-1], client=client, via="oidc")
             account = self.add(system, name, role, None, clearance, source="oidc")
         elif account.source != "oidc":
             self._failed(name, client, "local_account")
@@ -247,7 +251,7 @@ class Accounts:
             self._failed(account.name, client, "disabled")
             raise LoginError(f"账户 {account.name} 已停用，请联系管理员")
         elif (account.role, account.clearance) != (role, clearance):
-            system = Actor(name="统一身份认证", role="admin", clearance=self.ladder[-1], client=client, via="oidc")
+            system = Actor(name=OIDC_SYSTEM, role="admin", clearance=self.ladder[-1], client=client, via="oidc")
             account = self.update(system, name, role=role, clearance=clearance)
         return self._logged_in(account, client, "oidc", None)
 

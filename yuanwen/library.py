@@ -13,10 +13,12 @@ of :mod:`yuanwen.models`; see ``docs/api.md``. It sits beside the front ends: th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 from pathlib import Path
 from types import TracebackType
 
@@ -99,6 +101,8 @@ __all__ = [
     "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",
     "EXPORT_SOURCES", "ROLES", "ROLE_LABELS", "ACTION_LABELS", "audit_table",
 ]
+
+_T = TypeVar("_T")
 
 ROLES = _access.ROLES
 ROLE_LABELS = dict(_access.ROLE_LABELS)
@@ -260,6 +264,17 @@ class Library:
     def _audit(self, action: str, target: object = "", outcome: str = "ok", **detail: object) -> None:
         self._accounts().record(self.actor, action, str(target), outcome, **detail)
 
+    def _audited(self, run: Callable[[], _T], action: str, target: object = "", **detail: object) -> _T:
+        """``run()`` after the audit line saying it is done (when the line cannot be written,
+        nothing is done); a failure is recorded too."""
+        self._audit(action, target, **detail)
+        try:
+            return run()
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # the failure itself is what the caller sees
+                self._audit(action, target, outcome="failed", error=str(exc)[:200])
+            raise
+
     def _scope(self, filters: Filters | None = None) -> Filters | None:
         """``filters`` limited to the actor's clearance (pushed down to the backend, before
         ranking). Nothing is added while every document is at a level the actor may read."""
@@ -368,8 +383,8 @@ class Library:
         gone = sorted(used - set(ladder))
         if gone:
             raise UsageError(f"级别 {'、'.join(gone)} 仍有文档或账户在用，不能从级别表中删去")
+        self._audit("levels", ",".join(ladder))  # recorded first: unrecorded, nothing changes
         self.kb.store.set_security_meta(_access.LEVELS_META, json.dumps(ladder, ensure_ascii=False))
-        self._audit("levels", ",".join(ladder))
         return ladder
 
     def set_document_access(self, doc_id: int, level: str) -> Document:
@@ -494,6 +509,8 @@ class Library:
         checksums); with ``repair``, fix what can be fixed under the ingest lock."""
         if repair:
             return self.repair(wait)
+        if self._actor is not None and not self._actor.local:  # its report names documents
+            self._require("ingest", "verify")
         return _verify.verify(self.config)
 
     def repair(self, wait: float = 0) -> VerifyReport:
@@ -614,7 +631,12 @@ class Library:
     def stats(self) -> dict:
         """Counts, embedder, groupings and sizes on disk (see ``yuanwen stats``)."""
         self._require("ingest", "stats")
-        return self.kb.stats()
+        out = self.kb.stats()
+        levels = self._hidden_levels()
+        if levels is not None:  # an editor below some document's level: its groupings are not told
+            out.update(self.kb.facets(levels))
+            out["documents"] = len(self.kb.store.documents(filters=Filters(access=levels)))
+        return out
 
     @staticmethod
     def formulations_in(text: str) -> list[Formulation]:
@@ -662,9 +684,14 @@ class Library:
     def save_uploads(self, files: Sequence[Upload]) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
         """Save uploaded files into the knowledge base's ``uploads/`` folder, ready to ingest:
         ``(saved as (name, path), refused as (name, reason))``; see :mod:`yuanwen.uploads`."""
-        self._require("upload", "upload", ", ".join(f.name for f in files)[:300])
-        saved, refused = _uploads.save_uploads(self.kb_dir, list(files), _readers.upload_types())
-        self._audit("upload", ", ".join(n for n, _ in saved)[:300], saved=len(saved), refused=len(refused))
+        names = ", ".join(f.name for f in files)[:300]
+        self._require("upload", "upload", names)
+        saved, refused = self._audited(
+            lambda: _uploads.save_uploads(self.kb_dir, list(files), _readers.upload_types()),
+            "upload", names, files=len(files))
+        if refused:  # what was refused, and why, on a line of its own
+            self._audit("upload", ", ".join(n for n, _ in refused)[:300], outcome="failed",
+                        refused=len(refused), reason=refused[0][1][:200])
         return saved, refused
 
     @staticmethod
@@ -792,7 +819,8 @@ class Library:
         shared = _pack_store.list_packs(self.kb_dir)
         for p in shared:
             p.name = SHARED_PREFIX + p.name
-            p.pack, _ = self.visible_pack(p.pack)  # no count of what the actor may not see
+        for p in own + shared:  # no count of what the actor may not see (own packs: documents
+            p.pack, _ = self.visible_pack(p.pack)  # raised above the clearance since added)
         return own + shared
 
     def open_pack(self, name: str) -> SavedPack:
@@ -805,8 +833,8 @@ class Library:
         """Save a new pack ``name``: ``pack``, or an empty one titled ``name``; UsageError when
         the name is taken (names are compared ignoring case) or cannot be a file name."""
         root, bare = self._place(name, write=True)
-        saved = _pack_store.create_pack(root, bare, pack)
-        self._audit("pack_save", name, items=_pack.item_count(saved.pack))
+        saved = self._audited(lambda: _pack_store.create_pack(root, bare, pack), "pack_save", name,
+                              items=_pack.item_count(pack) if pack is not None else 0)
         return self._named(saved, name)
 
     def save_pack(self, name: str, pack: StudyPack, revision: int | None = None) -> SavedPack:
@@ -814,8 +842,8 @@ class Library:
         caller's copy came from; PackConflictError when the pack was saved elsewhere since. A
         saved file that cannot be read is not overwritten (UsageError; delete it first)."""
         root, bare = self._writable(name)
-        saved = _pack_store.save_pack(root, bare, pack, revision)
-        self._audit("pack_save", name, items=_pack.item_count(saved.pack))
+        saved = self._audited(lambda: _pack_store.save_pack(root, bare, pack, revision), "pack_save", name,
+                              items=_pack.item_count(pack))
         return self._named(saved, name)
 
     def edit_saved_pack(self, name: str, edit: str, *args: object,
@@ -825,8 +853,8 @@ class Library:
         the pack was saved elsewhere since that revision."""
         fn = _pack_edit(edit)
         root, bare = self._writable(name)
-        saved = _pack_store.edit_pack(root, bare, lambda p: fn(p, *args), revision)
-        self._audit("pack_save", name, edit=edit)
+        saved = self._audited(lambda: _pack_store.edit_pack(root, bare, lambda p: fn(p, *args), revision),
+                              "pack_save", name, edit=edit)
         return self._named(saved, name)
 
     def rename_pack(self, old: str, new: str) -> SavedPack:
@@ -835,24 +863,26 @@ class Library:
         (root, bare_old), (root_new, bare_new) = self._writable(old), self._place(new, write=True)
         if root != root_new:
             raise UsageError("共享汇编与自己的汇编之间不能改名；请用“另存为”复制一份")
-        saved = _pack_store.rename_pack(root, bare_old, bare_new)
-        self._audit("pack_save", old, renamed_to=new)
+        saved = self._audited(lambda: _pack_store.rename_pack(root, bare_old, bare_new), "pack_save", old,
+                              renamed_to=new)
         return self._named(saved, new)
 
     def delete_pack(self, name: str) -> None:
         """Delete a saved pack (one whose file cannot be read, too)."""
         root, bare = self._writable(name)
-        _pack_store.delete_pack(root, bare)
-        self._audit("pack_delete", name)
+        self._audited(lambda: _pack_store.delete_pack(root, bare), "pack_delete", name)
 
     def import_pack(self, raw: bytes | str, filename: str, name: str | None = None,
                     replace: bool = False) -> SavedPack:
         """Save a shared pack file as ``name`` (default: the file name without ``.json``). A
         file that is not a pack, or a taken name without ``replace``, raises UsageError and
         changes nothing."""
-        root, bare = self._place(name or "", write=True) if name else (self._place("x")[0], None)
-        saved = _pack_store.import_pack(root, raw, filename, bare, replace)
-        self._audit("pack_save", saved.name, imported=filename)
+        if name and replace:  # replacing a shared pack: not one holding what the actor may not see
+            root, bare = self._writable(name)
+        else:
+            root, bare = self._place(name, write=True) if name else (self._place("x")[0], None)
+        saved = self._audited(lambda: _pack_store.import_pack(root, raw, filename, bare, replace), "pack_save",
+                              name or filename, imported=filename, replace=replace)
         return self._named(saved, name or saved.name)
 
     def export_bytes(self, pack: StudyPack, fmt: str, source: str = "excerpt") -> bytes:
@@ -869,10 +899,9 @@ class Library:
         the export is audited."""
         self._require("read", "export", pack.title)
         visible, dropped = self.visible_pack(pack)
-        out = self.export_pack(visible, path, source)
-        self._audit("export", pack.title, format=Path(path).suffix.lstrip("."),
-                    items=_pack.item_count(visible), withheld=dropped)
-        return out
+        return self._audited(lambda: self.export_pack(visible, path, source), "export", pack.title,
+                             format=Path(path).suffix.lstrip("."), items=_pack.item_count(visible),
+                             withheld=dropped)
 
     @staticmethod
     def save_pack_file(pack: StudyPack, path: str | os.PathLike[str]) -> Path:
