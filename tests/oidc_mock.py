@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,8 +62,12 @@ def oidc_provider(users: Mapping[str, Mapping[str, Any]] | None = None) -> Itera
     ``users`` maps subject -> claims to preload (shown as one-click buttons on the provider's
     page); :func:`set_user_claims` sets more at any time. Any redirect URI is accepted.
     """
-    import oidc_provider_mock
+    import authlib.deprecate  # noqa: F401  (puts its own "always" filter first; ours go above it)
     import werkzeug.serving
+
+    with warnings.catch_warnings():  # the mock imports authlib.jose, which Authlib marks deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import oidc_provider_mock
 
     class QuietHandler(werkzeug.serving.WSGIRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:  # no access log in test output

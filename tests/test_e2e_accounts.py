@@ -11,6 +11,7 @@ Screenshots go to ``$YUANWEN_SCREENSHOT_DIR`` (default: the test's temporary fol
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -119,7 +120,8 @@ def _has(driver, css: str) -> bool:
 def _nav(driver) -> list[str]:
     from selenium.webdriver.common.by import By
 
-    return [a.text.strip() for a in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')]
+    links = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')
+    return [a.text.strip().splitlines()[-1] for a in links if a.text.strip()]  # after the icon's name
 
 
 def _wait_for_any(driver, needles: tuple[str, ...], timeout: float = 90) -> str:
@@ -139,13 +141,33 @@ def _type(driver, label: str, text: str, *then: str) -> None:
     """Replace what the field ``label`` holds with ``text`` (by keys: React sees them)."""
     from selenium.webdriver.common.keys import Keys
 
-    _field(driver, label).send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, text, *then)
+    field = _field(driver, label)
+    field.send_keys(Keys.CONTROL, "a")  # the modifier is let go at the end of each call
+    field.send_keys(Keys.BACKSPACE)
+    field.send_keys(text, *then)
+
+
+def _wait_until(driver, ok, what: str, timeout: float = 60) -> str:
+    """The page text once ``ok(text)`` holds (a page being redrawn still shows the old one)."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.time() + timeout
+    body = ""
+    while time.time() < deadline:
+        body = driver.find_element(By.TAG_NAME, "body").text
+        if ok(body):
+            return body
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}; page text: {body[:1000]}")
 
 
 def _login(driver, name: str, password: str = PASSWORD, ok: bool = True) -> str:
     """Fill in the login form shown now and submit it; the page text after (the sidebar's
     account line when ``ok``)."""
     _wait_for_text(driver, "请先登录")
+    deadline = time.time() + 30
+    while not (_has(driver, '[aria-label="密码"]') and _buttons(driver, "登录")) and time.time() < deadline:
+        time.sleep(0.2)  # the form follows the caption
     _type(driver, "账户名", name)
     _type(driver, "密码", password)
     _buttons(driver, "登录")[0].click()
@@ -168,22 +190,30 @@ def _search(driver, query: str) -> str:
     return _wait_for_any(driver, SEARCH_DONE, timeout=120)
 
 
-def _audit_rows(driver, account: str) -> list[list[str]]:
-    """The audit page's table filtered to ``account`` (cells of the rows in view)."""
-    from selenium.webdriver.common.by import By
+GRID_JS = """
+const grid = document.querySelector('[data-testid="stDataFrame"]');
+if (!grid) return null;
+const cells = (row, tag) => Array.from(row.querySelectorAll(tag)).map(c => c.textContent);
+const head = grid.querySelector('thead tr');
+return {head: head ? cells(head, 'th') : [], rows: Array.from(grid.querySelectorAll('tbody tr')).map(r => cells(r, 'td'))};
+"""
+
+
+def _audit_rows(driver, account: str) -> tuple[list[str], list[list[str]]]:
+    """The audit page's table filtered to ``account``: its headers and the cells of the rows in
+    view (the grid draws on a canvas; its accessible table holds the same text)."""
     from selenium.webdriver.common.keys import Keys
 
     _type(driver, "账户", account, Keys.ENTER)
     deadline = time.time() + 30
-    rows: list[list[str]] = []
+    grid = None
     while time.time() < deadline:
-        rows = [[td.get_attribute("textContent") for td in tr.find_elements(By.TAG_NAME, "td")]
-                for tr in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"] tbody tr')]
-        rows = [r for r in rows if len(r) == 8]
+        grid = driver.execute_script(GRID_JS)
+        rows = [r for r in (grid or {}).get("rows", []) if len(r) == 8]
         if rows and all(r[2] == account for r in rows):
-            return rows
+            return grid["head"], rows
         time.sleep(0.5)
-    raise AssertionError(f"the audit table did not show {account}'s lines only: {rows}")
+    raise AssertionError(f"the audit table did not show {account}'s lines only: {grid}")
 
 
 # -- the tests --------------------------------------------------------------------------------------
@@ -195,7 +225,6 @@ def test_login_roles_and_clearance_in_the_browser(tmp_path):
 
     shots = _shots(tmp_path)
     kb = _make_kb(tmp_path)
-    search_url = f"/?q={quote(QUERY)}"
     with _serve(kb, _free_port()) as url:
         driver = _browser()
         try:
@@ -229,11 +258,10 @@ def test_login_roles_and_clearance_in_the_browser(tmp_path):
                 time.sleep(1.5)  # a page switch would have happened by now
                 body = driver.find_element(By.TAG_NAME, "body").text
                 assert _has(driver, '[aria-label="检索内容"]') and not _has(driver, marker), path
-                assert not {"新建账户", "上传文件", "日志完整"} & set(body.split()), path
+                assert not [w for w in ("新建账户", "上传", "日志完整", "账户管理") if w in body], path
             _shot(driver, shots, "acc-05-reader-at-accounts.png")
             _buttons(driver, "退出登录")[0].click()
-            body = _wait_for_text(driver, "已退出登录")
-            assert "当前账户" not in body
+            _wait_until(driver, lambda body: "已退出登录" in body and "当前账户" not in body, "the login form again")
 
             # editor1 (after reader1 logged out, in the same tab): finds it, may use 知识库
             body = _login(driver, "editor1")
@@ -250,12 +278,10 @@ def test_login_roles_and_clearance_in_the_browser(tmp_path):
             _open_as(driver, url + "/audit", "admin1")
             _wait_for_text(driver, "日志完整")
             assert {"账户", "审计日志", "知识库"} <= set(_nav(driver))
-            headers = [h.get_attribute("textContent") for h in
-                       driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"] thead th')]
-            assert headers[:8] == ["编号", "时间（UTC）", "账户", "客户端地址", "操作", "对象", "结果", "详情"]
-            reader = _audit_rows(driver, "reader1")
+            headers, reader = _audit_rows(driver, "reader1")
+            assert headers == ["编号", "时间（UTC）", "账户", "客户端地址", "操作", "对象", "结果", "详情"]
             _shot(driver, shots, "acc-07-admin-audit.png")
-            editor = _audit_rows(driver, "editor1")
+            _, editor = _audit_rows(driver, "editor1")
             for rows in (reader, editor):
                 assert {r[3] for r in rows} == {"127.0.0.1"}
                 assert {"登录", "检索", "引文核对"} <= {r[4] for r in rows}
@@ -278,3 +304,68 @@ def test_login_roles_and_clearance_in_the_browser(tmp_path):
     assert {e.client for e in log if e.account in ("reader1", "editor1")} == {"127.0.0.1"}
     verdicts = {e.account: e.detail.get("verdict") for e in log if e.action == "quote"}
     assert verdicts == {"reader1": "not_found", "editor1": "exact"}, verdicts
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the mock provider's own use of Authlib
+def test_oidc_login_in_the_browser(tmp_path):
+    """Single sign-on through the office's identity provider: the role from a mapped claim,
+    the clearance from a claim; the account made on first login, its login audited."""
+    _need_browser()
+    if importlib.util.find_spec("oidc_provider_mock") is None:
+        if os.environ.get("CI"):
+            pytest.fail("the OIDC test needs oidc-provider-mock (a test dependency)")
+        pytest.skip("oidc-provider-mock not installed")
+    from tests.oidc_mock import free_port, oidc_login, oidc_logout, oidc_provider, write_auth_secrets
+    from yuanwen.library import open_kb
+
+    shots = _shots(tmp_path)
+    kb = _make_kb(tmp_path, accounts=False)  # single sign-on alone makes the app shared
+    mapping = {"yuanwen.oidc": {"role_claim": "roles", "roles": {"yuanwen-editor": "editor"}}}
+    with oidc_provider() as provider:
+        port = free_port()
+        secrets = write_auth_secrets(tmp_path / "st", provider, port, mapping)
+        with _serve(kb, port, "--secrets.files", str(secrets)) as url:
+            driver = _browser()
+            try:
+                driver.get(url)
+                _wait_for_text(driver, "使用单位统一身份认证登录")
+                assert _buttons(driver, "使用单位统一身份认证登录") and _field(driver, "账户名") and not _nav(driver)
+                _shot(driver, shots, "oidc-01-login.png")
+                oidc_login(driver, url, "oidc_ed",
+                           {"roles": ["yuanwen-editor"], "clearance": "内部", "preferred_username": "oidc_ed"},
+                           button_text="使用单位统一身份认证登录", screenshot=shots / "oidc-02-provider.png")
+                body = _wait_for_text(driver, "当前账户：oidc_ed")
+                assert "当前账户：oidc_ed · 编辑 · 可阅：内部" in body and "知识库" in _nav(driver)
+                body = _search(driver, QUERY)
+                assert INNER_TITLE in body
+                _shot(driver, shots, "oidc-03-editor-search.png")
+                oidc_logout(driver, url, button_text="退出登录")
+                body = _wait_until(driver, lambda b: "请先登录" in b and "当前账户" not in b, "the login page")
+                assert _buttons(driver, "使用单位统一身份认证登录")
+
+                # an IdP role the mapping does not name (even one called "admin") grants nothing
+                oidc_login(driver, url, "oidc_rd", {"roles": ["admin", "staff"], "preferred_username": "oidc_rd"},
+                           button_text="使用单位统一身份认证登录")
+                body = _wait_for_text(driver, "当前账户：oidc_rd")
+                assert "当前账户：oidc_rd · 读者 · 可阅：公开" in body
+                assert not {"知识库", "账户", "审计日志"} & set(_nav(driver))
+                body = _search(driver, QUERY)
+                assert INNER_TITLE not in body
+                _shot(driver, shots, "oidc-04-reader-search.png")
+            finally:
+                driver.quit()
+
+    lib = open_kb(kb)  # the machine's own user may read accounts and the log
+    try:
+        accounts = {a.name: a for a in lib.accounts()}
+        log = lib.audit_log()
+    finally:
+        lib.close()
+    assert (accounts["oidc_ed"].source, accounts["oidc_ed"].role, accounts["oidc_ed"].clearance) == \
+        ("oidc", "editor", "内部")
+    assert (accounts["oidc_rd"].source, accounts["oidc_rd"].role, accounts["oidc_rd"].clearance) == \
+        ("oidc", "reader", "公开")
+    logins = [e for e in log if e.action == "login" and e.account == "oidc_ed"]
+    assert logins and all(e.detail.get("via") == "oidc" and e.client == "127.0.0.1" for e in logins)
+    done = {(e.account, e.action) for e in log}
+    assert {("oidc_ed", "search"), ("oidc_ed", "logout"), ("oidc_rd", "login"), ("oidc_rd", "search")} <= done

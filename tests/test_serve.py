@@ -8,6 +8,7 @@ machine's own network address is tried for real.
 
 from __future__ import annotations
 
+import os
 import shlex
 import socket
 import subprocess
@@ -129,4 +130,55 @@ def test_streamlit_run_app_py_listens_on_loopback_only(sample_kb):
     try:
         _assert_loopback_only(port)
     finally:
+        _stop(proc)
+
+
+def test_network_address_without_accounts_serves_only_instructions(tmp_path):
+    """On all interfaces with no accounts, a browser at the machine's network address gets how
+    to create the first admin and nothing else; once an account exists, the login form."""
+    from selenium.webdriver.common.by import By
+
+    from yuanwen.library import open_kb
+
+    _need_browser()
+    address = _network_address()
+    if address is None:
+        pytest.skip("this machine has no network address besides loopback")
+    kb = tmp_path / "kb"
+    assert not ingest([ROOT / "corpus"], Config(kb_dir=kb), embed=False, progress=False).failed
+    title = "市应急管理局党委2022年履行全面从严治党主体责任情况报告"
+    port = _free_port()
+    proc = _start([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                   "--server.address", "0.0.0.0", "--server.headless", "true", "--", "--kb", str(kb)], port)
+    driver = _browser()
+    try:
+        url = f"http://{address}:{port}"
+        # this machine itself gets no more either: the server listens on the network
+        for page in (url + "/", url + "/docs?doc=1", url + "/kb", f"http://127.0.0.1:{port}/"):
+            driver.get(page)
+            body = _wait_for_text(driver, "还没有账户")
+            time.sleep(1)  # nothing else arrives later
+            body = driver.find_element(By.TAG_NAME, "body").text
+            assert "yuanwen user add 管理员名 --role admin --password-stdin --kb 知识库文件夹" in body
+            assert title not in body and "检索" not in body and "请先登录" not in body, page
+            assert not driver.find_elements(By.CSS_SELECTOR, '[aria-label="检索内容"], [data-testid="stSidebarNav"]')
+            assert str(kb) not in body  # no server paths
+        shots = Path(os.environ.get("YUANWEN_SCREENSHOT_DIR", tmp_path))
+        driver.save_screenshot(str(shots / "serve-exposed.png"))
+
+        lib = open_kb(kb, readonly=False)
+        try:
+            lib.add_account("admin1", "admin", "correct-horse-1")
+        finally:
+            lib.close()
+        driver.get(url + "/docs?doc=1")
+        _wait_for_text(driver, "请先登录")
+        time.sleep(1)
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert driver.find_elements(By.CSS_SELECTOR, '[aria-label="账户名"]')
+        assert "还没有账户" not in body and title not in body and "检索" not in body
+        assert not driver.find_elements(By.CSS_SELECTOR, '[aria-label="检索内容"], [data-testid="stSidebarNav"]')
+        driver.save_screenshot(str(shots / "serve-login.png"))
+    finally:
+        driver.quit()
         _stop(proc)
