@@ -156,6 +156,11 @@ def write(res: dict, out: Path) -> None:
       f"{ie['passages'] / ie['raw_encode_s']:.1f} |")
     w(f"\nWhole ingest / raw encode = **{ie['ratio']:.2f}x**: the pipeline adds {100 * (ie['ratio'] - 1):.0f}% "
       f"above the model, which is the floor. Peak RSS of that ingest: {ie['peak_rss_mb']:.0f} MiB.\n")
+    from .parallel_embed import section as parallel_section  # measured on its own (too slow for a run)
+
+    parallel = parallel_section()
+    if parallel:
+        w(parallel)
 
     # -- latency ---------------------------------------------------------------------------
     enc = res["encode"]

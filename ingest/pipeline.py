@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from yuanwen.config import Config
 from yuanwen.embed import Embedder
-from yuanwen.errors import DiskFullError, KnowledgeBaseError, OcrNeeded, ReadError, kb_error_from
+from yuanwen.errors import (DiskFullError, KnowledgeBaseError, OcrNeeded, ReadError, YuanwenError,
+                            kb_error_from)
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Document, FileOutcome, IngestReport, OcrPage, VerifyReport
 from yuanwen.store import Store, check_kb_dir, content_hash
@@ -38,7 +39,7 @@ from yuanwen.verify import verify
 from .metadata import find_manifest_entry, manifest_problems
 from .readers import check_file
 from .walk import Skipped, os_reason, printable_path, walk
-from . import ocr, sandbox
+from . import embed_workers, ocr, sandbox
 
 log = logging.getLogger(__name__)
 
@@ -547,24 +548,84 @@ def _embed_stage(kb: KnowledgeBase, config: Config, report: IngestReport, progre
     if total == 0:
         return
     emb = kb.claim_embedder()
+    workers = max(1, int(config.embed_workers or 1))
+    recipe = embed_workers.worker_recipe(emb) if workers > 1 else None
+    if workers > 1 and recipe is None:
+        msg = (f"向量模型 {emb.model_id} 无法在其他进程中加载（没有可按名称加载的模型名，"
+               "也不能序列化），改为单进程向量化")
+        log.warning(msg)
+        if progress:
+            tqdm.write(f"注意：{msg}", file=sys.stderr)
+        workers = 1
     t0 = time.perf_counter()
-    done = 0
     bar = _Progress("向量化", "段", total, progress, on_progress)
+    done = [0]
+
+    def saved(hashes: list[str], vecs: Any) -> None:
+        kb.store.save_vectors(hashes, vecs)  # one committed batch: the resume point
+        done[0] += len(hashes)
+        bar.update(len(hashes))
+
     try:
-        while True:
-            batch = kb.store.pending_passages(limit=config.embed_batch_size * 8)
-            if not batch:
-                break
-            for i in range(0, len(batch), config.embed_batch_size):
-                chunk = batch[i : i + config.embed_batch_size]
-                vecs = emb.encode_passages([t for _, t in chunk])
-                kb.store.save_vectors([h for h, _ in chunk], vecs)
-                done += len(chunk)
-                bar.update(len(chunk))
+        if recipe is not None:
+            _embed_parallel(kb, config, emb, recipe, workers, saved)
+        else:
+            _embed_serial(kb, config, emb, saved)
+    except YuanwenError as exc:  # a worker that died: the caller shows what went in before it
+        if getattr(exc, "report", None) is None:
+            exc.report = report  # type: ignore[attr-defined]
+        raise
     finally:
         bar.close()
-        report.passages_embedded += done
+        report.passages_embedded += done[0]
         report.embed_seconds += time.perf_counter() - t0
+
+
+def _embed_serial(kb: KnowledgeBase, config: Config, emb: Embedder,
+                  saved: Callable[[list[str], Any], None]) -> None:
+    while True:
+        batch = kb.store.pending_passages(limit=config.embed_batch_size * 8)
+        if not batch:
+            break
+        for i in range(0, len(batch), config.embed_batch_size):
+            chunk = batch[i : i + config.embed_batch_size]
+            saved([h for h, _ in chunk], emb.encode_passages([t for _, t in chunk]))
+
+
+def _embed_parallel(kb: KnowledgeBase, config: Config, emb: Embedder,
+                    recipe: embed_workers.WorkerRecipe, workers: int,
+                    saved: Callable[[list[str], Any], None]) -> None:
+    """Embed pending passages in ``workers`` processes: this process reads chunks of pending
+    passages, keeps every worker busy with one, and commits each chunk's vectors as it comes
+    back (in whatever order the workers finish). Passages in flight are not handed out twice."""
+    size = config.embed_batch_size
+    queued: list[list[tuple[str, str]]] = []  # read, not yet handed to a worker
+    in_flight: dict[int, list[tuple[str, str]]] = {}
+    taken: set[str] = set()  # hashes queued or in flight
+    seq = 0
+    exhausted = False
+    with embed_workers.EmbedPool(recipe, workers, emb.model_id) as pool:
+        while True:
+            if not queued and not exhausted and pool.idle():
+                # the oldest pending passages, less those already taken: at most len(taken)
+                # of the first rows are taken (they are the oldest unsaved ones)
+                rows = kb.store.pending_passages(limit=len(taken) + size * 4 * workers)
+                fresh = [r for r in rows if r[0] not in taken]
+                exhausted = not fresh
+                queued = [fresh[i : i + size] for i in range(0, len(fresh), size)]
+                taken.update(h for h, _ in fresh)
+            while queued and pool.idle():
+                chunk = queued.pop(0)
+                pool.submit(seq, [t for _, t in chunk])
+                in_flight[seq] = chunk
+                seq += 1
+            if not in_flight:
+                break
+            got, vecs = pool.next_result()
+            chunk = in_flight.pop(got)
+            hashes = [h for h, _ in chunk]
+            saved(hashes, vecs)
+            taken.difference_update(hashes)
 
 
 def embed_pending(config: Config | None = None, embedder: str | Embedder | None = None,

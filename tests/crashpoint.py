@@ -11,6 +11,8 @@ N-th time it is reached (default 1). The points:
 - ``replace``: while the rows of a document being replaced (or pruned) are deleted
 - ``alias``: while a path is recorded as an alias of an identical text
 - ``embed``: after the N-th batch of vectors was committed
+- ``embed_inflight``: ``ingest --workers N`` only: the N-th chunk just handed to a worker
+  process, others in flight and not yet committed (the workers must die with the main process)
 """
 
 from __future__ import annotations
@@ -75,6 +77,12 @@ def install(point: str, n: int = 1) -> None:
     elif point == "embed":
         orig = S.save_vectors
         S.save_vectors = lambda self, *a, **k: (orig(self, *a, **k), hit())[0]
+    elif point == "embed_inflight":
+        from yuanwen.ingest import embed_workers
+
+        P = embed_workers.EmbedPool
+        orig_submit = P.submit
+        P.submit = lambda self, *a, **k: (orig_submit(self, *a, **k), hit())[0]
     else:
         raise SystemExit(f"unknown crash point {point}")
 

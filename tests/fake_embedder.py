@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 
 import numpy as np
 
 from yuanwen.embed import Embedder, register_embedder
+from yuanwen.errors import EmbedderUnavailableError
 from yuanwen.text import tokenize
 
 
@@ -34,6 +36,21 @@ class FakeEmbedder(Embedder):
 class OtherFakeEmbedder(FakeEmbedder):
     model_id = "test/other-fake-32"
     dim = 32
+
+
+class UnpicklableEmbedder(FakeEmbedder):
+    """Holds a lock, like an embedder around a C model: cannot be copied into a worker process
+    (and has no name it was loaded under), so ``ingest --workers N`` embeds in one process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+
+class FailingEmbedder(FakeEmbedder):
+    """Picklable (a worker process gets it by unpickling); fails like an endpoint that is down."""
+
+    def embed_batch(self, texts, role):
+        raise EmbedderUnavailableError("向量服务 http://127.0.0.1:9/v1 无法连接")
 
 
 register_embedder("fake", FakeEmbedder)

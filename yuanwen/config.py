@@ -43,6 +43,9 @@ class Config:
     ocr_max_pages: int = 500  # a file with more pages to recognise is refused (hours of OCR)
     access: str | None = None  # the access level given at ingest (--access); None: 公开 / unchanged
     embed_batch_size: int = 32
+    # Embedding processes (``ingest --workers N``, ingest/embed_workers.py): each loads its own
+    # copy of the model with cores // N threads; 1 embeds in the ingesting process itself.
+    embed_workers: int = 1
     exact_index_max: int = 200_000  # above this many vectors, use an HNSW index
     max_query_chars: int = 2000
     # BM25 column weights of keyword search: passage text, heading path, document title

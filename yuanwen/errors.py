@@ -84,6 +84,11 @@ class EmbedderUnavailableError(YuanwenError):
     """An embedder's package or model files are not installed."""
 
 
+class EmbedWorkerError(YuanwenError):
+    """An embedding worker process (``ingest --workers N``) died or failed; the vectors
+    committed before it stay, and the next ingest resumes the embedding."""
+
+
 class DamagedKnowledgeBaseError(KnowledgeBaseError):
     """The database file is damaged: only a backup or a fresh ingest can help."""
 

@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
-from .embed import Embedder, default_embedder_name, embedder_name_of, get_embedder, model_id_of
+from .embed import (
+    Embedder,
+    default_embedder_name,
+    embedder_name_of,
+    get_embedder,
+    model_id_of,
+    same_model,
+)
 from .errors import EmbedderMismatchError
 from .models import Filters
 from .backend import Backend, KeywordIndex, VectorIndex, open_backend
@@ -51,18 +58,23 @@ class KnowledgeBase:
         return self.store.get_meta("embedder")
 
     def check_embedder(self) -> None:
-        """Raise EmbedderMismatchError if the requested embedder did not build the vectors."""
+        """Raise EmbedderMismatchError if the requested embedder did not build the vectors.
+        A writer asked for the same remote model at a new address records that address."""
         stored = self.built_with
         req = self._requested
         if stored is None or req is None:
             return
         req_id = req.model_id if isinstance(req, Embedder) else model_id_of(req)
-        if req_id is not None and req_id != stored and self.store.counts()["embedded"] > 0:
+        if req_id is not None and not same_model(req_id, stored) and self.store.counts()["embedded"] > 0:
             raise EmbedderMismatchError(
                 f"知识库 {self.kb_dir} 的向量由模型 {stored} 生成，当前指定的是 {req_id}。"
                 f"请不指定 --embedder（沿用 {stored}），或运行 "
                 f"yuanwen ingest <文件夹> --kb {self.kb_dir} --embedder {req} --reembed 用新模型重建向量"
             )
+        if req_id is not None and req_id != stored and same_model(req_id, stored) and not self.readonly:
+            # the same remote model at a new address (a moved embedding server)
+            with self.store.transaction():
+                self.store.set_meta("embedder", req_id)
 
     @property
     def embedder(self) -> Embedder:
@@ -72,7 +84,7 @@ class KnowledgeBase:
                 name = self._requested or embedder_name_of(self.built_with) or default_embedder_name()
                 emb = get_embedder(name)
                 stored = self.built_with
-                if stored and emb.model_id != stored and self.store.counts()["embedded"] > 0:
+                if stored and not same_model(emb.model_id, stored) and self.store.counts()["embedded"] > 0:
                     raise EmbedderMismatchError(
                         f"知识库 {self.kb_dir} 的向量由模型 {stored} 生成，当前加载的是 {emb.model_id}。"
                         f"请用 --embedder 指定生成它的模型，或用 --reembed 重建向量"

@@ -67,7 +67,7 @@ from . import uploads as _uploads
 from . import verify as _verify
 from .accounts import ACTION_LABELS, Accounts, audit_table
 from .config import Config, resolve_kb_dir
-from .embed import Embedder, get_embedder
+from .embed import Embedder, embedder_spec, get_embedder
 from .errors import KnowledgeBaseError, ReadError, UsageError
 from .kb import KnowledgeBase
 from .models import (
@@ -100,6 +100,7 @@ __all__ = [
     "mark_terms", "page_ranges", "render_diff", "render_match",
     "MAX_UPLOAD_MB", "UPLOAD_DIR", "safe_filename",
     "EXPORT_SOURCES", "ROLES", "ROLE_LABELS", "ACTION_LABELS", "audit_table",
+    "embedder_spec",
 ]
 
 _T = TypeVar("_T")
@@ -461,6 +462,7 @@ class Library:
         on_progress: ProgressCallback | None = None,
         ocr: bool | None = None,
         access: str | None = None,
+        workers: int | None = None,
     ) -> IngestReport:
         """Ingest files and folders (recursively); see :func:`ingest.pipeline.ingest`.
 
@@ -471,9 +473,13 @@ class Library:
         ``on_progress(stage, done, total)`` is called as work advances; ``ocr=False`` reports
         scanned files instead of recognising them (default: ``Config.ocr``); ``access``: the
         access level of the documents stored (a manifest's or front matter's stricter level
-        wins; default 公开, or the level a changed document had). A failure part way raises
-        with the partial report as the exception's ``report``.
+        wins; default 公开, or the level a changed document had); ``workers``: embedding
+        processes (default ``Config.embed_workers``, 1: in this process; see
+        :mod:`ingest.embed_workers`). A failure part way raises with the partial report as the
+        exception's ``report``.
         """
+        if workers is not None and workers < 1:
+            raise UsageError("向量化进程数（--workers）至少为 1")
         check_kb_dir(self.config.kb_dir, write=True)  # before a model is loaded or a lock taken
         if self.exists():
             self._require("ingest", "ingest", ", ".join(map(str, paths))[:300])
@@ -483,6 +489,8 @@ class Library:
             access = _access.check_level(access, list(_access.DEFAULT_LEVELS))
         config = dataclasses.replace(self.config, ocr=self.config.ocr if ocr is None else ocr,
                                      access=access)
+        if workers is not None:
+            config.embed_workers = workers
         audited = self.exists() and self.shared()
         if audited:  # recorded first: when the line cannot be written, nothing is ingested
             self._audit("ingest", ", ".join(map(str, paths))[:300], stage="start", access=access)
