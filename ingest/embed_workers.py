@@ -45,12 +45,12 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from yuanwen import errors as _errors
 from yuanwen import embed as _embed
+from yuanwen import errors as _errors
 from yuanwen.embed import Embedder
 from yuanwen.errors import EmbedWorkerError
 
-from .sandbox import _HEADER, _die_with_parent, _send
+from .sandbox import _HEADER, _die_with_parent, _send, read_answers, read_frame
 
 __all__ = ["WorkerRecipe", "worker_recipe", "threads_per_worker", "usable_cores", "EmbedPool"]
 
@@ -271,22 +271,8 @@ class EmbedPool:
 
 def _read_answers(index: int, stream: BinaryIO, answers: queue.Queue) -> None:
     """Reader thread: worker ``index``'s framed answers into ``answers``; ``("eof",)`` at the end."""
-    try:
-        while True:
-            head = stream.read(_HEADER.size)
-            if len(head) < _HEADER.size:
-                break
-            (size,) = _HEADER.unpack(head)
-            body = stream.read(size)
-            if len(body) < size:
-                break
-            try:
-                answers.put((index, pickle.loads(body)))
-            except Exception as exc:  # noqa: BLE001 - an answer that cannot be unpickled
-                answers.put((index, ("fail", type(exc).__name__, str(exc), "", False)))
-    except (OSError, ValueError):
-        pass
-    answers.put((index, ("eof",)))
+    read_answers(stream, lambda a: answers.put((index, a)),
+                 lambda exc: ("fail", type(exc).__name__, str(exc), "", False))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,12 +293,8 @@ def _fail(exc: BaseException) -> tuple:
 
 
 def _read(stdin: BinaryIO) -> Any:
-    head = stdin.read(_HEADER.size)
-    if len(head) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(head)
-    body = stdin.read(size)
-    return pickle.loads(body) if len(body) == size else None
+    body = read_frame(stdin)
+    return None if body is None else pickle.loads(body)
 
 
 def _worker(parent_pid: int) -> None:

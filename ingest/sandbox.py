@@ -231,24 +231,34 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def _read_answers(stream: BinaryIO, answers: queue.Queue) -> None:
-    """Reader thread: the worker's framed answers into ``answers``; ``("eof",)`` at the end."""
+def read_frame(stream: BinaryIO) -> bytes | None:
+    """One framed message (length, then body) from ``stream``; None at its end or when the
+    stream breaks off (the other side closed the pipe or died)."""
     try:
-        while True:
-            head = stream.read(_HEADER.size)
-            if len(head) < _HEADER.size:
-                break
-            (size,) = _HEADER.unpack(head)
-            body = stream.read(size)
-            if len(body) < size:
-                break
-            try:
-                answers.put(pickle.loads(body))
-            except Exception as exc:  # noqa: BLE001 - an answer that cannot be unpickled
-                answers.put(("error", type(exc).__name__, str(exc), ""))
+        head = stream.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack(head)
+        body = stream.read(size)
     except (OSError, ValueError):
-        pass
-    answers.put(("eof",))
+        return None
+    return body if len(body) == size else None
+
+
+def read_answers(stream: BinaryIO, put: Callable[[Any], None], bad: Callable[[Exception], Any]) -> None:
+    """Reader thread: each framed answer from ``stream`` unpickled and passed to ``put``
+    (``bad(exc)`` in place of one that cannot be unpickled); ``("eof",)`` at the end."""
+    while (body := read_frame(stream)) is not None:
+        try:
+            answer = pickle.loads(body)
+        except Exception as exc:  # noqa: BLE001 - an answer that cannot be unpickled
+            answer = bad(exc)
+        put(answer)
+    put(("eof",))
+
+
+def _read_answers(stream: BinaryIO, answers: queue.Queue) -> None:
+    read_answers(stream, answers.put, lambda exc: ("error", type(exc).__name__, str(exc), ""))
 
 
 _local = threading.local()
@@ -395,13 +405,9 @@ def _worker(parent_pid: int, memory_mb: int, target: str) -> None:
     _limit_memory(memory_mb)
     _send(out, ("ready",))
     while True:
-        head = stdin.read(_HEADER.size)
-        if len(head) < _HEADER.size:
+        body = read_frame(stdin)
+        if body is None:
             return  # EOF: the parent closed the pipe or died
-        (size,) = _HEADER.unpack(head)
-        body = stdin.read(size)
-        if len(body) < size:
-            return
         memory_error = False
         try:
             path, name, override, config, ocr = pickle.loads(body)

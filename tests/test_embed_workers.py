@@ -44,6 +44,14 @@ def _docs(folder: Path, n: int = N_DOCS) -> Path:
     return folder
 
 
+def _committed(kb_dir: Path) -> bool:
+    """Whether any vector has been committed yet (read while the ingest writes)."""
+    try:
+        return bool(_vectors(kb_dir))
+    except Exception:  # noqa: BLE001 - the database is still being made
+        return False
+
+
 def _vectors(kb_dir: Path) -> dict[str, bytes]:
     kb = KnowledgeBase(Config(kb_dir=kb_dir), readonly=True)
     try:
@@ -215,7 +223,10 @@ def test_a_worker_killed_mid_run_is_a_clean_error_naming_the_stage(serial_kb, tm
     cores = embed_workers.usable_cores()
     environ = Path(f"/proc/{workers[0]}/environ").read_bytes().split(b"\0")
     assert f"OMP_NUM_THREADS={max(1, cores // 2)}".encode() in environ
-    time.sleep(1.0)  # some chunks committed
+    # some chunks committed (polled: on a loaded machine the workers take a while to start)
+    while time.monotonic() < deadline and not _committed(kb_dir):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the ingest finished before a worker could be killed"
     os.kill(workers[0], signal.SIGKILL)
     out, err = proc.communicate(timeout=60)  # an error, not a hang
     assert time.monotonic() - t0 < 60
