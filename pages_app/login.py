@@ -34,7 +34,7 @@ from pages_app.common import (
     session_actor,
     ss,
 )
-from yuanwen.errors import LoginError, YuanwenError
+from yuanwen.errors import YuanwenError
 from yuanwen.library import ROLE_LABELS, Library
 
 SHARED = "shared"
@@ -256,10 +256,7 @@ def _login(h: KBHandle) -> None:
     try:
         with h.lock:
             view = h.kb.login(name, password, client_address())
-    except LoginError as exc:
-        s["login_error"] = str(exc)
-        return
-    except YuanwenError as exc:
+    except YuanwenError as exc:  # LoginError, or the knowledge base cannot be read
         s["login_error"] = str(exc)
         return
     _start(view)

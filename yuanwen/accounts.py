@@ -241,8 +241,8 @@ class Accounts:
         role = _claim_role(claims, mapping)
         clearance = _claim_clearance(claims, mapping, self.ladder)
         account = self.get(name)
+        system = Actor(name=OIDC_SYSTEM, role="admin", clearance=self.ladder[-1], client=client, via="oidc")
         if account is None:
-            system = Actor(name=OIDC_SYSTEM, role="admin", clearance=self.ladder[-1], client=client, via="oidc")
             account = self.add(system, name, role, None, clearance, source="oidc")
         elif account.source != "oidc":
             self._failed(name, client, "local_account")
@@ -251,7 +251,6 @@ class Accounts:
             self._failed(account.name, client, "disabled")
             raise LoginError(f"账户 {account.name} 已停用，请联系管理员")
         elif (account.role, account.clearance) != (role, clearance):
-            system = Actor(name=OIDC_SYSTEM, role="admin", clearance=self.ladder[-1], client=client, via="oidc")
             account = self.update(system, name, role=role, clearance=clearance)
         return self._logged_in(account, client, "oidc", None)
 

@@ -243,7 +243,7 @@ class Library:
         """The knowledge base's ladder of access levels, lowest first (default 公开, 内部)."""
         if not self.exists():
             return list(_access.DEFAULT_LEVELS)
-        return _access.parse_levels(self.kb.store.security_meta(_access.LEVELS_META))
+        return _access.parse_levels(self.kb.store.get_meta(_access.LEVELS_META))
 
     def visible_levels(self) -> list[str]:
         """The access levels the actor may read."""
@@ -294,8 +294,11 @@ class Library:
     def _visible_doc(self, doc_id: int) -> None:
         """The same error as for a missing document when ``doc_id`` is above the clearance."""
         levels = self._hidden_levels()
-        if levels is not None and self.kb.store.document_access([doc_id]).get(doc_id) not in levels:
-            if doc_id in self.kb.store.document_access([doc_id]):  # there, above the clearance
+        if levels is None:
+            return
+        level = self.kb.store.document_access([doc_id]).get(doc_id)
+        if level not in levels:
+            if level is not None:  # there, above the clearance
                 self._audit("view", doc_id, outcome="denied")
             raise KnowledgeBaseError(f"知识库中没有编号为 {doc_id} 的文档")
 

@@ -1053,11 +1053,6 @@ class Store:
         a read-only one sees what the writer committed, see _readonly_uri)."""
         return [tuple(r) for r in self.db.conn.execute(sql, list(args)).fetchall()]
 
-    def security_meta(self, key: str) -> str | None:
-        """A meta value as it is now (see :meth:`_security_read`)."""
-        rows = self._security_read("SELECT value FROM meta WHERE key = ?", [key])
-        return rows[0][0] if rows else None
-
     def set_security_meta(self, key: str, value: str) -> None:
         self._security_write([(
             "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
