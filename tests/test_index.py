@@ -146,3 +146,97 @@ def test_index_files_beside_a_replaced_database_are_not_reused(tmp_path, builds)
     assert all(h.passage.text == kb.store.document_slice(h.document.id, h.passage.start, h.passage.end)
                for h in hits)
     kb.close()
+
+
+# -- the approximate index: its recall, filtered search and where it takes over -------------
+def _clustered(n: int, dim: int = 64, centres: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` unit vectors around ``centres`` random directions (topics), and 200 queries drawn
+    the same way. The spread is wide enough that the graph's settings matter: at 30k vectors
+    efSearch 64 finds about 0.975 of the exact top 10 and 128 about 0.988."""
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, dim)).astype(np.float32)
+
+    def draw(m: int) -> np.ndarray:
+        x = c[rng.integers(0, centres, m)] + 1.25 * rng.standard_normal((m, dim)).astype(np.float32)
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    return draw(n), draw(200)
+
+
+def _exact_top(xb: np.ndarray, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> set[int]:
+    ids = np.arange(len(xb)) if allowed is None else allowed
+    s = xb[ids] @ q
+    return set(ids[np.argsort(-s, kind="stable")[:k]].tolist())
+
+
+def test_the_approximate_index_finds_98_percent_of_the_exact_top_10():
+    from yuanwen.index import HNSW_EF_SEARCH
+
+    xb, xq = _clustered(30_000)
+    idx = FaissIndex.from_vectors(np.arange(len(xb)), xb, exact_max=20_000)
+    assert idx.kind == "hnsw"
+    assert HNSW_EF_SEARCH >= 50, "hybrid search asks for 50 candidates"
+    found = [set(idx.search(q, 10)[0].tolist()) for q in xq]
+    recall = np.mean([len(f & _exact_top(xb, q, 10)) / 10 for f, q in zip(found, xq)])
+    assert recall >= 0.98, recall
+    ids, scores = idx.search(xq[0], 10)
+    np.testing.assert_allclose(scores, xb[ids] @ xq[0], rtol=1e-5)  # exact scores of what it finds
+
+
+@pytest.mark.parametrize(("share", "unindexed"), [(0.003, False), (0.003, True), (0.15, False), (0.5, False)])
+def test_filtered_search_of_the_graph_returns_only_allowed_ids_and_their_top(share, unindexed):
+    """Narrow filters are exact (their vectors looked up, or the stored vectors scanned when an
+    allowed passage is not indexed yet or there are many); wide ones walk the graph."""
+    xb, xq = _clustered(25_000, seed=1)
+    ids = np.arange(len(xb)) * 7 + 3  # passage ids are not row numbers
+    idx = FaissIndex.from_vectors(ids, xb, exact_max=0)
+    assert idx.kind == "hnsw"
+    rng = np.random.default_rng(2)
+    rows = np.sort(rng.choice(len(xb), size=int(share * len(xb)), replace=False))
+    allowed = np.append(ids[rows], 5) if unindexed else ids[rows]  # 5: a passage not (yet) in the index
+    hits = 0.0
+    for q in xq[:50]:
+        got, scores = idx.search(q, 10, allowed)
+        assert len(got) == 10 and set(got.tolist()) <= set(allowed.tolist())
+        assert list(scores) == sorted(scores, reverse=True)
+        truth = {int(ids[r]) for r in _exact_top(xb, q, 10, rows)}
+        hits += len(truth & set(got.tolist())) / 10
+    assert hits / 50 >= (0.999 if share <= 0.2 else 0.97)  # narrow filters are searched exactly
+
+
+def test_the_exact_index_becomes_a_graph_past_the_threshold(tmp_path, builds):
+    a, b = _folders(tmp_path)
+    cfg = Config(kb_dir=tmp_path / "kb")
+    ingest([a], cfg, embedder="fake", progress=False)
+    count = KnowledgeBase(cfg, readonly=True).store.embedded_state()["count"]
+    cfg = Config(kb_dir=tmp_path / "kb", exact_index_max=count)  # at the threshold: still exact
+    kb = KnowledgeBase(cfg)
+    assert kb.vector_index(save=True).kind == "flat"
+    kb.close()
+    ingest([a, b], cfg, embedder="fake", progress=False)  # past it: rebuilt as a graph, not caught up
+    assert len(builds) == 2
+    kb = KnowledgeBase(cfg, readonly=True)
+    idx = kb.vector_index()
+    assert idx.kind == "hnsw" and idx.size == kb.store.embedded_state()["count"] > count
+    from yuanwen.index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, read_meta
+
+    assert read_meta(cfg.kb_dir)["hnsw"] == {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION,
+                                             "efSearch": idx.ef_search(), "storage": "float32"}
+    assert idx.ef_search() == HNSW_EF_SEARCH and idx.ef_search(500) == 500
+    assert {h.document.title for q in QUERIES for h in search(kb, q, mode="semantic").hits}
+    kb.close()
+
+
+def test_a_writer_turns_a_saved_exact_index_past_a_lowered_threshold_into_a_graph(tmp_path, builds):
+    a, _ = _folders(tmp_path)
+    ingest([a], Config(kb_dir=tmp_path / "kb"), embedder="fake", progress=False)  # exact, saved
+    lowered = Config(kb_dir=tmp_path / "kb", exact_index_max=3)
+    reader = KnowledgeBase(lowered, readonly=True)
+    assert reader.vector_index().kind == "flat" and len(builds) == 1, "a reader uses the saved index as it is"
+    writer = KnowledgeBase(lowered)
+    assert writer.vector_index(save=True).kind == "hnsw" and len(builds) == 2
+    writer.close()
+    reader.close()
+    from yuanwen.index import read_meta
+
+    assert read_meta(tmp_path / "kb")["kind"] == "hnsw"

