@@ -3,6 +3,8 @@
     python -m benchmarks                 # full run: 10k, 100k and 1M passages (about 40 minutes)
     python -m benchmarks --quick         # smoke run: 10k passages, under 5 minutes
     python -m benchmarks --eval-kb KB    # quality on an embedded kb of ../shared/corpus + corpus/
+    python -m benchmarks --backends [--sizes 100000] [--eval-kb KB]   # SQLite and Milvus Lite side
+                                         # by side only (benchmarks/backends.py; not in --quick)
 
 Every measured step runs in its own process (``benchmarks.worker``), so each peak RSS is that
 step's own. Collections are built under ``--work`` (default ``bench_work/``, ignored by git) and
@@ -64,7 +66,21 @@ def main() -> None:
     ap.add_argument("--previous", help="results JSON of an earlier run, for before/after store-stage figures")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite --out and its plots from the figures saved beside it (no measuring)")
+    ap.add_argument("--backends", action="store_true",
+                    help="only the SQLite / Milvus Lite side by side (benchmarks/backends.py) at --sizes "
+                         "(default 100000), with --eval-kb for quality; writes docs/benchmarks/backends.json")
     args = ap.parse_args()
+    if args.backends:
+        sys.path.insert(0, str(ROOT))
+        from benchmarks import backends
+
+        work = Path(args.work)
+        work.mkdir(parents=True, exist_ok=True)
+        with open(work / "bench.log", "a", encoding="utf-8") as log:
+            backends.run(int((args.sizes or "100000").split(",")[0]), work, args.eval_kb, backends.RESULT, log,
+                         command=" ".join(["python -m benchmarks", *sys.argv[1:]]))
+        print(backends.section())
+        return
     if args.report_only:
         sys.path.insert(0, str(ROOT))
         from benchmarks import report

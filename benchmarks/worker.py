@@ -226,6 +226,10 @@ def task_quality(a: dict) -> dict:
 
 TASKS = {name[5:]: fn for name, fn in globals().items() if name.startswith("task_")}
 
+from benchmarks.backends import TASKS as _BACKEND_TASKS  # the side-by-side step (SQLite, Milvus)
+
+TASKS.update(_BACKEND_TASKS)
+
 
 def main() -> None:
     task, args = sys.argv[1], json.loads(sys.argv[2])
