@@ -16,10 +16,11 @@ setup: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
 # Tests also exercise the sentence-transformers backend: pin the CPU build of torch first,
-# or a bare "torch" requirement pulls a multi-GB CUDA build.
+# or a bare "torch" requirement pulls a multi-GB CUDA build. The milvus extra (pymilvus and
+# Milvus Lite) runs the Milvus backend's tests for real.
 setup-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,milvus]'
 
 ingest-sample: setup
 	$(BIN)/yuanwen ingest corpus --kb $(KB)
@@ -48,7 +49,7 @@ test-quick: setup-test
 # Benchmarks (docs/benchmarks.md): the peers (bm25s, txtai) and matplotlib on top of the test setup.
 BENCH_KB ?= bench_work/eval_kb
 setup-bench: setup-test
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,milvus,bench]'
 
 # Smoke run, under 5 minutes: 10k passages; writes to bench_work/quick, not docs/.
 bench-quick: setup-bench

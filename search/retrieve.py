@@ -18,6 +18,7 @@ import numpy as np
 from yuanwen.conventions import CN_SMALL
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Filters
+from yuanwen import text as _text
 from yuanwen.text import fold_width, tokenize
 from yuanwen.vocab import Formulation, formulations, meetings, question_words
 
@@ -369,9 +370,7 @@ SEARCHERS = {"hybrid": HybridSearcher, "semantic": SemanticSearcher, "keyword": 
 
 def query_terms(query: str) -> list[str]:
     """Terms to highlight: jieba words of the query (2+ chars), longest first."""
-    import jieba
-
-    jieba.setLogLevel(60)
+    jieba = _text.jieba()
     words = {w.strip() for w in jieba.cut_for_search(query) if len(w.strip()) >= 2}
     words = {w for w in words if tokenize(w)}
     return sorted(words, key=lambda w: (-len(w), w))

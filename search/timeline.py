@@ -32,6 +32,7 @@ from functools import lru_cache
 from yuanwen.errors import BadQueryError, kb_error_from
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Document, Filters, Hit, Timeline, YearCount
+from yuanwen import text as _text
 from yuanwen.text import fold_width, tokenize
 from yuanwen.vocab import formulations
 
@@ -173,9 +174,7 @@ def is_occurrence(text: str, start: int, end: int) -> bool:
 
 def starts_a_word(text: str, start: int) -> bool:
     """No word of ``text`` runs across ``start`` (jieba's cut of the characters around it)."""
-    import jieba
-
-    jieba.setLogLevel(60)
+    jieba = _text.jieba()
     a = max(0, start - _CONTEXT)
     s = start - a
     return not any(ws < s < we for _w, ws, we in jieba.tokenize(text[a : start + _CONTEXT]))

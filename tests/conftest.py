@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -133,3 +134,55 @@ def download(monkeypatch, media):
     return click
 
 
+
+
+# -- backends: modules whose knowledge-base fixtures take ``backend`` run on each of them ------
+BACKENDS = ["sqlite", "milvus"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request):
+    """Run a module on every backend: knowledge bases made while it is active (its module-scoped
+    fixtures and its tests' own) use ``request.param``; ``milvus`` is a Milvus Lite file inside
+    the knowledge base folder. A module opts in by making its knowledge-base fixture take it."""
+    if request.param == "milvus":
+        pytest.importorskip("pymilvus")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("yuanwen.backend.DEFAULT_BACKEND", request.param)
+        yield request.param
+
+
+@pytest.fixture(autouse=True)
+def _default_backend_unless_asked(request, monkeypatch):
+    """A test that does not ask for ``backend`` (itself or through its fixtures) makes its
+    knowledge bases on the default backend, whichever backend its module runs on at the time
+    (so it runs once, on SQLite, in every order)."""
+    if "backend" not in request.fixturenames:
+        monkeypatch.setattr("yuanwen.backend.DEFAULT_BACKEND", "sqlite")
+
+
+@contextlib.contextmanager
+def served(kb_dir: Path):
+    """For tests where several processes open ``kb_dir`` at once: a Milvus knowledge base whose
+    data is a Milvus Lite file (one process at a time) is served over TCP (Milvus Lite's server
+    mode, as a deployment's server) until the block ends, its kb.json pointing there; any other
+    knowledge base is left as it is. Nothing in this process may have it open on entry."""
+    from yuanwen.backend import read_descriptor, write_descriptor
+
+    desc = read_descriptor(kb_dir)
+    if desc.get("backend") != "milvus":
+        yield
+        return
+    from yuanwen.milvus_backend import _LOCAL_USERS, is_local, resolve_uri
+
+    from .milvus_server import LiteServer
+
+    assert is_local(desc["uri"]), desc
+    db = resolve_uri(Path(kb_dir), desc["uri"])
+    assert not _LOCAL_USERS.get(db), f"{db} is still open in this process"
+    with LiteServer(Path(db)) as uri:
+        write_descriptor(kb_dir, {**desc, "uri": uri})
+        try:
+            yield
+        finally:
+            write_descriptor(kb_dir, desc)

@@ -68,7 +68,7 @@ def _write_secret(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def kbdir(tmp_path_factory) -> Path:
+def kbdir(tmp_path_factory, backend) -> Path:
     root = tmp_path_factory.mktemp("access")
     kb = root / "kb"
     _write_public(root / "pub")

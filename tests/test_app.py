@@ -38,7 +38,7 @@ XSS_TEXT = (
 
 
 @pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory) -> Path:
+def kb_dir(tmp_path_factory, backend) -> Path:
     base = tmp_path_factory.mktemp("appkb")
     extra = base / "extra"
     extra.mkdir()

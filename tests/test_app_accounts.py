@@ -39,7 +39,7 @@ HOSTILE_QUERY = "[点我](http://x) **粗体** <script>alert(1)</script>"
 
 
 @pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory) -> Path:
+def kb_dir(tmp_path_factory, backend) -> Path:
     base = tmp_path_factory.mktemp("accountskb")
     inner = base / "inner"
     inner.mkdir()
@@ -384,7 +384,7 @@ def test_a_disabled_account_is_logged_out_and_a_role_change_applies(app, kb_dir)
 
 # -- desktop mode and the guard ------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def desktop_kb(tmp_path_factory) -> Path:
+def desktop_kb(tmp_path_factory, backend) -> Path:
     kb = tmp_path_factory.mktemp("desktopkb") / "kb"
     lib = open_kb(kb, embedder="fake", readonly=False)
     try:

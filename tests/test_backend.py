@@ -59,15 +59,17 @@ def _doc_types(kb: KnowledgeBase, ids: list[int]) -> set[str]:
     return {kb.store.get_document(p.doc_id, with_text=False).doc_type for p in passages.values()}
 
 
-def test_filters_are_pushed_down_to_both_indexes(kb_dir):
-    kb = KnowledgeBase(Config(kb_dir=kb_dir), readonly=True)
+def check_filters_pushed_down(kb: KnowledgeBase) -> None:
+    """Filters narrow both indexes' rankings (not the unfiltered top k cut afterwards), and
+    scores are BM25 (higher first) and inner products of unit vectors; on the mini fixture."""
     weights = tuple(kb.config.keyword_weights)
     everything = kb.keyword().search("安全生产", 50, weights=weights)
-    assert len(_doc_types(kb, [i for i, _ in everything])) > 1  # the filter has work to do
+    assert len(_doc_types(kb, [i for i, _ in everything])) > 1
+    scores = [s for _, s in everything]
+    assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)  # BM25, higher first
     only = Filters(doc_types=["地方性法规"])
     kept = kb.keyword().search("安全生产", 50, only, weights=weights)
     assert kept and _doc_types(kb, [i for i, _ in kept]) == {"地方性法规"}
-    # the same ranking, restricted: not the unfiltered top k cut afterwards
     assert [i for i, _ in kept] == [i for i, _ in everything if i in dict(kept)]
 
     qvec = kb.encode_query("安全生产责任")
@@ -77,8 +79,28 @@ def test_filters_are_pushed_down_to_both_indexes(kb_dir):
     assert near_kept and _doc_types(kb, [i for i, _ in near_kept]) == {"地方性法规"}
     scores = [s for _, s in near_kept]
     assert scores == sorted(scores, reverse=True) and np.isfinite(scores).all()
+    # inner products of unit vectors, as the SQLite backend's FAISS gives
+    vecs = dict(zip(*next(kb.store.passage_vectors([near[0][0]], 64))))
+    assert abs(float(vecs[near[0][0]] @ qvec) - near[0][1]) < 1e-4
     assert kb.keyword().search("安全生产", 5, Filters(since="2999-01-01"), weights=weights) == []
-    kb.close()
+    assert kb.vectors().search(qvec, 5, Filters(until="2000")) == []
+    years = Filters(since="2021", until="2021-12-31")
+    assert {kb.store.get_document(kb.store.passage_doc_ids([i])[i]).date[:4]
+            for i, _ in kb.keyword().search("安全", 50, years, weights=weights)} == {"2021"}
+    issuer = kb.keyword().search("安全", 50, Filters(issuers=["应急管理"]), weights=weights)
+    assert issuer and {kb.store.get_document(p.doc_id).issuer for p in kb.store.get_passages(
+        [i for i, _ in issuer]).values()} == {"区应急管理局"}
+    some = kb.store.documents()[0].id
+    assert some not in {p.doc_id for p in kb.store.get_passages(
+        [i for i, _ in kb.vectors().search(qvec, 50, Filters(exclude_doc_ids=[some]))]).values()}
+
+
+def test_filters_are_pushed_down_to_both_indexes(kb_dir):
+    kb = KnowledgeBase(Config(kb_dir=kb_dir), readonly=True)
+    try:
+        check_filters_pushed_down(kb)
+    finally:
+        kb.close()
 
 
 def test_a_knowledge_base_from_before_the_descriptor_opens_as_sqlite(tmp_path):
@@ -96,8 +118,8 @@ def test_a_knowledge_base_from_before_the_descriptor_opens_as_sqlite(tmp_path):
 def test_unknown_or_damaged_descriptor_is_a_clear_error(tmp_path):
     d = tmp_path / "kb"
     ingest([MINI], Config(kb_dir=d, embedder="fake"), embed=False, progress=False)
-    (d / DESCRIPTOR).write_text('{"backend": "milvus"}', encoding="utf-8")
-    with pytest.raises(KnowledgeBaseError, match="milvus 后端，本版本不支持"):
+    (d / DESCRIPTOR).write_text('{"backend": "elastic"}', encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="elastic 后端，本版本不支持"):
         KnowledgeBase(Config(kb_dir=d), readonly=True)
     (d / DESCRIPTOR).write_text("{not json", encoding="utf-8")
     with pytest.raises(KnowledgeBaseError, match="已损坏") as err:

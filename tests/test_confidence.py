@@ -20,15 +20,18 @@ from yuanwen.errors import EmbedderUnavailableError
 from yuanwen.kb import KnowledgeBase
 from yuanwen.library import NOT_FOUND_NOTE, WEAK_NOTE
 
-from .conftest import SAMPLE, SHARED
+from .conftest import MINI, SAMPLE, SHARED
 
 OFF_TOPIC = ["红烧肉怎么做才好吃", "猫咪掉毛严重怎么办", "英雄联盟新版本上单推荐", "比特币今天涨了还是跌了"]
 REAL = "企业主要负责人的安全生产责任"
 
 
-@pytest.fixture
-def kb_dir(mini_kb_dir) -> Path:
-    return mini_kb_dir  # read only: shared with other modules
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory, backend) -> Path:
+    """The mini fixture on each backend (read only)."""
+    d = tmp_path_factory.mktemp("kb")
+    assert not ingest([MINI], Config(kb_dir=d), embedder="fake", progress=False).failed
+    return d
 
 
 def test_coverage_counts_the_query_terms_found():

@@ -9,14 +9,21 @@ import pytest
 from click.testing import CliRunner
 
 from yuanwen.cli import cli
+from yuanwen.config import Config
+from yuanwen.ingest.pipeline import ingest
 from yuanwen.search.api import search
+
+from .conftest import MINI
 
 PARTS = ("semantic", "keyword", "title", "understood", "document")
 
 
-@pytest.fixture
-def kb_dir(mini_kb_dir) -> Path:
-    return mini_kb_dir  # read only: shared with other modules
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory, backend) -> Path:
+    """The mini fixture on each backend (read only)."""
+    d = tmp_path_factory.mktemp("kb")
+    assert not ingest([MINI], Config(kb_dir=d), embedder="fake", progress=False).failed
+    return d
 
 
 def test_hybrid_scores_are_the_sum_of_their_signals(kb):

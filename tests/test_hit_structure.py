@@ -27,7 +27,7 @@ SHARED_DOCS = ["reports", "speeches", "policy"]  # folders of ../shared/corpus, 
 
 
 @pytest.fixture(scope="module")
-def kb(tmp_path_factory):
+def kb(tmp_path_factory, backend):
     docs = tmp_path_factory.mktemp("docs")
     shutil.copy(SAMPLE, docs / SAMPLE.name)
     if SHARED.is_dir():

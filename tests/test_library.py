@@ -18,7 +18,7 @@ MINI = Path(__file__).parent / "fixtures" / "mini"
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory):
+def lib(tmp_path_factory, backend):
     kb_dir = tmp_path_factory.mktemp("kb")
     with open_kb(kb_dir, embedder="fake", readonly=False) as writer:
         report = writer.ingest([MINI])

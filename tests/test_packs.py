@@ -26,11 +26,11 @@ from yuanwen.library import Library, open_kb
 from yuanwen.models import PackItem, PackSection, StudyPack
 from yuanwen.search import pack_store
 
-from .conftest import MINI, ROOT, FakeEmbedder  # noqa: F401  (registers the "fake" embedder)
+from .conftest import MINI, ROOT, FakeEmbedder, served  # noqa: F401  (registers the "fake" embedder)
 
 
 @pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory) -> Path:
+def kb_dir(tmp_path_factory, backend) -> Path:
     kb = tmp_path_factory.mktemp("packs") / "kb"
     assert not ingest([MINI], Config(kb_dir=kb), embedder="fake", progress=False).failed
     return kb
@@ -270,21 +270,25 @@ while True:
 
 
 @pytest.mark.slow
-def test_kill_9_in_the_middle_of_saves_leaves_a_whole_pack(lib, kb_dir):
-    script = kb_dir.parent / "kill_saves.py"
+def test_kill_9_in_the_middle_of_saves_leaves_a_whole_pack(backend, tmp_path):
+    kb_dir = tmp_path / "kb"  # its own: two processes open it (on Milvus, through a server)
+    with open_kb(kb_dir, embedder="fake", readonly=False) as writer:
+        assert not writer.ingest([MINI / "law.md"]).failed
+    script = tmp_path / "kill_saves.py"
     script.write_text(KILL_SCRIPT, encoding="utf-8")
     rng = random.Random(13)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for _ in range(4):
-        proc = subprocess.Popen([sys.executable, str(script), str(kb_dir)], stdout=subprocess.PIPE, env=env)
-        assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0.05, 0.4))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        saved = lib.open_pack("反复保存")  # whole, and one of the two versions
-        assert (saved.pack.title, lib.pack_size(saved.pack)) in {("甲", 300), ("乙", 50)}
-        assert saved.revision >= 1
-    assert [p.name for p in lib.packs()] == ["反复保存"]  # a left-over temporary is not a pack
+    with served(kb_dir), open_kb(kb_dir) as lib:
+        for _ in range(4):
+            proc = subprocess.Popen([sys.executable, str(script), str(kb_dir)], stdout=subprocess.PIPE, env=env)
+            assert proc.stdout.readline().strip() == b"ready"
+            time.sleep(rng.uniform(0.05, 0.4))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            saved = lib.open_pack("反复保存")  # whole, and one of the two versions
+            assert (saved.pack.title, lib.pack_size(saved.pack)) in {("甲", 300), ("乙", 50)}
+            assert saved.revision >= 1
+        assert [p.name for p in lib.packs()] == ["反复保存"]  # a left-over temporary is not a pack
 
 
 # -- the app (AppTest) ------------------------------------------------------------------------------

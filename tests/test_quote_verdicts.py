@@ -24,7 +24,7 @@ from .conftest import SAMPLE, SHARED
 
 
 @pytest.fixture(scope="module")
-def sample_kb(tmp_path_factory) -> Path:
+def sample_kb(tmp_path_factory, backend) -> Path:
     d = tmp_path_factory.mktemp("kb")
     assert not ingest([SAMPLE], Config(kb_dir=d), embedder="fake", progress=False).failed
     return d

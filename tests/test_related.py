@@ -16,7 +16,7 @@ MINI = Path(__file__).parent / "fixtures" / "mini"
 
 
 @pytest.fixture(scope="module", params=["vectors", "keyword"])
-def lib(request, tmp_path_factory):
+def lib(request, tmp_path_factory, backend):
     kb_dir = tmp_path_factory.mktemp("kb")
     with open_kb(kb_dir, embedder="fake", readonly=False) as writer:
         assert not writer.ingest([MINI], embed=request.param == "vectors").failed

@@ -20,7 +20,7 @@ MINI = Path(__file__).parent / "fixtures" / "mini"
 
 
 @pytest.fixture(scope="module")
-def kb(tmp_path_factory):
+def kb(tmp_path_factory, backend):
     cfg = Config(kb_dir=tmp_path_factory.mktemp("kb"))
     report = ingest([MINI], cfg, embedder="fake", progress=False)
     assert not report.failed

@@ -41,7 +41,7 @@ UNDATED = ("学习笔记.txt", ("学习心得\n推动高质量发展，要坚持
 
 
 @pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory) -> Path:
+def kb_dir(tmp_path_factory, backend) -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared corpus not found at {SHARED}")
     src = tmp_path_factory.mktemp("study_docs")
@@ -294,7 +294,9 @@ def test_cli_excerpts_json_text_and_pack(lib, kb_dir):
 @pytest.fixture
 def app_kb(kb_dir, tmp_path) -> Path:
     """A copy of the knowledge base for one app test: the app saves its packs in the folder."""
-    return Path(shutil.copytree(kb_dir, tmp_path / "kb"))
+    # (not the lock files: this process holds a POSIX lock on Milvus Lite's, which closing a
+    # copy's read of it would drop, stopping the server of the module's open knowledge base)
+    return Path(shutil.copytree(kb_dir, tmp_path / "kb", ignore=shutil.ignore_patterns("*.lock")))
 
 
 def _app(kb_dir, monkeypatch, page: str, params: dict | None = None) -> AppTest:

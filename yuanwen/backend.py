@@ -71,6 +71,7 @@ class DocumentStore(Protocol):
 
     def document_by_path(self, path: str) -> dict[str, Any] | None: ...
     def document_by_hash(self, chash: str) -> dict[str, Any] | None: ...
+    def twins(self, hashes: Iterable[str]) -> dict[str, list[tuple[int, str]]]: ...
     def titles(self) -> list[tuple[int, str]]: ...
     def all_paths(self) -> list[tuple[int, str]]: ...
 
@@ -105,8 +106,12 @@ class DocumentStore(Protocol):
         """The span of the sentences of ``doc_id`` that overlap ``start``..``end``."""
 
     # -- the embedding cache
-    def pending_passages(self, limit: int | None = None) -> list[tuple[str, str]]:
-        """(content hash, text) of passages with no vector yet."""
+    def pending_passages(self, limit: int | None = None,
+                         doc_ids: Sequence[int] | None = None) -> list[tuple[str, str]]:
+        """(content hash, text) of passages with no vector yet (of ``doc_ids`` only, if given)."""
+
+    def count_pending(self, doc_ids: Sequence[int] | None = None) -> int:
+        """How many distinct passage texts :meth:`pending_passages` would give in all."""
 
     def save_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None: ...
 
@@ -187,9 +192,11 @@ def backend_names() -> list[str]:
     return sorted(_BACKENDS)
 
 
-def _load_built_in() -> None:
+def _load_built_in(name: str | None = None) -> None:
     if DEFAULT_BACKEND not in _BACKENDS:
         from . import sqlite_backend  # noqa: F401 - registers itself
+    if name == "milvus" and name not in _BACKENDS:
+        from . import milvus_backend  # noqa: F401 - registers itself; imports pymilvus only on open
 
 
 def read_descriptor(kb_dir: Path) -> dict[str, Any]:
@@ -212,11 +219,26 @@ def read_descriptor(kb_dir: Path) -> dict[str, Any]:
     return data
 
 
+SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")  # a Milvus server, not a Lite file
+
+
+def writers_at_once(kb_dir: Path) -> bool:
+    """Whether ingests on several machines may write the knowledge base at once (shares of a
+    folder): a Milvus server's, whose writers each take ids from a lane of their own."""
+    d = read_descriptor(kb_dir)
+    return d["backend"] == "milvus" and str(d.get("uri") or "").startswith(SERVER_SCHEMES)
+
+
 def write_descriptor(kb_dir: Path, data: dict[str, Any]) -> None:
-    """Write ``kb.json`` atomically (a temporary file renamed over it)."""
+    """Write ``kb.json`` atomically (a temporary file renamed over it); one that holds a
+    ``token`` is readable by its owner only (mode 600) from the start."""
     path = Path(kb_dir) / DESCRIPTOR
     tmp = path.with_name(f".{DESCRIPTOR}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    mode = 0o600 if data.get("token") else 0o644
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    os.chmod(tmp, mode)  # an old temporary file keeps its mode through O_CREAT
     os.replace(tmp, path)
 
 
@@ -229,6 +251,7 @@ def open_backend(kb_dir: Path, config: Any, create: bool = False, readonly: bool
         raise KnowledgeBaseError(
             f"知识库 {kb_dir} 使用的是 {descriptor['backend']} 后端，不是 {backend}")
     name = backend or descriptor["backend"]
+    _load_built_in(name)
     factory = _BACKENDS.get(name)
     if factory is None:
         raise KnowledgeBaseError(

@@ -76,6 +76,11 @@ class EmbedderMismatchError(KnowledgeBaseError):
     """The knowledge base was built by another embedder than the one asked for."""
 
 
+class MilvusConnectionError(KnowledgeBaseError):
+    """A Milvus knowledge base's server cannot be reached, refuses the token, or its Milvus
+    Lite file is held by another process."""
+
+
 class ExportError(YuanwenError):
     """An export cannot be made here (a PDF without LibreOffice) or its converter failed."""
 

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 from pathlib import Path
@@ -27,6 +28,7 @@ from yuanwen.ingest import normalise as _normalise
 from yuanwen.ingest import ocr as _ocr
 from yuanwen.ingest import pipeline as _pipeline
 from yuanwen.ingest import readers as _readers
+from yuanwen.ingest import walk as _walk
 from yuanwen.ingest.pipeline import ProgressCallback
 from yuanwen.search import api as _api
 from yuanwen.search import cite as _cite
@@ -68,7 +70,7 @@ from . import verify as _verify
 from .accounts import ACTION_LABELS, Accounts, audit_table
 from .config import Config, resolve_kb_dir
 from .embed import Embedder, embedder_spec, get_embedder
-from .errors import KnowledgeBaseError, ReadError, UsageError
+from .errors import KnowledgeBaseError, MilvusConnectionError, ReadError, UsageError, YuanwenError
 from .kb import KnowledgeBase
 from .models import (
     Account,
@@ -80,6 +82,7 @@ from .models import (
     Filters,
     Hit,
     IngestReport,
+    MigrateReport,
     PackItem,
     Passage,
     QuoteResult,
@@ -94,7 +97,7 @@ from .uploads import MAX_UPLOAD_MB, UPLOAD_DIR, Upload, safe_filename
 from .vocab import Formulation
 
 __all__ = [
-    "Library", "open_kb", "FusionConfig", "QuoteConfig",
+    "Library", "open_kb", "init_kb", "migrate_kb", "BACKENDS", "FusionConfig", "QuoteConfig",
     "HTML_DIFF", "NOT_FOUND_NOTE", "SIMILAR_NOTE", "STATUS_LABELS", "TEXT_DIFF", "VERDICT_LABELS", "WEAK_NOTE",
     "confidence_pct", "display_path", "explain", "ingest_summary",
     "mark_terms", "page_ranges", "render_diff", "render_match",
@@ -155,6 +158,119 @@ def open_kb(
             base.embedder = embedder
         return Library(base, None, readonly, actor)
     return Library(base, embedder, readonly, actor)
+
+
+#: The storage backends ``init_kb`` can make a knowledge base on (``milvus`` needs the
+#: ``yuanwen[milvus]`` extra: pymilvus, and milvus-lite for a local file).
+BACKENDS = ("sqlite", "milvus")
+
+
+def init_kb(
+    kb_dir: str | os.PathLike[str] | None = None,
+    *,
+    backend: str = "sqlite",
+    uri: str | None = None,
+    token: str | None = None,
+    index: str | None = None,
+    embedder: str | None = None,
+    config: Config | None = None,
+) -> dict:
+    """Make a new, empty knowledge base folder on ``backend`` (``yuanwen init``).
+
+    The folder records its backend in ``kb.json``; for ``milvus`` also ``uri`` (a Milvus Lite
+    file, relative to the folder, default ``milvus.db``; or ``http://host:19530`` for a Milvus
+    server) and ``token`` (kept in ``kb.json``, mode 600; ``$YUANWEN_MILVUS_TOKEN`` overrides it
+    and keeps it out of the file) and ``index``, the dense index type (``FLAT``, the default;
+    ``IVF_FLAT``, ``AUTOINDEX``; ``HNSW`` on a Milvus server). The backend is opened at once, so an unreachable server fails
+    here, with nothing left behind. ``embedder`` records the embedding model too (it is loaded to
+    learn its dimension). Every other call then opens the folder as any knowledge base. A folder
+    that is a knowledge base of another backend, or not empty and not a knowledge base, is
+    refused; one of the same backend is left as it is. Returns ``stats()`` of the folder.
+    """
+    from . import backend as _backend
+
+    base = dataclasses.replace(config) if config is not None else Config()
+    base.kb_dir = resolve_kb_dir(kb_dir) if kb_dir is not None or config is None else Path(base.kb_dir)
+    if embedder is not None:
+        base.embedder = embedder
+    folder = Path(base.kb_dir)
+    if backend not in BACKENDS:
+        raise UsageError(f"未知的存储后端 {backend}（可选：{'、'.join(BACKENDS)}）")
+    if backend == "sqlite" and (uri or token or index):
+        raise UsageError("--uri、--token 和 --index 只用于 milvus 后端")
+    check_kb_dir(folder, write=True)
+    existing = folder.is_dir() and any(folder.iterdir())
+    if existing:
+        if not ((folder / DB_NAME).exists() or (folder / _backend.DESCRIPTOR).exists()):
+            raise UsageError(f"文件夹 {folder} 不是空的，也不是知识库；请指定一个新文件夹或空文件夹")
+        have = _backend.read_descriptor(folder)
+        if have["backend"] != backend:
+            raise KnowledgeBaseError(
+                f"{folder} 已是 {have['backend']} 后端的知识库，不能再建为 {backend}；"
+                f"要换后端，请 yuanwen init 一个新文件夹，再 yuanwen migrate {folder} <新文件夹>")
+        if uri and have.get("uri") not in (None, uri):
+            raise KnowledgeBaseError(f"{folder} 已是知识库，地址为 {have.get('uri')}，不是 {uri}")
+    made = not folder.exists()
+    try:
+        if not existing:
+            folder.mkdir(parents=True, exist_ok=True)
+            if backend != "sqlite":
+                data = {"backend": backend, "uri": uri or "milvus.db"}
+                if index:
+                    data["index"] = index.upper()
+                if token:
+                    data["token"] = token
+                _backend.write_descriptor(folder, data)
+        kb = KnowledgeBase(base, readonly=False, create=True)
+        try:
+            if embedder is not None:
+                kb.claim_embedder()
+            stats = kb.stats()
+        finally:
+            kb.close()
+    except BaseException as exc:
+        if not existing:  # nothing half-made stays behind: the same command can be run again
+            if made:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                _empty_folder(folder)
+        if isinstance(exc, MilvusConnectionError) and not existing:
+            cause = str(exc.__cause__ or exc)[:200]
+            raise MilvusConnectionError(
+                f"未能连上 Milvus {uri or 'milvus.db'}，知识库 {folder} 没有建立（未留下任何文件）；"
+                f"请确认 Milvus 已启动、--uri 和 --token 正确，再重新运行 yuanwen init。详情：{cause}") from exc
+        if isinstance(exc, (YuanwenError, KeyboardInterrupt, SystemExit)):
+            raise
+        raise KnowledgeBaseError(
+            f"无法在 {backend} 后端建立知识库 {folder}"
+            + (f"（地址 {uri}）" if uri else "") + f"：{type(exc).__name__}: {exc}") from exc
+    descriptor = {k: v for k, v in _backend.read_descriptor(folder).items() if k != "token"}
+    return {**stats, "descriptor": descriptor, "created": not existing}
+
+
+def _empty_folder(folder: Path) -> None:
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def migrate_kb(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, progress: bool = False,
+               on_progress: Callable[[str, int, int], None] | None = None,
+               config: Config | None = None) -> MigrateReport:
+    """Copy the knowledge base ``src`` into ``dst`` on another (or the same) backend without
+    embedding again (``yuanwen migrate``): documents and passages with their ids, sentences,
+    vectors, the embedder and access ladder, recognised pages, accounts, the audit log and saved
+    packs. ``dst`` is a folder made by :func:`init_kb` (any backend), or absent or empty (then
+    SQLite). Resumable: run again after an interruption, it copies what is missing and finishes;
+    a ``dst`` holding other documents or another embedder's vectors is refused.
+    ``progress`` draws bars on the terminal; ``on_progress(stage, done, total)`` is called with
+    stages 复制文档 and 复制向量. Then ``open_kb(dst).verify()`` passes."""
+    from . import migrate as _migrate
+
+    return _migrate.migrate(resolve_kb_dir(src), resolve_kb_dir(dst), progress=progress,
+                            on_progress=on_progress, config=config)
 
 
 class _Shared:
@@ -466,6 +582,7 @@ class Library:
         ocr: bool | None = None,
         access: str | None = None,
         workers: int | None = None,
+        shard: str | None = None,
     ) -> IngestReport:
         """Ingest files and folders (recursively); see :func:`ingest.pipeline.ingest`.
 
@@ -478,11 +595,16 @@ class Library:
         access level of the documents stored (a manifest's or front matter's stricter level
         wins; default 公开, or the level a changed document had); ``workers``: embedding
         processes (default ``Config.embed_workers``, 1: in this process; see
-        :mod:`ingest.embed_workers`). A failure part way raises with the partial report as the
-        exception's ``report``.
+        :mod:`ingest.embed_workers`); ``shard``: ``"i/N"``, take share i of N of the files (N
+        machines ingesting one folder into one Milvus knowledge base at once). A failure part
+        way raises with the partial report as the exception's ``report``.
         """
         if workers is not None and workers < 1:
             raise UsageError("向量化进程数（--workers）至少为 1")
+        try:
+            share = None if shard is None else _walk.parse_shard(shard)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         check_kb_dir(self.config.kb_dir, write=True)  # before a model is loaded or a lock taken
         if self.exists():
             self._require("ingest", "ingest", ", ".join(map(str, paths))[:300])
@@ -505,7 +627,7 @@ class Library:
         report = _pipeline.ingest(
             [Path(p) for p in paths], config, embedder=chosen, prune=prune, reembed=reembed,
             embed=embed, progress=progress, wait=wait, follow_links=follow_links,
-            on_progress=on_progress)
+            on_progress=on_progress, shard=share)
         if isinstance(chosen, Embedder):
             self._embedder = chosen
         elif chosen is not None:

@@ -219,6 +219,7 @@ class FileOutcome:
     doc_id: int | None = None
     passages: int = 0
     warnings: list[str] = field(default_factory=list)  # it went in, but the user should know (e.g. bytes replaced)
+    content_hash: str | None = None  # of the text stored (added or updated)
 
 
 @dataclass
@@ -440,6 +441,31 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, **asdict(self)}
+
+
+@dataclass
+class MigrateReport:
+    """What ``yuanwen migrate`` copied from one knowledge base into another (counts of this
+    run; what an earlier, interrupted run had copied is counted in ``*_skipped``)."""
+
+    source: str
+    target: str
+    source_backend: str
+    target_backend: str
+    documents: int = 0
+    passages: int = 0
+    sentences: int = 0
+    vectors: int = 0
+    documents_skipped: int = 0  # already in the target (an interrupted run resumed)
+    vectors_skipped: int = 0
+    ocr_pages: int = 0
+    accounts: int = 0
+    files: int = 0  # saved packs and other files of the folder (audit log, uploads)
+    seconds: float = 0.0
+    embedder: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass

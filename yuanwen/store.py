@@ -183,6 +183,29 @@ def check_kb_dir(kb_dir: Path, write: bool = False) -> None:
         raise ReadOnlyKnowledgeBaseError(readonly_message(kb_dir, permission=not _read_only_mount(db)))
 
 
+def copy_audit_log(src_dir: Path, dst_dir: Path) -> bool:
+    """Copy the audit log (``audit.db``, its hash chain intact) of the knowledge base in
+    ``src_dir`` into ``dst_dir``, unless ``src_dir`` has none or ``dst_dir``'s has lines already
+    (``yuanwen migrate``). Returns whether it copied."""
+    src, dst = Path(src_dir) / AUDIT_DB_NAME, Path(dst_dir) / AUDIT_DB_NAME
+    if not src.exists():
+        return False
+    if dst.exists():
+        with sqlite3.connect(str(dst), timeout=30) as conn:
+            has = conn.execute("SELECT name FROM sqlite_master WHERE name = 'audit'").fetchone()
+            if has and conn.execute("SELECT 1 FROM audit LIMIT 1").fetchone():
+                return False
+    source = sqlite3.connect(_readonly_uri(src), uri=True, timeout=30)
+    target = sqlite3.connect(str(dst), timeout=30)
+    try:
+        source.backup(target)  # a consistent copy, even while another process appends
+        target.execute("PRAGMA journal_mode=WAL")
+    finally:
+        target.close()
+        source.close()
+    return True
+
+
 def _read_only_mount(path: Path) -> bool:
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
@@ -374,6 +397,19 @@ class Store:
         ).fetchone()
         return {"id": row[0], "path": row[1]} if row else None
 
+    def twins(self, hashes: Iterable[str]) -> dict[str, list[tuple[int, str]]]:
+        """Of ``hashes``, those that more than one stored document has: hash -> [(id, path)]
+        by id (writers at once on a shared store can each save the same text)."""
+        out: dict[str, list[tuple[int, str]]] = {}
+        hs = sorted(set(hashes))
+        for i in range(0, len(hs), 500):
+            part = hs[i: i + 500]
+            for chash, doc_id, path in self.db.execute(
+                    f"SELECT content_hash, id, path FROM documents WHERE content_hash IN "
+                    f"({','.join('?' * len(part))}) ORDER BY id", part):
+                out.setdefault(chash, []).append((doc_id, path))
+        return {h: docs for h, docs in out.items() if len(docs) > 1}
+
     def get_document(self, doc_id: int, with_text: bool = True) -> Document:
         """The document with ``doc_id``."""
         row = self.db.execute(
@@ -402,11 +438,15 @@ class Store:
         passages: Sequence[Passage],
         sentences: Sequence[Sentence],
         file_info: dict[str, Any],
+        keep_ids: bool = False,
     ) -> int:
         """Insert or replace ``doc`` with its passages and sentences, in one transaction.
 
         Returns the document id. The old passages, sentences and FTS rows of a replaced
         document go in the same transaction, so a crash leaves either the old or the new one.
+        With ``keep_ids`` the document keeps ``doc.id`` and each passage its ``id`` (``yuanwen
+        migrate`` copies into an empty store, so saved packs and links stay valid); the caller
+        guarantees those ids are free.
         """
         with self.transaction():
             old = self.db.execute("SELECT id, access FROM documents WHERE path = ?", [doc.path]).fetchone()
@@ -423,7 +463,9 @@ class Store:
                 "pages": json.dumps(doc.pages), "extra": json.dumps(doc.extra, ensure_ascii=False),
                 "access": access, **file_info,
             }
-            if old:
+            if keep_ids:
+                row["id"] = doc.id
+            elif old:
                 row["id"] = old[0]
             # a plain INSERT: sqlite-utils' insert() would commit this row on its own
             cols = list(row)
@@ -433,11 +475,12 @@ class Store:
             )
             doc_id = int(cur.lastrowid)
             doc.id = doc_id
-            self._insert_passages(doc_id, passages, sentences)
+            self._insert_passages(doc_id, passages, sentences, keep_ids=keep_ids)
         return doc_id
 
     def _insert_passages(
-        self, doc_id: int, passages: Sequence[Passage], sentences: Sequence[Sentence]
+        self, doc_id: int, passages: Sequence[Passage], sentences: Sequence[Sentence],
+        keep_ids: bool = False,
     ) -> None:
         cur = self.db.conn.cursor()
         ids: dict[int, int] = {}
@@ -445,9 +488,9 @@ class Store:
         title_terms = fts_document(row[0] or "") if row else ""
         for p in passages:
             cur.execute(
-                'INSERT INTO passages(doc_id, seq, start, "end", page, para, heading_path, text, '
-                "content_hash) VALUES (?,?,?,?,?,?,?,?,?)",
-                (doc_id, p.seq, p.start, p.end, p.page, p.para,
+                'INSERT INTO passages(id, doc_id, seq, start, "end", page, para, heading_path, text, '
+                "content_hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (p.id if keep_ids else None, doc_id, p.seq, p.start, p.end, p.page, p.para,
                  json.dumps(p.heading_path, ensure_ascii=False), p.text, content_hash(p.text)),
             )
             pid = cur.lastrowid
@@ -616,6 +659,34 @@ class Store:
             [doc_id, start, end],
         ).fetchone()
         return (row[0], row[1]) if row and row[0] is not None else None
+
+    def document_sentences(self, doc_id: int) -> list[Sentence]:
+        """The stored sentences of one document, in stored order, each with the ``seq`` of its
+        passage in ``passage_seq`` (what :meth:`save_document` takes)."""
+        return [Sentence(start=r[0], end=r[1], text=r[2], passage_seq=r[3]) for r in self.db.execute(
+            'SELECT s.start, s."end", s.text, p.seq FROM sentences s '
+            "JOIN passages p ON p.id = s.passage_id WHERE s.doc_id = ? ORDER BY s.id", [doc_id])]
+
+    def file_info(self, doc_id: int) -> dict[str, Any]:
+        """What :meth:`save_document` took as ``file_info`` for one document: ``file_hash``,
+        ``format``, ``encoding``, ``size_bytes``, ``mtime``, ``root``, ``fs_path`` (bytes or
+        None), ``ingested_at`` (KnowledgeBaseError when there is no such document)."""
+        keys = ("file_hash", "format", "encoding", "size_bytes", "mtime", "root", "fs_path", "ingested_at")
+        row = self.db.execute(
+            f"SELECT {', '.join(keys)} FROM documents WHERE id = ?", [doc_id]).fetchone()
+        if not row:
+            raise KnowledgeBaseError(f"知识库中没有编号为 {doc_id} 的文档")
+        info = dict(zip(keys, row))
+        info["fs_path"] = bytes(info["fs_path"]) if info["fs_path"] is not None else None
+        return info
+
+    def ocr_pages(self) -> Iterator[tuple[str, OcrPage]]:
+        """(file hash, page) of every saved recognised page (``yuanwen migrate`` copies them)."""
+        for file_hash, page, engine in self.db.execute(
+                "SELECT file_hash, page, engine FROM ocr_pages ORDER BY file_hash, page").fetchall():
+            got = self.ocr_page(file_hash, page, engine)
+            if got is not None:
+                yield file_hash, got
 
     # -- search ------------------------------------------------------------------------------
     def filtered_passage_ids(self, filters: Filters | None) -> np.ndarray | None:
@@ -789,6 +860,10 @@ class Store:
             yield [r[0] for r in rows], [r[1] for r in rows]
             last = rows[-1][0]
 
+    def count_vectors(self) -> int:
+        """How many vectors are stored (one per distinct passage text embedded)."""
+        return self.db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+
     def delete_vectors(self, hashes: Sequence[str]) -> None:
         """Forget the vectors of these texts (their passages become pending)."""
         with self.transaction():
@@ -799,22 +874,26 @@ class Store:
                 )
 
     # -- embeddings ----------------------------------------------------------------------
-    def pending_passages(self, limit: int | None = None) -> list[tuple[str, str]]:
-        """(content_hash, text) of passages that have no vector yet, one row per distinct text."""
+    def pending_passages(self, limit: int | None = None,
+                         doc_ids: Sequence[int] | None = None) -> list[tuple[str, str]]:
+        """(content_hash, text) of passages that have no vector yet, one row per distinct text
+        (of the documents ``doc_ids`` only, when given)."""
+        where, args = _pending_where(doc_ids)
         sql = (
             "SELECT p.content_hash, MIN(p.text) FROM passages p "
             "LEFT JOIN embeddings e ON e.content_hash = p.content_hash "
-            "WHERE e.content_hash IS NULL GROUP BY p.content_hash ORDER BY MIN(p.id)"
+            f"WHERE {where} GROUP BY p.content_hash ORDER BY MIN(p.id)"
         )
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [(r[0], r[1]) for r in self.db.execute(sql).fetchall()]
+        return [(r[0], r[1]) for r in self.db.execute(sql, args).fetchall()]
 
-    def count_pending(self) -> int:
+    def count_pending(self, doc_ids: Sequence[int] | None = None) -> int:
+        """How many distinct passage texts have no vector yet (of ``doc_ids`` only, when given)."""
+        where, args = _pending_where(doc_ids)
         return self.db.execute(
             "SELECT COUNT(DISTINCT p.content_hash) FROM passages p "
-            "LEFT JOIN embeddings e ON e.content_hash = p.content_hash "
-            "WHERE e.content_hash IS NULL"
+            f"LEFT JOIN embeddings e ON e.content_hash = p.content_hash WHERE {where}", args
         ).fetchone()[0]
 
     def save_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
@@ -1201,6 +1280,13 @@ class RawDocument(NamedTuple):
     content_hash: str
     root: str | None
     fs_path: bytes | None
+
+
+def _pending_where(doc_ids: Sequence[int] | None) -> tuple[str, list[Any]]:
+    if doc_ids is None:
+        return "e.content_hash IS NULL", []
+    return ("e.content_hash IS NULL AND p.doc_id IN (SELECT value FROM json_each(?))",
+            [json.dumps([int(i) for i in doc_ids])])
 
 
 def _date_bound(value: str | None, upper: bool) -> str | None:

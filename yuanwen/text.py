@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from functools import lru_cache
+from types import ModuleType
 
 from .conventions import HAN
 
@@ -26,6 +28,17 @@ _FOLD[0x3000] = 0x20
 _FOLD.update({cp: cp + 32 for cp in range(0x41, 0x5B)})  # A-Z -> a-z
 _FOLD.update({cp: cp - 0xFEE0 + 32 for cp in range(0xFF21, 0xFF3B)})  # Ａ-Ｚ -> a-z
 _NON_SPACE = re.compile(r"\S+")
+
+
+@lru_cache(maxsize=1)
+def jieba() -> ModuleType:
+    """The jieba module, quiet: its logging off and its import's pkg_resources deprecation
+    warning (setuptools 80, which Milvus Lite needs, still has the module) not shown to users."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        import jieba as module
+    module.setLogLevel(60)
+    return module
 
 
 def fold_width(text: str) -> str:

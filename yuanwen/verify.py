@@ -51,6 +51,9 @@ def verify(config: Config, repair: bool = False, reread: Reread | None = None) -
         rep.problems.append(str(exc))
         return rep
     try:
+        if kb.backend.name == "milvus":
+            _verify_milvus(kb, rep, repair, reread)
+            return rep
         if not _check_sqlite(kb, rep):
             return rep  # damaged pages: the other checks could not read it, nor a repair fix it
         _check_documents(kb, rep, repair, reread)
@@ -174,14 +177,22 @@ def _check_vectors(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
         if counts["embedded"]:
             rep.problems.append("知识库有向量但没有记录向量模型和维度")
         return
+    _check_dimensions(kb, rep, repair, dim)
+
+
+def _check_dimensions(kb: KnowledgeBase, rep: VerifyReport, repair: bool, dim: int, then: str = "") -> bool:
+    """Vectors whose dimension is not ``dim``: deleted with ``repair`` (True when some were),
+    else a problem; ``then`` is what the problem adds to the advice."""
     bad = kb.store.bad_dimension_vectors(dim)
-    if bad:
-        msg = f"{bad} 个向量的维度不是 {dim}"
-        if repair:
-            kb.store.delete_bad_dimension_vectors(dim)
-            rep.repaired.append(msg + "：已删除，这些段落将在下次导入时重新向量化")
-        else:
-            rep.problems.append(msg)
+    if not bad:
+        return False
+    msg = f"{bad} 个向量的维度不是 {dim}"
+    if repair:
+        kb.store.delete_bad_dimension_vectors(dim)
+        rep.repaired.append(msg + "：已删除，这些段落将在下次导入时重新向量化")
+        return True
+    rep.problems.append(msg + ("；运行 yuanwen verify --repair 可删除" + then if then else ""))
+    return False
 
 
 def _bad_norm(norms: np.ndarray) -> np.ndarray:
@@ -276,3 +287,45 @@ def _check_keyword(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
         rep.repaired.append(msg + "：已重建")
     else:
         rep.notes.append(msg + "；运行 yuanwen ingest 或 yuanwen verify --repair 可重建")
+
+
+# -- a Milvus knowledge base (yuanwen.milvus_backend) -------------------------------------------
+def _verify_milvus(kb: KnowledgeBase, rep: VerifyReport, repair: bool, reread: Reread | None) -> None:
+    """The checks of a Milvus knowledge base: its collections are there; every document has
+    its passages, sentences and text rows, and its passages match its text; no passage, vector
+    or text row belongs to no document; once an embedder is recorded, every passage has a
+    vector of the recorded dimension, finite and of unit length."""
+    state = kb.store.quick_check()
+    if state != ["ok"]:
+        rep.problems.append(f"Milvus 知识库不完整：{'；'.join(state)}")
+        return
+    if repair:
+        for r in kb.store.release_dead_lanes():
+            rep.repaired.append(f"本机中断的导入（进程 {r.get('pid')}，{r.get('since')} 开始）占用的写入通道：已释放")
+    for r in kb.store.foreign_lanes().values():
+        rep.notes.append(f"{r.get('host')} 上的导入（进程 {r.get('pid')}，{r.get('since')} 开始）正在写入，"
+                         "其未写完的记录不算作问题；若它已中断，在那台机器上运行 yuanwen verify --repair")
+    _check_documents(kb, rep, repair, reread)
+    n_p, n_other = kb.store.orphan_counts()
+    if n_p or n_other:
+        msg = f"有 {n_p} 个段落、{n_other} 条向量或正文记录不属于任何文档（导入中断留下）"
+        if repair:
+            kb.store.delete_orphans()
+            rep.repaired.append(msg + "：已删除")
+        else:
+            rep.problems.append(msg + "；运行 yuanwen verify --repair 可删除")
+    dim = kb.dim
+    counts = kb.store.counts()
+    pending = kb.store.count_pending()
+    if dim is None or kb.built_with is None:
+        if counts["embedded"]:
+            rep.problems.append("知识库有向量但没有记录向量模型和维度")
+        elif counts["passages"]:
+            rep.notes.append(f"有 {counts['passages']} 个段落尚未向量化（可关键词检索）；运行 yuanwen ingest 可补齐")
+        return
+    if _check_dimensions(kb, rep, repair, dim, "，再运行 yuanwen ingest 重新向量化"):
+        pending = kb.store.count_pending()
+    if pending:
+        rep.problems.append(f"已记录向量模型 {kb.built_with}，但有 {pending} 种段落文字没有向量（语义检索找不到它们）；"
+                            "运行 yuanwen ingest 可补齐")
+    _check_vector_values(kb, rep, repair)
