@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from .backend import SERVER_SCHEMES
 from .errors import KnowledgeBaseError
 from .models import (
     Account,
@@ -547,7 +548,8 @@ class MilvusStore:
             row.update(owner=self._owner, host=socket.gethostname(), pid=os.getpid(),
                        since=time.strftime("%Y-%m-%dT%H:%M:%S"))
             self._write_lane(lane, row)
-            time.sleep(LANE_SETTLE)
+            if self.uri.startswith(SERVER_SCHEMES):  # (a Milvus Lite file has one process: no race)
+                time.sleep(LANE_SETTLE)
             if (self.lanes().get(lane) or {}).get("owner") == self._owner:
                 self._lane = (lane, row)
                 return self._lane
