@@ -89,6 +89,19 @@ def plots(res: dict, folder: Path) -> list[str]:
     return names
 
 
+DISK_READING = (
+    "The text is stored three times over (`documents.text`, `passages.text` and, as bigram terms, "
+    "the FTS5 content), and the keyword side twice (FTS5 and the eager index, which keeps two score "
+    "sets). Migration 6 dropped the fourth copy (`sentences.text`: a sentence is its document's text "
+    "between its offsets). What is left to reach 5x the raw text (issue 16, 7b): FTS5 with external "
+    "content (its terms computed from the passages: -2.9x here), passages as offsets into the "
+    "document text (-1x), one keyword index instead of two, and the vectors stored once, not in both "
+    "the `embeddings` table and the FAISS file. The vectors alone set a floor: 384 float32 numbers "
+    "are 1,536 bytes a passage, against about 440 bytes of text a passage in the shared corpus "
+    "(3.3x) and 700 in the 1M collection (2.2x), so 5x in all also needs vectors stored once and "
+    "compactly, or fewer dimensions.\n")
+
+
 def write(res: dict, out: Path) -> None:
     """Write ``out`` (Markdown) and its plots beside it, under ``benchmarks/``."""
     pics = plots(res, out.parent / "benchmarks")
@@ -280,6 +293,15 @@ def write(res: dict, out: Path) -> None:
     from .backends import section as backends_section
 
     w(backends_section(out.parent / "benchmarks" / "backends.json"))
+
+    # -- where the disk goes (python -m benchmarks.disk) ----------------------------------------
+    disk = out.parent / "benchmarks" / "disk.json"
+    if disk.exists():
+        from .disk import markdown as disk_markdown
+
+        w("## Where the disk goes\n")
+        w(disk_markdown(json.loads(disk.read_text(encoding="utf-8"))))
+        w(DISK_READING)
 
     # -- quality ---------------------------------------------------------------------------
     qual = res["quality"]

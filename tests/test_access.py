@@ -615,7 +615,7 @@ def test_schema_4_upgrades_and_reads_public(tmp_path):
         w.add_account("admin1", "admin", PW)
         assert w.shared()
     con = sqlite3.connect(kb / "yuanwen.db")
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "5"
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "6"
     con.close()
 
 

@@ -17,7 +17,7 @@ from yuanwen.index import INDEX_FILE
 from yuanwen.store import Store, content_hash
 from yuanwen.verify import verify
 
-from .conftest import SAMPLE
+from .conftest import MINI, SAMPLE
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_bad_vectors_are_dropped_to_pending(cfg):
 def test_orphans_are_deleted(cfg):
     db = _db(cfg)
     with db.conn:
-        db.execute('INSERT INTO sentences(doc_id, passage_id, start, "end", text) VALUES (999, 99999, 0, 1, "x")')
+        db.execute('INSERT INTO sentences(doc_id, passage_id, start, "end") VALUES (999, 99999, 0, 1)')
     assert any("不属于任何文档" in p for p in verify(cfg).problems)
     assert verify(cfg, repair=True).ok
 
@@ -123,10 +123,31 @@ def test_migration_2_drops_the_unused_sentence_index(tmp_path):
     with pytest.raises(KnowledgeBaseError, match="yuanwen ingest"):
         Store(tmp_path / "kb", readonly=True)
     store = Store(tmp_path / "kb")  # a writer migrates
-    assert store.schema_version() == SCHEMA_VERSION == 5
+    assert store.schema_version() == SCHEMA_VERSION == 6
     assert "sentences_fts" not in store.db.table_names()
     assert "root" in store.db["documents"].columns_dict  # migration 3
     store.close()
+
+
+def test_migration_6_keeps_sentences_as_offsets_only(tmp_path):
+    """A knowledge base of schema 5 keeps a copy of each sentence's text; migration 6 drops it
+    (the text is its document's between the offsets) and quote lookup reads the same sentences."""
+    cfg = Config(kb_dir=tmp_path / "kb", embedder="fake")
+    ingest([MINI], cfg, progress=False)
+    store = Store(cfg.kb_dir)
+    want = {d.id: store.document_sentences(d.id) for d in store.documents()}
+    with store.db.conn:  # back to schema 5: the text column, filled
+        store.db.execute("ALTER TABLE sentences ADD COLUMN text TEXT NOT NULL DEFAULT ''")
+        store.db.execute('UPDATE sentences SET text = (SELECT substr(d.text, sentences.start + 1, '
+                         'sentences."end" - sentences.start) FROM documents d WHERE d.id = sentences.doc_id)')
+        store.set_meta("schema_version", "5")
+    store.close()
+    store = Store(cfg.kb_dir)  # a writer migrates
+    assert "text" not in store.db["sentences"].columns_dict
+    got = {d.id: store.document_sentences(d.id) for d in store.documents()}
+    assert got == want and all(s.text for ss in got.values() for s in ss)
+    store.close()
+    assert verify(cfg).ok
 
 
 # -- damaged documents and vectors (issue 10) --------------------------------------------------

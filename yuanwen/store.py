@@ -158,8 +158,19 @@ _AUDIT_SCHEMA = (
     f"(SELECT value FROM audit_meta WHERE key = '{AUDIT_RETENTION_KEY}'), '{AUDIT_RETENTION_DAYS}') || ' days') "
     "BEGIN SELECT RAISE(ABORT, 'audit rows within the retention period cannot be deleted'); END",
 )
+def _m006_sentence_offsets(db: sqlite_utils.Database) -> None:
+    # A sentence's text is its document's text between its offsets (equal for all 61,527 of
+    # the shared corpus): the copy was a seventh of the database (issue 16, 7b). SQLite before
+    # 3.35 cannot drop a column: the column stays there, emptied.
+    if "text" in db["sentences"].columns_dict:
+        try:
+            db.execute("ALTER TABLE sentences DROP COLUMN text")
+        except sqlite3.OperationalError:
+            db.execute("UPDATE sentences SET text = ''")
+
+
 MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root, _m004_ocr_pages,
-              _m005_accounts_access_audit]
+              _m005_accounts_access_audit, _m006_sentence_offsets]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -500,14 +511,16 @@ class Store:
                 "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)",
                 (pid, fts_document(p.text), fts_document(" ".join(p.heading_path)), title_terms),
             )
-        for s in sentences:
-            pid = ids.get(s.passage_seq)
-            if pid is None:
-                continue
-            cur.execute(
-                'INSERT INTO sentences(doc_id, passage_id, start, "end", text) VALUES (?,?,?,?,?)',
-                (doc_id, pid, s.start, s.end, s.text),
-            )
+        insert = ('INSERT INTO sentences(doc_id, passage_id, start, "end"'
+                  + (", text) VALUES (?,?,?,?,'')" if self._sentence_text_column() else ") VALUES (?,?,?,?)"))
+        cur.executemany(insert, [(doc_id, ids[s.passage_seq], s.start, s.end)
+                                 for s in sentences if s.passage_seq in ids])
+
+    def _sentence_text_column(self) -> bool:
+        """Whether ``sentences`` still has its (emptied) text column: SQLite before 3.35."""
+        if not hasattr(self, "_sentence_text"):
+            self._sentence_text = "text" in self.db["sentences"].columns_dict
+        return self._sentence_text
 
     def _delete_document_rows(self, doc_id: int) -> None:
         c = self.db.conn
@@ -664,8 +677,9 @@ class Store:
         """The stored sentences of one document, in stored order, each with the ``seq`` of its
         passage in ``passage_seq`` (what :meth:`save_document` takes)."""
         return [Sentence(start=r[0], end=r[1], text=r[2], passage_seq=r[3]) for r in self.db.execute(
-            'SELECT s.start, s."end", s.text, p.seq FROM sentences s '
-            "JOIN passages p ON p.id = s.passage_id WHERE s.doc_id = ? ORDER BY s.id", [doc_id])]
+            'SELECT s.start, s."end", substr(d.text, s.start + 1, s."end" - s.start), p.seq FROM sentences s '
+            "JOIN passages p ON p.id = s.passage_id JOIN documents d ON d.id = s.doc_id "
+            "WHERE s.doc_id = ? ORDER BY s.id", [doc_id])]
 
     def file_info(self, doc_id: int) -> dict[str, Any]:
         """What :meth:`save_document` took as ``file_info`` for one document: ``file_hash``,
@@ -972,6 +986,15 @@ class Store:
         return cur.rowcount
 
     # -- counts --------------------------------------------------------------------------
+    def space_by_table(self) -> dict[str, int]:
+        """Bytes of each table and index in the database file (SQLite's ``dbstat``), and
+        ``raw_text`` (not a table): the UTF-8 bytes of every document's text."""
+        out = {name: int(size) for name, size in self.db.execute(
+            "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")}
+        out["raw_text"] = int(self.db.execute(
+            "SELECT COALESCE(SUM(LENGTH(CAST(text AS BLOB))), 0) FROM documents").fetchone()[0])
+        return out
+
     def counts(self) -> dict[str, int]:
         q = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
         return {
