@@ -295,7 +295,7 @@ def section(path: Path = RESULT) -> str:
       f"`{m['vectors']['index_kind']}` (Milvus Lite 2.5 builds only FLAT, IVF_FLAT and AUTOINDEX locally; "
       "a Milvus server also builds HNSW)."
       + (f" Load average on this shared machine: {r['loadavg'][0]:.1f} at the start, {r['loadavg'][1]:.1f} at the end."
-         if r.get("loadavg") else "") + "\n")
+         if r.get("loadavg") else "") + (f" {r['note']}" if r.get("note") else "") + "\n")
     w("| | SQLite | Milvus Lite | Milvus / SQLite |")
     w("|---|---|---|---|")
 

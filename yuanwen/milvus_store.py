@@ -75,6 +75,7 @@ SCHEMA_VERSION = 1
 NEAR_MAX = 2000  # passages whose sentence spans are kept after get_passages
 NEAR_CHUNKS = 256  # text chunks kept (at most 4M characters)
 NEAR_WIDEN = 1000  # characters around a passage read last whose chunks come with a miss
+NEAR_PREFETCH = 64  # chunks at most that one miss fetches (those of the passages read last)
 TEXT_CHUNK = 16_000  # characters per text row: at most 64,000 bytes of UTF-8
 PAGE = 16_000  # rows per query (Milvus caps a query at 16,384)
 IN_BATCH = 1000  # values per ``in [...]`` list
@@ -159,6 +160,7 @@ class MilvusStore:
         # text chunks of the passages read last are kept (per version) so those follow-ups need
         # one Milvus call in all, not three per candidate
         self._near: tuple[Any, dict[int, tuple[int, int, int, list[list[int]]]], OrderedDict[tuple[int, int], str]] | None = None
+        self._recent: list[tuple[int, int, int]] = []  # (doc, start, end) of the last get_passages
         self._pending: tuple[tuple[int, int], OrderedDict[str, int]] | None = None
         self._vec_dim: int | None = None
         self._meta: tuple[float, dict[str, str]] | None = None
@@ -714,17 +716,18 @@ class MilvusStore:
 
     def _chunks(self, doc_id: int, base: int, n: int, wanted: range) -> list[str]:
         """Text chunks ``wanted`` of a document, from the chunk cache; on a miss, one query
-        fetches them with the chunks around the passages read last (quote lookup's next slices)."""
-        spans, chunks = self._near_caches()
+        fetches them with the chunks around the passages of the last :meth:`get_passages` (quote
+        lookup's candidates, whose windows it reads next), at most :data:`NEAR_PREFETCH`."""
+        _, chunks = self._near_caches()
         with self._lock:
             missing = [(doc_id, i) for i in wanted if (doc_id, i) not in chunks]
-            near = list(spans.values())
+            near = list(self._recent)
         if missing:
             want = {base + i: (doc_id, i) for _, i in missing}
             rows = self._doc_rows() if self.readonly else {}
-            for d, ps, pe, _ in near:
+            for d, ps, pe in near:
                 r = rows.get(d)
-                if r is None or len(want) >= NEAR_CHUNKS:
+                if r is None or len(want) >= NEAR_PREFETCH:
                     continue
                 b, m = int(r["text_base"]), int(r["n_chunks"])
                 for i in range(max(0, ps - NEAR_WIDEN) // TEXT_CHUNK, min(m - 1, (pe + NEAR_WIDEN) // TEXT_CHUNK) + 1):
@@ -1046,6 +1049,7 @@ class MilvusStore:
                 spans.clear()
             for r in rows:
                 spans[int(r["id"])] = (int(r["doc_id"]), int(r["pstart"]), int(r["pend"]), json.loads(r["sents"]))
+            self._recent = [(int(r["doc_id"]), int(r["pstart"]), int(r["pend"])) for r in rows]
         return {int(r["id"]): self._passage(r) for r in rows}
 
     def _near_caches(self) -> tuple[dict[int, tuple[int, int, int, list[list[int]]]], OrderedDict[tuple[int, int], str]]:
