@@ -32,7 +32,7 @@ from yuanwen.errors import (DiskFullError, KnowledgeBaseError, OcrNeeded, ReadEr
                             kb_error_from)
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import Document, FileOutcome, IngestReport, OcrPage, VerifyReport
-from yuanwen.store import Store, check_kb_dir, content_hash
+from yuanwen.store import INGEST_LOCK, Store, check_kb_dir, content_hash
 from yuanwen.uploads import UPLOAD_DIR
 from yuanwen import access as _access
 from yuanwen.verify import verify
@@ -44,7 +44,7 @@ from . import embed_workers, ocr, sandbox
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "ingest.lock"
+LOCK_NAME = INGEST_LOCK
 #: Called as work advances: (stage, done, total), stage "读取入库" (files), "文字识别" (the
 #: pages of one scanned file) or "向量化" (passages). The app's upload progress uses it; the CLI's tqdm bars are driven by the same
 #: reporter (:class:`_Progress`).
@@ -253,7 +253,7 @@ def _store_files(store: Store, paths: list[Path], config: Config, report: Ingest
             fail(key, item.reason)
             if item.folder:
                 unread.append(Path(key))
-        elif shard is None or in_shard(_key(item), _root_of(_key(item), key_roots), shard):
+        elif _in_share(_key(item), key_roots, shard):
             files.append(item)
     for bad in manifest_problems(files, roots):
         report.outcomes.append(FileOutcome(
@@ -279,7 +279,7 @@ def _store_files(store: Store, paths: list[Path], config: Config, report: Ingest
         for doc_id, path in store.all_paths():
             if path in seen or not _under(Path(path), key_roots) or _under(Path(path), unread):
                 continue
-            if shard is not None and not in_shard(path, _root_of(path, key_roots), shard):
+            if not _in_share(path, key_roots, shard):
                 continue  # another share's file: its own ingest prunes it
             if _gone(path):
                 store.delete_document(doc_id)
@@ -298,8 +298,9 @@ def _settle_twins(store: Store, report: IngestReport) -> None:
         keep_id, keep_path = docs[0]
         levels = store.document_access([d for d, _ in docs])
         level = levels.get(keep_id)
+        ladder = _ladder(store)
         for doc_id, path in docs[1:]:  # one copy, readable only as the strictest path says
-            level = _access.stricter(_ladder(store), level, levels.get(doc_id)) or level
+            level = _access.stricter(ladder, level, levels.get(doc_id)) or level
             for alias in store.get_document(doc_id, with_text=False).extra.get("aliases") or []:
                 store.add_alias(keep_id, alias)  # (its own twins within its share)
             store.add_alias(keep_id, path, replaced_doc_id=doc_id)
@@ -316,7 +317,13 @@ def _shard_doc_ids(store: Store, paths: list[Path], shard: tuple[int, int]) -> l
     """The stored documents that fall in ``shard`` of the folders ``paths``."""
     key_roots = [Path(_key(p)) for p in paths]
     return [doc_id for doc_id, path in store.all_paths()
-            if _under(Path(path), key_roots) and in_shard(path, _root_of(path, key_roots), shard)]
+            if _under(Path(path), key_roots) and _in_share(path, key_roots, shard)]
+
+
+def _in_share(key: str, key_roots: list[Path], shard: tuple[int, int] | None) -> bool:
+    """Whether the file stored as ``key`` falls in ``shard`` of the folders ``key_roots`` (every
+    file does when there is no shard)."""
+    return shard is None or in_shard(key, _root_of(key, key_roots), shard)
 
 
 def _under(path: Path, roots: list[Path]) -> bool:

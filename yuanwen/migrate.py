@@ -40,9 +40,8 @@ from .config import Config
 from .embed import same_model
 from .errors import EmbedderMismatchError, KnowledgeBaseError, UsageError
 from .models import AuditEntry, Document, MigrateReport
-from .store import DB_NAME, copy_audit_log
+from .store import DB_NAME, INGEST_LOCK, copy_audit_log
 
-LOCK_NAME = "ingest.lock"  # the lock every writer of a knowledge base takes (ingest.pipeline.LOCK_NAME)
 SOURCE_KEY = "migrate_source"  # DST meta: the kb_id of the knowledge base it is a copy of
 VECTORS_KEY = "migrate_vectors"  # DST meta: how many of SRC's vectors are copied (the checkpoint)
 DONE_KEY = "migrated_from"  # DST meta, once finished: where it came from and when
@@ -90,8 +89,8 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, progres
         _copy_meta(s, d)
         report.files += int(copy_audit_log(src_dir, dst_dir))
         report.accounts = _copy_accounts(s, d, src_dir)
-        _copy_documents(s, d, report, _bars(progress, on_progress))
-        _copy_vectors(s, d, report, _bars(progress, on_progress))
+        _copy_documents(s, d, report, _Bars(progress, on_progress))
+        _copy_vectors(s, d, report, _Bars(progress, on_progress))
         report.ocr_pages = _copy_ocr_pages(s, d)
         report.files += _copy_files(src_dir, dst_dir)
         _sync(target)
@@ -118,7 +117,7 @@ def _writer_lock(kb_dir: Path) -> Iterator[None]:
     if not kb_dir.is_dir() or not os.access(kb_dir, os.W_OK):
         yield  # a read-only source (a copy on a read-only medium): nobody writes it
         return
-    lock = FileLock(str(kb_dir / LOCK_NAME), timeout=0)
+    lock = FileLock(str(kb_dir / INGEST_LOCK), timeout=0)
     try:
         lock.acquire()
     except Timeout:
@@ -219,10 +218,6 @@ class _Bars:
             self.bar = None
 
 
-def _bars(progress: bool, on_progress: ProgressCallback | None) -> _Bars:
-    return _Bars(progress, on_progress)
-
-
 def _copy_documents(s: DocumentStore, d: DocumentStore, report: MigrateReport, bars: _Bars) -> None:
     """Every document of SRC that DST lacks, with its passages and sentences, ids kept; in
     transactions of about :data:`BATCH_PASSAGES` passages (a kill loses at most the open one)."""
@@ -244,7 +239,7 @@ def _copy_documents(s: DocumentStore, d: DocumentStore, report: MigrateReport, b
         batch: list[tuple[Document, list[Any], list[Any], dict[str, Any]]] = []
         size = 0
         for doc_id in todo:
-            with _snapshot(s):
+            with s.snapshot():
                 doc = s.get_document(doc_id, with_text=True)
                 passages = s.document_passages(doc_id)
                 sentences = s.document_sentences(doc_id)  # type: ignore[attr-defined]
@@ -258,10 +253,6 @@ def _copy_documents(s: DocumentStore, d: DocumentStore, report: MigrateReport, b
             _write(d, batch, report, bars)
     finally:
         bars.close()
-
-
-def _snapshot(s: DocumentStore) -> Any:
-    return s.snapshot()
 
 
 def _write(d: DocumentStore, batch: list[tuple[Document, list[Any], list[Any], dict[str, Any]]],

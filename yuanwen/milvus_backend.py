@@ -118,7 +118,6 @@ def connection_error(uri: str, kb_dir: Path, exc: BaseException) -> KnowledgeBas
 
 def connect(uri: str, token: str | None, kb_dir: Path, timeout: float = 10.0) -> Any:
     """A MilvusClient on ``uri`` (a Lite file or a server), or MilvusConnectionError."""
-    pymilvus = _quiet_import()
     if is_local(uri):
         name = Path(uri).name
         if not name.endswith(".db"):
@@ -128,12 +127,15 @@ def connect(uri: str, token: str | None, kb_dir: Path, timeout: float = 10.0) ->
         with _LOCAL_LOCK:
             if not _LOCAL_USERS.get(uri) and _held_elsewhere(Path(uri)):
                 raise connection_error(uri, kb_dir, RuntimeError("open local milvus failed"))
-            try:
-                client = pymilvus.MilvusClient(uri=uri, token=token or "", timeout=timeout, alias=_alias())
-            except Exception as exc:
-                raise connection_error(uri, kb_dir, exc) from exc
+            client = _client(uri, token, kb_dir, timeout)
             _LOCAL_USERS[uri] = _LOCAL_USERS.get(uri, 0) + 1
             return client
+    return _client(uri, token, kb_dir, timeout)
+
+
+def _client(uri: str, token: str | None, kb_dir: Path, timeout: float) -> Any:
+    """A new MilvusClient with a connection of its own, or the error :func:`connection_error` names."""
+    pymilvus = _quiet_import()
     try:
         return pymilvus.MilvusClient(uri=uri, token=token or "", timeout=timeout, alias=_alias())
     except Exception as exc:
@@ -329,12 +331,7 @@ class MilvusBackend(Backend):
                     server_manager_instance.release_server(self.uri)
             if _lite_process(self.uri) is None and _held_elsewhere(Path(self.uri)):
                 raise connection_error(self.uri, self.kb_dir, RuntimeError("open local milvus failed"))
-            pymilvus = _quiet_import()
-            try:
-                client = pymilvus.MilvusClient(uri=self.uri, token=self._token or "", timeout=self._timeout,
-                                               alias=_alias())
-            except Exception as exc:
-                raise connection_error(self.uri, self.kb_dir, exc) from exc
+            client = _client(self.uri, self._token, self.kb_dir, self._timeout)
         with contextlib.suppress(Exception):  # its connection is gone already
             self.client.close()
         self.client, self._proc = client, _lite_process(self.uri)

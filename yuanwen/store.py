@@ -34,6 +34,7 @@ from .models import Account, AuditEntry, Document, Filters, OcrLine, OcrPage, Pa
 from .text import fts_document, fts_query
 
 DB_NAME = "yuanwen.db"
+INGEST_LOCK = "ingest.lock"  # the lock every writer of a knowledge base takes (ingest, migrate)
 AUDIT_DB_NAME = "audit.db"  # the audit log of a shared knowledge base, beside DB_NAME
 _AUDIT_LOGGER = logging.getLogger("yuanwen.audit")
 
@@ -158,6 +159,8 @@ _AUDIT_SCHEMA = (
     f"(SELECT value FROM audit_meta WHERE key = '{AUDIT_RETENTION_KEY}'), '{AUDIT_RETENTION_DAYS}') || ' days') "
     "BEGIN SELECT RAISE(ABORT, 'audit rows within the retention period cannot be deleted'); END",
 )
+
+
 def _m006_sentence_offsets(db: sqlite_utils.Database) -> None:
     # A sentence's text is its document's text between its offsets (equal for all 61,527 of
     # the shared corpus): the copy was a seventh of the database (issue 16, 7b). SQLite before
@@ -696,9 +699,9 @@ class Store:
 
     def ocr_pages(self) -> Iterator[tuple[str, OcrPage]]:
         """(file hash, page) of every saved recognised page (``yuanwen migrate`` copies them)."""
-        for file_hash, page, engine in self.db.execute(
-                "SELECT file_hash, page, engine FROM ocr_pages ORDER BY file_hash, page").fetchall():
-            got = self.ocr_page(file_hash, page, engine)
+        for file_hash, page, engine, data in self.db.execute(
+                "SELECT file_hash, page, engine, data FROM ocr_pages ORDER BY file_hash, page").fetchall():
+            got = _ocr_page(page, engine, data)
             if got is not None:
                 yield file_hash, got
 
@@ -1017,15 +1020,7 @@ class Store:
             "SELECT data FROM ocr_pages WHERE file_hash = ? AND page = ? AND engine = ?",
             [file_hash, page, engine],
         ).fetchone()
-        if row is None:
-            return None
-        try:
-            d = json.loads(row[0])
-            return OcrPage(page=page, width=int(d["width"]), height=int(d["height"]),
-                           lines=[OcrLine(t, tuple(b), float(sc)) for t, b, sc in d["lines"]],
-                           seconds=float(d.get("seconds", 0.0)), engine=engine)
-        except (ValueError, KeyError, TypeError):  # a damaged row: recognise the page again
-            return None
+        return None if row is None else _ocr_page(page, engine, row[0])
 
     def save_ocr_page(self, file_hash: str, page: OcrPage) -> None:
         """Keep one recognised page (committed at once: an interrupted ingest resumes after it)."""
@@ -1303,6 +1298,18 @@ class RawDocument(NamedTuple):
     content_hash: str
     root: str | None
     fs_path: bytes | None
+
+
+def _ocr_page(page: int, engine: str, data: str) -> OcrPage | None:
+    """A saved recognised page from its ``ocr_pages.data``; None for a damaged row (the page
+    is then recognised again)."""
+    try:
+        d = json.loads(data)
+        return OcrPage(page=page, width=int(d["width"]), height=int(d["height"]),
+                       lines=[OcrLine(t, tuple(b), float(sc)) for t, b, sc in d["lines"]],
+                       seconds=float(d.get("seconds", 0.0)), engine=engine)
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _pending_where(doc_ids: Sequence[int] | None) -> tuple[str, list[Any]]:
