@@ -18,6 +18,7 @@ from yuanwen import accounts as _accounts
 from yuanwen.errors import AccessDenied, KnowledgeBaseError, LoginError, UsageError
 from yuanwen.library import open_kb
 from yuanwen.models import StudyPack
+from yuanwen.store import SCHEMA_VERSION
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 PW = "correct-horse-1"
@@ -615,7 +616,7 @@ def test_schema_4_upgrades_and_reads_public(tmp_path):
         w.add_account("admin1", "admin", PW)
         assert w.shared()
     con = sqlite3.connect(kb / "yuanwen.db")
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "6"
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     con.close()
 
 

@@ -43,9 +43,11 @@ def _db(cfg):
 
 
 def test_fts_out_of_sync_is_found_and_rebuilt(cfg):
-    db = _db(cfg)
-    with db.conn:
-        db.execute("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages LIMIT 3)")
+    store = Store(cfg.kb_dir)
+    rows = next(store.iter_fts_rows())[:3]
+    with store.db.conn:  # FTS5 forgets 3 rows (a contentless table: told their terms)
+        store.db.conn.executemany("INSERT INTO passages_fts(passages_fts, rowid, terms, heads, title) "
+                                  "VALUES ('delete', ?, ?, ?, ?)", rows)
     rep = verify(cfg)
     assert not rep.ok and any("关键词索引与段落不同步（缺 3 条" in p for p in rep.problems)
     rep = verify(cfg, repair=True)
@@ -105,11 +107,17 @@ def test_tampered_text_is_read_again_from_its_file(cfg):
 
     db = _db(cfg)
     with db.conn:
-        db.execute("UPDATE passages SET text = '改过的' || text WHERE id = (SELECT MIN(id) FROM passages)")
+        db.execute('UPDATE passages SET "end" = "end" - 1 WHERE id = (SELECT MIN(id) FROM passages)')
     assert any("段落与文档正文对不上" in p for p in verify(cfg).problems)
     rep = repair(cfg)
     assert rep.ok and any("已从原文件重新读入" in r for r in rep.repaired)
     assert verify(cfg).ok
+    store = Store(cfg.kb_dir)  # the keyword index was written again whole (a damaged passage's
+    # terms cannot be told to FTS5 to forget it): it holds exactly the passages, and finds them
+    assert store.fts_mismatch() == (0, 0)
+    store.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('integrity-check')")
+    hits = store.fts_bm25("统筹发展和安全", 5, (1.0, 0.0, 0.0))
+    assert hits and all(p.text for p in store.get_passages([i for i, _ in hits]).values())
 
 
 def test_migration_2_drops_the_unused_sentence_index(tmp_path):
@@ -123,7 +131,7 @@ def test_migration_2_drops_the_unused_sentence_index(tmp_path):
     with pytest.raises(KnowledgeBaseError, match="yuanwen ingest"):
         Store(tmp_path / "kb", readonly=True)
     store = Store(tmp_path / "kb")  # a writer migrates
-    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.schema_version() == SCHEMA_VERSION == 7
     assert "sentences_fts" not in store.db.table_names()
     assert "root" in store.db["documents"].columns_dict  # migration 3
     store.close()
@@ -147,6 +155,53 @@ def test_migration_6_keeps_sentences_as_offsets_only(tmp_path):
     got = {d.id: store.document_sentences(d.id) for d in store.documents()}
     assert got == want and all(s.text for ss in got.values() for s in ss)
     store.close()
+    assert verify(cfg).ok
+
+
+def test_migration_7_keeps_the_text_once(tmp_path):
+    """A knowledge base of schema 6 keeps a copy of each passage's text and the FTS5 table keeps
+    a copy of its terms; migration 7 drops both (a passage is its document's text between its
+    offsets; the FTS5 table is contentless) and every search and quote reads the same."""
+    from yuanwen.library import open_kb
+    from yuanwen.store import _FTS_TABLE
+
+    cfg = Config(kb_dir=tmp_path / "kb", embedder="fake")
+    ingest([MINI], cfg, progress=False)
+    lib = open_kb(cfg.kb_dir)
+
+    def answers():
+        out = []
+        for q in ("统筹发展和安全", "安全生产责任制", "人民"):
+            for mode in ("keyword", "hybrid"):
+                out.append([(h.passage.id, round(h.score, 6), h.passage.text, h.passage.heading_path)
+                            for h in lib.search(q, k=10, mode=mode).hits])
+        res = lib.quote("坚持人民至上")
+        out.append([res.verdict] + [(m.document.id, m.start, m.end, m.text, m.similarity) for m in res.matches])
+        return out
+
+    want = answers()
+    lib.close()
+    store = Store(cfg.kb_dir)
+    passages = store.passages()
+    with store.db.conn:  # back to schema 6: the passages' text, and the FTS5 table with content
+        store.db.execute("ALTER TABLE passages ADD COLUMN text TEXT NOT NULL DEFAULT ''")
+        store.db.execute('UPDATE passages SET text = (SELECT substr(d.text, passages.start + 1, '
+                         'passages."end" - passages.start) FROM documents d WHERE d.id = passages.doc_id)')
+        rows = [r for batch in store.iter_fts_rows() for r in batch]
+        store.db.execute("DROP TABLE passages_fts")
+        store.db.execute(_FTS_TABLE.replace("content='', ", ""))
+        store.db.conn.executemany("INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)", rows)
+        store.set_meta("schema_version", "6")
+    assert "passages_fts_content" in store.db.table_names()
+    store.close()
+    store = Store(cfg.kb_dir)  # a writer migrates
+    assert "text" not in store.db["passages"].columns_dict
+    assert "passages_fts_content" not in store.db.table_names()
+    assert store.passages() == passages
+    store.close()
+    lib = open_kb(cfg.kb_dir)
+    assert answers() == want
+    lib.close()
     assert verify(cfg).ok
 
 

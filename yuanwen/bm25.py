@@ -1,16 +1,20 @@
-"""Eager BM25: the scores SQLite FTS5's ``bm25()`` gives, precomputed per (term, passage).
+"""Eager BM25: the scores SQLite FTS5's ``bm25()`` gives, from posting lists held by numpy.
 
 FTS5 ranks an OR query by scoring, one row at a time, every row that holds any query term.
 Common bigrams (发展, 建设, 工作) occur in a large share of all passages, so keyword search and
-quote lookup grew linearly with the collection (see docs/benchmarks.md). As in bm25s, this
-index stores each term's contribution to each passage's score; a query adds up a few posting
-lists with numpy and takes the top k.
+quote lookup grew linearly with the collection (see docs/benchmarks.md). This index keeps, per
+term, the passages holding it with the term's frequency in each column (one byte each,
+usually); a query computes the few posting lists' scores with numpy, adds them up and takes the
+top k. (It first kept each (term, passage) score precomputed, as bm25s does, in two sets: four
+times the bytes on disk, for half the scoring time, which is a small part of a search.)
 
 The scores are FTS5's own, term for term: k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5)/(n + 0.5))
 floored at 1e-6, the term frequency weighted over the columns, and the row length counted over
 all columns. Rankings and the evaluation figures therefore do not change (tests compare the
-two). Two score sets are kept: keyword search (columns weighted as ``KeywordSearcher.weights``)
-and quote candidates (the text column alone, as ``terms : (...)`` with weights 1, 0, 0).
+two). Two scorings share the postings: keyword search (columns weighted as
+``KeywordSearcher.weights``) and quote candidates (the text column alone, as ``terms : (...)``
+with weights 1, 0, 0, and idf counted over the text column; 0 for a term found only in a
+heading or title).
 
 The files describe the passages they were built from (count, id sum, max id). Passage ids
 only grow, so when the store has changed since, the passages the index lacks are exactly those
@@ -38,25 +42,36 @@ from .store import Store
 
 K1, B = 1.2, 0.75
 META = "keyword.json"
-FORMAT = 1
-_ARRAYS = ("ids", "kw_indptr", "kw_indices", "kw_data", "tx_indptr", "tx_indices", "tx_data", "vocab")
+# 3: term frequencies, scores computed when searched. Format 1 (two sets of precomputed scores,
+# 16 bytes a posting against 6-7) is not read: a writer builds the index again (an ingest, or
+# verify --repair) and searches use FTS5 meanwhile.
+FORMAT = 3
+_ARRAYS = ("ids", "indptr", "indices", "tf", "norm", "idf_kw", "idf_tx", "vocab")
 
 
 @dataclass
 class Postings:
-    """Per term, the positions of the passages holding it and its score in each (CSR by term)."""
+    """Per term (CSR by term), the positions of the passages holding it and the term's frequency
+    in each of the three columns there; scored with ``idf`` and the columns' ``weights`` (None:
+    the text column alone), each passage's length entering through ``norm``."""
 
     indptr: np.ndarray
     indices: np.ndarray
-    data: np.ndarray
+    tf: np.ndarray  # (postings, 3) unsigned: text, heading path, title
+    norm: np.ndarray  # per position: k1 * (1 - b + b * length / average length)
+    idf: np.ndarray  # per term
+    weights: np.ndarray | None
 
     def scores(self, term_ids: Iterable[int], n: int) -> np.ndarray:
         """Summed scores of ``term_ids`` for all ``n`` passage positions (0 where none occurs)."""
         idx, val = [], []
         for t in term_ids:
             a, b = int(self.indptr[t]), int(self.indptr[t + 1])
-            idx.append(self.indices[a:b])
-            val.append(self.data[a:b])
+            rows = self.indices[a:b]
+            f = (self.tf[a:b, 0].astype(np.float32) if self.weights is None
+                 else self.tf[a:b].astype(np.float32) @ self.weights)
+            idx.append(rows)
+            val.append(self.idf[t] * f * np.float32(K1 + 1) / (f + self.norm[rows]))
         if not idx:
             return np.zeros(n)
         return np.bincount(np.concatenate(idx), weights=np.concatenate(val), minlength=n)
@@ -88,8 +103,8 @@ class EagerBM25:
         """Read the FTS5 rows (the exact terms FTS5 indexed) and compute every score.
 
         One pass collects, per chunk of rows, each (passage, term) pair with its term frequency
-        in the three columns (14 bytes a pair); then the scores are computed chunk by chunk and
-        placed by a counting sort, so memory stays near the size of the finished index.
+        in the three columns (14 bytes a pair); then the pairs are placed chunk by chunk by a
+        counting sort, so memory stays near the size of the finished index.
         """
         state = store.passages_state()
         words: dict[str, int] = {}  # terms longer than two characters (ASCII words, numbers)
@@ -133,22 +148,19 @@ class EagerBM25:
             out[out <= 0] = 1e-6
             return out.astype(np.float32)
 
-        idf_any, idf_text = idf(df_any), idf(df_text)
-        w = np.asarray(weights, dtype=np.float32)
-        kw, tx = _CountingSort(df_any), _CountingSort(df_text)
+        norm = np.float32(K1) * (np.float32(1 - B) + np.float32(B) * lengths / np.float32(avgdl or 1.0))
+        wide = any(int(tf.max(initial=0)) > 255 for _, _, tf in parts)  # a run like 哈哈哈… in one passage
+        sort = _CountingSort(df_any, np.uint16 if wide else np.uint8)
         while parts:
             rows, terms, tf = parts.pop(0)  # freed as it goes
-            norm = np.float32(K1) * (np.float32(1 - B) + np.float32(B) * lengths[rows] / np.float32(avgdl or 1.0))
-            f = tf.astype(np.float32) @ w
-            kw.add(terms, rows, idf_any[terms] * f * np.float32(K1 + 1) / (f + norm))
-            m = tf[:, 0] > 0
-            ft = tf[m, 0].astype(np.float32)
-            tx.add(terms[m], rows[m], idf_text[terms[m]] * ft * np.float32(K1 + 1) / (ft + norm[m]))
+            sort.add(terms, rows, tf)
         longs = {i: t for t, i in words.items()}
         vocab = [""] * v
         for code, i in term_of_code.items():
             vocab[i] = _code_term(code, longs)
-        return cls(ids, vocab, kw.postings(), tx.postings(), tuple(weights), state)
+        keyword = Postings(sort.indptr, sort.indices, sort.tf, norm, idf(df_any), np.asarray(weights, dtype=np.float32))
+        text = Postings(sort.indptr, sort.indices, sort.tf, norm, idf(df_text), None)
+        return cls(ids, vocab, keyword, text, tuple(weights), state)
 
     # -- files ---------------------------------------------------------------------------
     def save(self, kb_dir: Path) -> None:
@@ -165,8 +177,8 @@ class EagerBM25:
         try:
             part.mkdir()
             blob = np.frombuffer("\n".join(self.vocab).encode("utf-8"), dtype=np.uint8)
-            arrays = [self.ids, self.keyword.indptr, self.keyword.indices, self.keyword.data,
-                      self.text.indptr, self.text.indices, self.text.data, blob]
+            k = self.keyword
+            arrays = [self.ids, k.indptr, k.indices, k.tf, k.norm, k.idf, self.text.idf, blob]
             for a, arr in zip(_ARRAYS, arrays):
                 np.save(part / f"{a}.npy", arr)
             os.rename(part, folder)
@@ -201,12 +213,14 @@ class EagerBM25:
         except (OSError, ValueError):
             return None
         vocab = bytes(arr["vocab"]).decode("utf-8").split("\n") if len(arr["vocab"]) else []
-        if len(arr["ids"]) != state["count"]:
+        if len(arr["ids"]) != state["count"] or len(arr["norm"]) != state["count"] or arr["tf"].ndim != 2:
             return None
-        return cls(np.asarray(arr["ids"]), vocab,
-                   Postings(arr["kw_indptr"], arr["kw_indices"], arr["kw_data"]),
-                   Postings(arr["tx_indptr"], arr["tx_indices"], arr["tx_data"]),
-                   tuple(meta["weights"]), state)
+        norm = np.asarray(arr["norm"])  # small, read at random: in memory
+        weights = tuple(meta["weights"])
+        keyword = Postings(arr["indptr"], arr["indices"], arr["tf"], norm, np.asarray(arr["idf_kw"]),
+                           np.asarray(weights, dtype=np.float32))
+        text = Postings(arr["indptr"], arr["indices"], arr["tf"], norm, np.asarray(arr["idf_tx"]), None)
+        return cls(np.asarray(arr["ids"]), vocab, keyword, text, weights, state)
 
     # -- searching -----------------------------------------------------------------------
     def search(self, terms: Iterable[str], k: int, allowed_ids: np.ndarray | None = None,
@@ -265,14 +279,15 @@ class _CountingSort:
     """Postings filled chunk by chunk: each term's slots are known from its count, and rows
     arrive in ascending order, so each posting list comes out sorted by passage."""
 
-    def __init__(self, counts: np.ndarray) -> None:
+    def __init__(self, counts: np.ndarray, tf_dtype: type) -> None:
         self.indptr = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=self.indptr[1:])
         self.cursor = self.indptr[:-1].copy()
         self.indices = np.empty(int(self.indptr[-1]), dtype=np.int32)
-        self.data = np.empty(int(self.indptr[-1]), dtype=np.float32)
+        self.tf = np.empty((int(self.indptr[-1]), 3), dtype=tf_dtype)
 
-    def add(self, terms: np.ndarray, rows: np.ndarray, data: np.ndarray) -> None:
+    def add(self, terms: np.ndarray, rows: np.ndarray, tf: np.ndarray) -> None:
+        """Place the postings of ``terms`` in ``rows`` with their term frequencies."""
         if not len(terms):
             return
         order = np.argsort(terms, kind="stable")
@@ -281,11 +296,8 @@ class _CountingSort:
         group_start = np.maximum.accumulate(np.where(np.r_[True, t[1:] != t[:-1]], pos, 0))
         dest = self.cursor[t] + (pos - group_start)
         self.indices[dest] = rows[order]
-        self.data[dest] = data[order]
+        self.tf[dest] = tf[order]
         self.cursor += np.bincount(t, minlength=len(self.cursor))
-
-    def postings(self) -> Postings:
-        return Postings(self.indptr, self.indices, self.data)
 
 
 def read_meta(kb_dir: Path) -> dict | None:

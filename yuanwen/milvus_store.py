@@ -1135,8 +1135,9 @@ class MilvusStore:
             yield RawDocument(i, r["path"].encode("utf-8"), self._doc_text(r).encode("utf-8"), r["content_hash"],
                               j.get("root"), base64.b64decode(fs) if fs else None)
 
-    def raw_passages(self, doc_id: int) -> list[tuple[int, int, bytes]]:
-        return [(int(r["pstart"]), int(r["pend"]), r["text"].encode("utf-8"))
+    def raw_passages(self, doc_id: int) -> list[tuple[int, int, str]]:
+        # Milvus keeps each passage's text (its BM25 input): its hash is what it was stored with
+        return [(int(r["pstart"]), int(r["pend"]), content_hash(r["text"]))
                 for r in self._query(self.c_pass, f"doc_id == {int(doc_id)}", ["pstart", "pend", "text"])]
 
     def _passage_doc_counts(self) -> dict[int, tuple[int, int]]:

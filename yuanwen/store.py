@@ -7,6 +7,8 @@ Layout of a knowledge base folder::
     index.json      describes the FAISS file (embedder, dim, type, which rows it holds)
     ingest.lock     held by the one ingest that may write at a time
 
+The text is stored once, in ``documents.text``: a passage or a sentence is its document's
+text between its offsets, and the FTS5 table of the passages keeps no copy of its terms.
 Vectors live in SQLite too (``embeddings``, keyed by the passage text's hash, so unchanged
 text is never embedded twice); the FAISS file is derived from them and can always be rebuilt.
 Schema changes are numbered migrations; ``meta.schema_version`` records the last one applied.
@@ -21,6 +23,7 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -161,19 +164,139 @@ _AUDIT_SCHEMA = (
 )
 
 
+# The keyword index of the passages. Contentless (``content=''``): FTS5 keeps the postings and
+# row sizes but not a stored copy of the terms, which was 2.9x the raw text (issue 16, 7b;
+# docs/benchmarks.md "Where the disk goes"). A row is deleted with FTS5's 'delete' command,
+# given the terms it was indexed with: :func:`_fts_rows` computes them again from the passage,
+# its heading path and its document's title, none of which change while the row exists.
+_FTS_TABLE = ("CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(terms, heads, title, "
+              "content='', tokenize = 'unicode61 remove_diacritics 0')")
+_FTS_INSERT = "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)"
+_FTS_DELETE = ("INSERT INTO passages_fts(passages_fts, rowid, terms, heads, title) "
+               "VALUES ('delete', ?, ?, ?, ?)")
+
+
+class _DocTexts:
+    """Document texts, the most recently used kept up to ``max_chars``: a passage is its
+    document's text between its offsets, cut from here (``passages`` keeps no copy). Keyed by
+    document id and content hash, as a replaced document keeps its id."""
+
+    WHOLE_AT = 3
+
+    def __init__(self, max_chars: int = 8_000_000) -> None:
+        self.max_chars = max_chars
+        self._texts: OrderedDict[tuple[int, str], str] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def cut(self, conn: sqlite3.Connection, spans: Sequence[tuple[int, str, int, int]]) -> list[str]:
+        """The text of each (document id, its content hash, start, end), read in the caller's
+        transaction (a span whose document has changed since gets ""). A document asked for
+        ``WHOLE_AT`` spans or more is read whole and kept; fewer spans (a search's hits, mostly
+        from different documents) are cut by SQLite, which is cheaper than reading each whole."""
+        with self._lock:
+            have = {k: self._texts[k] for k in {(d, h) for d, h, _, _ in spans} if k in self._texts}
+            for k in have:
+                self._texts.move_to_end(k)
+        asked = Counter((d, h) for d, h, _, _ in spans if (d, h) not in have)
+        whole = sorted({d for (d, h), n in asked.items() if n >= self.WHOLE_AT})
+        for i in range(0, len(whole), 500):
+            part = whole[i: i + 500]
+            # as bytes: damaged text (invalid UTF-8) reads with U+FFFD instead of raising, so
+            # its document can still be replaced (verify --repair) and the damage shows
+            rows = conn.execute(f"SELECT id, content_hash, CAST(text AS BLOB) FROM documents WHERE id IN "
+                                f"({','.join('?' * len(part))})", part).fetchall()
+            with self._lock:
+                for d, h, raw in rows:
+                    have[(d, h)] = text = bytes(raw or b"").decode("utf-8", "replace")
+                    if (d, h) not in self._texts and len(text) <= self.max_chars:
+                        self._texts[(d, h)] = text
+                        self._chars += len(text)
+                while self._chars > self.max_chars:
+                    self._chars -= len(self._texts.popitem(last=False)[1])
+        rest = [(i, d, h, a, b - a) for i, (d, h, a, b) in enumerate(spans) if (d, h) not in have]
+        pieces: dict[int, str] = {}
+        for j in range(0, len(rest), 150):
+            part = rest[j: j + 150]
+            rows = conn.execute(
+                f"WITH s(i, d, h, a, n) AS (VALUES {','.join(['(?,?,?,?,?)'] * len(part))}) "
+                "SELECT s.i, CAST(substr(t.text, s.a + 1, s.n) AS BLOB) FROM s "
+                "JOIN documents t ON t.id = s.d AND t.content_hash = s.h", [x for r in part for x in r]).fetchall()
+            pieces.update((i, bytes(raw or b"").decode("utf-8", "replace")) for i, raw in rows)
+        return [have[(d, h)][a:b] if (d, h) in have else pieces.get(i, "")
+                for i, (d, h, a, b) in enumerate(spans)]
+
+
+# A passage row as the readers below take it; the text is cut from its document's (_DocTexts).
+_PASSAGE_COLS = 'p.id, p.doc_id, p.seq, p.start, p."end", p.page, p.para, p.heading_path, d.content_hash'
+_PASSAGE_FROM = "passages p JOIN documents d ON d.id = p.doc_id"
+
+
+def _fts_rows(conn: sqlite3.Connection, where: str = "1", args: Sequence[Any] = (),
+              chunk: int = 20_000, texts: _DocTexts | None = None,
+              damaged: set[int] | None = None) -> Iterator[list[tuple[int, str, str, str]]]:
+    """(passage id, text terms, heading terms, title terms) of the passages matching
+    ``where`` (over ``passages p`` and ``documents d``), in id order and batches of ``chunk``:
+    the row FTS5 indexed for each (a title or heading path repeats across passages, so each is
+    cut into terms once). With ``damaged``, the ids of passages whose text is no longer the one
+    stored (its content hash differs: the document's text damaged) are added to it."""
+    texts = texts or _DocTexts(max_chars=2_000_000)
+    titles: dict[str, str] = {}
+    heads: dict[str, str] = {}
+    cur = conn.execute(
+        'SELECT p.id, p.doc_id, d.content_hash, p.start, p."end", p.heading_path, d.title, p.content_hash '
+        f"FROM {_PASSAGE_FROM} WHERE {where} ORDER BY p.id", list(args))
+    while rows := cur.fetchmany(chunk):
+        batch = [(r[0], text, r[5], r[6]) for r, text in zip(rows, texts.cut(conn, [r[1:5] for r in rows]))]
+        if damaged is not None:
+            damaged.update(r[0] for r, b in zip(rows, batch) if content_hash(b[1]) != r[7])
+        out = []
+        for pid, text, hp, title in batch:
+            t = titles.get(title or "")
+            if t is None:
+                t = titles[title or ""] = fts_document(title or "")
+            h = heads.get(hp)
+            if h is None:
+                h = heads[hp] = fts_document(" ".join(json.loads(hp or "[]")))
+            out.append((pid, fts_document(text), h, t))
+        yield out
+
+
+def _fill_fts(conn: sqlite3.Connection) -> None:
+    """Index every passage in the (empty) FTS table."""
+    for batch in _fts_rows(conn):
+        conn.executemany(_FTS_INSERT, batch)
+
+
+def _drop_text_column(db: sqlite_utils.Database, table: str) -> None:
+    """Drop ``table``'s text column; SQLite before 3.35 cannot: it stays there, emptied."""
+    if "text" in db[table].columns_dict:
+        try:
+            db.execute(f"ALTER TABLE {table} DROP COLUMN text")
+        except sqlite3.OperationalError:
+            db.execute(f"UPDATE {table} SET text = ''")
+
+
 def _m006_sentence_offsets(db: sqlite_utils.Database) -> None:
     # A sentence's text is its document's text between its offsets (equal for all 61,527 of
     # the shared corpus): the copy was a seventh of the database (issue 16, 7b). SQLite before
     # 3.35 cannot drop a column: the column stays there, emptied.
-    if "text" in db["sentences"].columns_dict:
-        try:
-            db.execute("ALTER TABLE sentences DROP COLUMN text")
-        except sqlite3.OperationalError:
-            db.execute("UPDATE sentences SET text = ''")
+    _drop_text_column(db, "sentences")
+
+
+def _m007_text_once(db: sqlite_utils.Database) -> None:
+    # The text stored once, in documents.text (issue 16, 7b): a passage is its document's text
+    # between its offsets (verify has always checked that they agree), and the FTS table keeps
+    # no copy of its terms (see _FTS_TABLE). It is indexed again from the passages: the same
+    # terms, so the same scores (about 2 s for the shared corpus's 16k passages).
+    db.execute("DROP TABLE IF EXISTS passages_fts")
+    db.execute(_FTS_TABLE)
+    _fill_fts(db.conn)
+    _drop_text_column(db, "passages")
 
 
 MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root, _m004_ocr_pages,
-              _m005_accounts_access_audit, _m006_sentence_offsets]
+              _m005_accounts_access_audit, _m006_sentence_offsets, _m007_text_once]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -253,6 +376,7 @@ class Store:
         self._writer: sqlite3.Connection | None = None  # see _security_db
         self._audit: sqlite3.Connection | None = None  # see _audit_db
         self._filter_cache: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+        self._texts = _DocTexts()
         self._filter_lock = threading.Lock()
         self._writer_lock = threading.RLock()
         check_kb_dir(self.kb_dir, write=not readonly)
@@ -311,6 +435,20 @@ class Store:
             with self.transaction():
                 MIGRATIONS[i](self.db)
                 self.set_meta("schema_version", str(i + 1))
+        if version < SCHEMA_VERSION and version:
+            self._reclaim()
+
+    def _reclaim(self) -> None:
+        """Give the file's free pages back to the disk when they are over a quarter of it (a
+        migration that drops a copy of the text frees that much). Best effort: VACUUM needs
+        about the database's size free again; without it the pages are reused by later writes."""
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        if pages and free > pages // 4:
+            try:
+                self.db.execute("VACUUM")
+            except sqlite3.OperationalError:
+                pass
 
     def schema_version(self) -> int:
         """The number of migrations applied (0 for a new database)."""
@@ -462,6 +600,10 @@ class Store:
         migrate`` copies into an empty store, so saved packs and links stay valid); the caller
         guarantees those ids are free.
         """
+        for p in passages:  # a passage is kept as offsets into the text: they must agree
+            if doc.text[p.start:p.end] != p.text:
+                raise ValueError(f"passage {p.seq} of {doc.path} is not its document's text "
+                                 f"between its offsets {p.start}:{p.end}")
         with self.transaction():
             old = self.db.execute("SELECT id, access FROM documents WHERE path = ?", [doc.path]).fetchone()
             if old:
@@ -502,38 +644,48 @@ class Store:
         title_terms = fts_document(row[0] or "") if row else ""
         for p in passages:
             cur.execute(
-                'INSERT INTO passages(id, doc_id, seq, start, "end", page, para, heading_path, text, '
-                "content_hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                'INSERT INTO passages(id, doc_id, seq, start, "end", page, para, heading_path, '
+                "content_hash" + (", text) VALUES (?,?,?,?,?,?,?,?,?,'')" if self._emptied_text("passages")
+                                  else ") VALUES (?,?,?,?,?,?,?,?,?)"),
                 (p.id if keep_ids else None, doc_id, p.seq, p.start, p.end, p.page, p.para,
-                 json.dumps(p.heading_path, ensure_ascii=False), p.text, content_hash(p.text)),
+                 json.dumps(p.heading_path, ensure_ascii=False), content_hash(p.text)),
             )
             pid = cur.lastrowid
             p.id, p.doc_id = pid, doc_id
             ids[p.seq] = pid
-            cur.execute(
-                "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)",
-                (pid, fts_document(p.text), fts_document(" ".join(p.heading_path)), title_terms),
-            )
+            cur.execute(_FTS_INSERT, (pid, fts_document(p.text), fts_document(" ".join(p.heading_path)),
+                                      title_terms))
         insert = ('INSERT INTO sentences(doc_id, passage_id, start, "end"'
-                  + (", text) VALUES (?,?,?,?,'')" if self._sentence_text_column() else ") VALUES (?,?,?,?)"))
+                  + (", text) VALUES (?,?,?,?,'')" if self._emptied_text("sentences") else ") VALUES (?,?,?,?)"))
         cur.executemany(insert, [(doc_id, ids[s.passage_seq], s.start, s.end)
                                  for s in sentences if s.passage_seq in ids])
 
-    def _sentence_text_column(self) -> bool:
-        """Whether ``sentences`` still has its (emptied) text column: SQLite before 3.35."""
-        if not hasattr(self, "_sentence_text"):
-            self._sentence_text = "text" in self.db["sentences"].columns_dict
-        return self._sentence_text
+    def _emptied_text(self, table: str) -> bool:
+        """Whether ``table`` (passages, sentences) still has its emptied text column: SQLite
+        before 3.35 could not drop it."""
+        if not hasattr(self, "_text_columns"):
+            self._text_columns = {t: "text" in self.db[t].columns_dict for t in ("passages", "sentences")}
+        return self._text_columns[table]
 
     def _delete_document_rows(self, doc_id: int) -> None:
         c = self.db.conn
-        c.execute(
-            "DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)",
-            [doc_id],
-        )
+        # FTS5 forgets a row when told the terms it was indexed with; only rows it holds (a
+        # 'delete' of a row it lacks, in a damaged table, would damage it more), and only when
+        # each passage's text is still the one it was stored with: else (the document's text
+        # damaged) the whole table is indexed again below.
+        held = {r[0] for r in c.execute(
+            "SELECT rowid FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)", [doc_id])}
+        damaged: set[int] = set()
+        rows = [r for batch in _fts_rows(c, "p.doc_id = ?", [doc_id], texts=self._texts, damaged=damaged)
+                for r in batch if r[0] in held]
+        if not damaged:
+            c.executemany(_FTS_DELETE, rows)
         c.execute("DELETE FROM sentences WHERE doc_id = ?", [doc_id])
         c.execute("DELETE FROM passages WHERE doc_id = ?", [doc_id])
         c.execute("DELETE FROM documents WHERE id = ?", [doc_id])
+        if damaged:
+            c.execute("INSERT INTO passages_fts(passages_fts) VALUES ('delete-all')")
+            _fill_fts(c)
 
     def delete_document(self, doc_id: int) -> None:
         """Remove a document with its passages, sentences and FTS rows."""
@@ -603,36 +755,40 @@ class Store:
         """Passages by id (missing ids are left out)."""
         ids = list(ids)
         out: dict[int, Passage] = {}
-        for i in range(0, len(ids), 900):
-            chunk = ids[i : i + 900]
-            q = ",".join("?" * len(chunk))
-            for r in self.db.execute(
-                f'SELECT id, doc_id, seq, start, "end", page, para, heading_path, text '
-                f"FROM passages WHERE id IN ({q})", chunk
-            ):
-                out[r[0]] = _passage_from_row(r)
+        with self.snapshot():
+            for i in range(0, len(ids), 900):
+                chunk = ids[i : i + 900]
+                rows = self.db.execute(
+                    f"SELECT {_PASSAGE_COLS} FROM {_PASSAGE_FROM} WHERE p.id IN ({','.join('?' * len(chunk))})",
+                    chunk).fetchall()
+                out.update((p.id, p) for p in self._passages_of(rows))
         return out
+
+    def _passages_of(self, rows: Sequence[Sequence[Any]]) -> list[Passage]:
+        """Passages of rows of ``_PASSAGE_COLS``, their text cut from their documents'."""
+        texts = self._texts.cut(self.db.conn, [(r[1], r[8], r[3], r[4]) for r in rows])
+        return [_passage_from_row(r, t) for r, t in zip(rows, texts)]
 
     def document_passages(self, doc_id: int) -> list[Passage]:
         """The passages of one document, in order."""
-        rows = self.db.execute(
-            'SELECT id, doc_id, seq, start, "end", page, para, heading_path, text '
-            "FROM passages WHERE doc_id = ? ORDER BY seq", [doc_id]
-        ).fetchall()
-        return [_passage_from_row(r) for r in rows]
+        with self.snapshot():
+            return self._passages_of(self.db.execute(
+                f"SELECT {_PASSAGE_COLS} FROM {_PASSAGE_FROM} WHERE p.doc_id = ? ORDER BY p.seq", [doc_id]
+            ).fetchall())
 
     def passages(self) -> list[Passage]:
         """Every stored passage, in id order (benchmarks read the whole collection)."""
-        rows = self.db.execute(
-            'SELECT id, doc_id, seq, start, "end", page, para, heading_path, text '
-            "FROM passages ORDER BY id").fetchall()
-        return [_passage_from_row(r) for r in rows]
+        with self.snapshot():
+            return self._passages_of(self.db.execute(
+                f"SELECT {_PASSAGE_COLS} FROM {_PASSAGE_FROM} ORDER BY p.id").fetchall())
 
     def distinct_passage_texts(self) -> list[str]:
         """Each distinct passage text once, in the order of its first passage: what the
         embedder encodes."""
-        return [r[0] for r in self.db.execute(
-            "SELECT MIN(text) FROM passages GROUP BY content_hash ORDER BY MIN(id)")]
+        with self.snapshot():
+            return [p.text for p in self._passages_of(self.db.execute(
+                f"SELECT {_PASSAGE_COLS} FROM {_PASSAGE_FROM} WHERE p.id IN "
+                "(SELECT MIN(id) FROM passages GROUP BY content_hash) ORDER BY p.id").fetchall())]
 
     def distinct_heading_paths(self) -> list[list[str]]:
         """Each distinct heading path of the passages once."""
@@ -640,16 +796,23 @@ class Store:
 
     def mean_passage_chars(self) -> float | None:
         """The mean length of a passage in characters (None when there are none)."""
-        return self.db.execute("SELECT AVG(LENGTH(text)) FROM passages").fetchone()[0]
+        return self.db.execute('SELECT AVG("end" - start) FROM passages').fetchone()[0]
+
+    def passage_hashes(self, passage_ids: Sequence[int]) -> dict[int, str]:
+        """The content hash of each of these passages' text (missing ids are left out)."""
+        return self._passage_column(passage_ids, "content_hash")
 
     def passage_doc_ids(self, passage_ids: Sequence[int]) -> dict[int, int]:
         """The document id of each of these passages (missing ids are left out)."""
+        return self._passage_column(passage_ids, "doc_id")
+
+    def _passage_column(self, passage_ids: Sequence[int], column: str) -> dict[int, Any]:
         ids = list(passage_ids)
-        out: dict[int, int] = {}
+        out: dict[int, Any] = {}
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
             out.update(self.db.execute(
-                f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                f"SELECT id, {column} FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk
             ).fetchall())
         return out
 
@@ -774,11 +937,9 @@ class Store:
 
     def iter_fts_rows(self, chunk: int = 20_000) -> Iterator[list[tuple[int, str, str, str]]]:
         """The FTS5 rows, (passage id, text terms, heading terms, title terms), in id order
-        and in batches of ``chunk``: the exact terms FTS5 indexed (the eager keyword index is
-        built from them)."""
-        cur = self.db.execute("SELECT rowid, terms, heads, title FROM passages_fts ORDER BY rowid")
-        while batch := cur.fetchmany(chunk):
-            yield batch
+        and in batches of ``chunk``: the exact terms FTS5 indexed, computed again from the
+        passages (the eager keyword index is built from them)."""
+        yield from _fts_rows(self.db.conn, chunk=chunk)
 
     # -- invariants (verify) ----------------------------------------------------------------
     def quick_check(self) -> list[str]:
@@ -793,10 +954,10 @@ class Store:
                 "SELECT id, CAST(path AS BLOB), CAST(text AS BLOB), content_hash, root, fs_path FROM documents"):
             yield RawDocument(r[0], bytes(r[1] or b""), bytes(r[2] or b""), r[3], r[4], r[5])
 
-    def raw_passages(self, doc_id: int) -> list[tuple[int, int, bytes]]:
-        """(start, end, text as stored bytes) of the passages of ``doc_id``."""
-        return [(start, end, bytes(ptext or b"")) for start, end, ptext in self.db.execute(
-            'SELECT start, "end", CAST(text AS BLOB) FROM passages WHERE doc_id = ?', [doc_id])]
+    def raw_passages(self, doc_id: int) -> list[tuple[int, int, str]]:
+        """(start, end, content hash of the text it was stored with) of the passages of ``doc_id``."""
+        return [tuple(r) for r in self.db.execute(
+            'SELECT start, "end", content_hash FROM passages WHERE doc_id = ?', [doc_id])]
 
     def orphan_counts(self) -> tuple[int, int]:
         """(passages of no stored document, sentences of no stored passage)."""
@@ -825,14 +986,8 @@ class Store:
         """Write the FTS table again from the passages and their documents' titles, in one
         transaction."""
         with self.transaction():
-            self.db.execute("DELETE FROM passages_fts")
-            rows = self.db.execute(
-                "SELECT p.id, p.text, p.heading_path, d.title FROM passages p "
-                "JOIN documents d ON d.id = p.doc_id").fetchall()
-            self.db.conn.executemany(
-                "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)",
-                [(pid, fts_document(t), fts_document(" ".join(json.loads(h))), fts_document(title or ""))
-                 for pid, t, h, title in rows])
+            self.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('delete-all')")
+            _fill_fts(self.db.conn)
 
     def bad_dimension_vectors(self, dim: int) -> int:
         """How many stored vectors do not have ``dim`` float32 components."""
@@ -897,13 +1052,16 @@ class Store:
         (of the documents ``doc_ids`` only, when given)."""
         where, args = _pending_where(doc_ids)
         sql = (
-            "SELECT p.content_hash, MIN(p.text) FROM passages p "
-            "LEFT JOIN embeddings e ON e.content_hash = p.content_hash "
+            "SELECT MIN(p.id) FROM passages p LEFT JOIN embeddings e ON e.content_hash = p.content_hash "
             f"WHERE {where} GROUP BY p.content_hash ORDER BY MIN(p.id)"
         )
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [(r[0], r[1]) for r in self.db.execute(sql, args).fetchall()]
+        with self.snapshot():
+            ids = [r[0] for r in self.db.execute(sql, args).fetchall()]
+            got = self.get_passages(ids)
+            hashes = self.passage_hashes(ids)
+        return [(hashes[i], got[i].text) for i in ids if i in got]
 
     def count_pending(self, doc_ids: Sequence[int] | None = None) -> int:
         """How many distinct passage texts have no vector yet (of ``doc_ids`` only, when given)."""
@@ -1420,8 +1578,8 @@ def audit_hash(prev: str, *fields: Any) -> str:
     return h.hexdigest()
 
 
-def _passage_from_row(r: Sequence[Any]) -> Passage:
+def _passage_from_row(r: Sequence[Any], text: str) -> Passage:
     return Passage(
         id=r[0], doc_id=r[1], seq=r[2], start=r[3], end=r[4], page=r[5], para=r[6] or 0,
-        heading_path=json.loads(r[7]), text=r[8],
+        heading_path=json.loads(r[7]), text=text,
     )

@@ -90,21 +90,21 @@ def _check_sqlite(kb: KnowledgeBase, rep: VerifyReport) -> bool:
 
 def _damaged_text(kb: KnowledgeBase) -> list[DamagedDocument]:
     """Documents whose stored text is damaged: not UTF-8, not matching its hash, or not
-    holding its passages verbatim."""
+    holding its passages verbatim (a passage is the text between its offsets, which must still
+    hash as the passage did when it was stored)."""
     out = []
     # read as bytes: damaged text (invalid UTF-8) would make SQLite's decoding raise
     for doc_id, raw_path, raw_text, chash, root, fs_path in kb.store.raw_documents():
         path = raw_path.decode("utf-8", "replace")
         try:
             text = raw_text.decode("utf-8")
-            passages = [(start, end, ptext.decode("utf-8"))
-                        for start, end, ptext in kb.store.raw_passages(doc_id)]
         except UnicodeDecodeError:
             reason = "存储的正文不是有效的 UTF-8 文字"
         else:
             if content_hash(text) != chash:
                 reason = "正文与其校验值不符"
-            elif any(text[start:end] != ptext for start, end, ptext in passages):
+            elif any(content_hash(text[start:end]) != phash
+                     for start, end, phash in kb.store.raw_passages(doc_id)):
                 reason = "段落与文档正文对不上"
             else:
                 continue
