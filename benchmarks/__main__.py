@@ -140,7 +140,7 @@ def main() -> None:
         folder = work / f"synth_{n}"
         kb = folder / "kb"
         row: dict = {}
-        if not (args.reuse and (kb / "vectors.faiss").exists()):
+        if not (args.reuse and (kb / "index.json").exists()):
             shutil.rmtree(folder, ignore_errors=True)
             row["files"] = synth.make_collection(material, folder / "docs", n)
             row["store"] = run_worker("store", {"kb": str(kb), "paths": [str(folder / "docs")]}, log)

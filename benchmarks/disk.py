@@ -70,10 +70,10 @@ def markdown(res: dict) -> str:
     row("yuanwen.db", [r["files"]["yuanwen.db"] for r in runs])
     row("eager keyword index files", [r["files"].get("keyword index", 0) for r in runs])
     if any("vector index" in r["files"] for r in runs):
-        row("FAISS file", [r["files"].get("vector index", 0) for r in runs])
+        row("FAISS file (schema 7: the HNSW graph only)", [r["files"].get("vector index", 0) for r in runs])
     row("**whole folder**", [r["total_bytes"] for r in runs])
-    row("all but the vectors", [r["total_bytes"] - r["tables"].get("embeddings", 0) - r["files"].get("vector index", 0)
-                                for r in runs])
+    row("all but the vectors and the graph", [r["total_bytes"] - r["tables"].get("embeddings", 0)
+                                             - r["files"].get("vector index", 0) for r in runs])
     return "\n".join(out) + "\n"
 
 

@@ -247,7 +247,7 @@ def peers_at(n: int, work: Path) -> dict:
     folder = work / f"synth_{n}"
     kb = folder / "kb"
     out: dict = {}
-    if not (kb / "vectors.faiss").exists():
+    if not (kb / "index.json").exists():
         shutil.rmtree(folder, ignore_errors=True)
         material = synth.source_material(corpus_kb)
         material["passage_chars"] = synth.chars_per_passage(material)

@@ -326,8 +326,11 @@ def stats(kb: str | None, as_json: bool) -> None:
     if s.get("ocr_pages"):
         click.echo(f"文字识别（OCR）页数：{s['ocr_pages']} 页（识别文本，引用前请核对原件）")
     click.echo(f"向量模型：{s['embedder'] or '（尚未向量化）'}，维度 {s['dim'] or '-'}")
+    index = {"flat": "精确检索（打开时由数据库中的向量建立，不另存文件）",
+             "hnsw": f"近似检索（HNSW 图 {s['index_bytes'] / 1048576:.1f} MB，向量存于数据库）"}.get(
+        s["index_type"] or "", "-")
     click.echo(
-        f"向量索引：{s['index_type'] or '-'}，{s['index_bytes'] / 1048576:.1f} MB；"
+        f"向量索引：{index}；"
         f"关键词索引 {s['keyword_index_bytes'] / 1048576:.1f} MB；数据库 {s['db_bytes'] / 1048576:.1f} MB"
     )
     for label, key in (("按类型", "by_type"), ("按发文机关/讲话人", "by_issuer"), ("按年份", "by_year"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from yuanwen.ingest.pipeline import _embed_stage, ingest, ingest_file
 from yuanwen.search.api import search
 from yuanwen.config import Config
-from yuanwen.index import FaissIndex
+from yuanwen.index import INDEX_FILE, INDEX_META, FaissIndex, read_meta
 from yuanwen.kb import KnowledgeBase
 from yuanwen.models import IngestReport
 
@@ -59,7 +60,8 @@ def assert_equals_rebuild(kb: KnowledgeBase) -> None:
         np.testing.assert_allclose(a[1], b[1], rtol=1e-5)
 
 
-def test_adding_and_pruning_documents_catch_up_the_exact_index(tmp_path, builds):
+def test_the_exact_index_is_built_from_the_stored_vectors_and_never_saved(tmp_path, builds):
+    """Vectors are stored once (issue 16, 7b): the exact index is built on open, each time."""
     a, b = _folders(tmp_path)
     cfg = Config(kb_dir=tmp_path / "kb")
     ingest([a], cfg, embedder="fake", progress=False)
@@ -67,7 +69,8 @@ def test_adding_and_pruning_documents_catch_up_the_exact_index(tmp_path, builds)
     ingest([a, b], cfg, embedder="fake", progress=False)
     shutil.rmtree(b)
     ingest([a, tmp_path / "b"], cfg, embedder="fake", prune=True, progress=False)
-    assert len(builds) == 1, "caught up, not rebuilt"
+    assert len(builds) == 3 and not (cfg.kb_dir / INDEX_FILE).exists()
+    assert read_meta(cfg.kb_dir)["vectors"] == "sqlite"
     kb = KnowledgeBase(cfg, readonly=True)
     assert_equals_rebuild(kb)
     from yuanwen.verify import verify
@@ -98,14 +101,15 @@ def test_a_reader_catches_up_in_memory_while_the_writer_has_not_saved(tmp_path, 
     ingest([a], cfg, embedder="fake", progress=False)
     reader = KnowledgeBase(cfg, readonly=True)
     before = reader.vector_index().size
-    saved = (cfg.kb_dir / "vectors.faiss").stat().st_mtime_ns
+    saved = (cfg.kb_dir / INDEX_META).stat().st_mtime_ns
     writer = KnowledgeBase(cfg)
     for f in sorted(b.iterdir()):
         ingest_file(writer.store, f, [b], cfg)
     _embed_stage(writer, cfg, IngestReport(), progress=False)  # vectors stored, FAISS not saved
+    n = len(builds)
     assert reader.vector_index().size > before
-    assert len(builds) == 1
-    assert (cfg.kb_dir / "vectors.faiss").stat().st_mtime_ns == saved, "readers never save"
+    assert len(builds) == n, "caught up in memory, not rebuilt"
+    assert (cfg.kb_dir / INDEX_META).stat().st_mtime_ns == saved, "readers never save"
     assert_equals_rebuild(reader)
     titles = {h.document.title for q in QUERIES for h in search(reader, q, mode="semantic").hits}
     assert "在全市安全生产工作会议上的讲话" in titles
@@ -214,7 +218,7 @@ def test_the_exact_index_becomes_a_graph_past_the_threshold(tmp_path, builds):
     assert kb.vector_index(save=True).kind == "flat"
     kb.close()
     ingest([a, b], cfg, embedder="fake", progress=False)  # past it: rebuilt as a graph, not caught up
-    assert len(builds) == 2
+    assert len(builds) == 3  # (an exact index is built on every open; then the graph)
     kb = KnowledgeBase(cfg, readonly=True)
     idx = kb.vector_index()
     assert idx.kind == "hnsw" and idx.size == kb.store.embedded_state()["count"] > count
@@ -232,11 +236,53 @@ def test_a_writer_turns_a_saved_exact_index_past_a_lowered_threshold_into_a_grap
     ingest([a], Config(kb_dir=tmp_path / "kb"), embedder="fake", progress=False)  # exact, saved
     lowered = Config(kb_dir=tmp_path / "kb", exact_index_max=3)
     reader = KnowledgeBase(lowered, readonly=True)
-    assert reader.vector_index().kind == "flat" and len(builds) == 1, "a reader uses the saved index as it is"
+    assert reader.vector_index().kind == "flat" and len(builds) == 2, "a reader uses the saved kind as it is"
     writer = KnowledgeBase(lowered)
-    assert writer.vector_index(save=True).kind == "hnsw" and len(builds) == 2
+    assert writer.vector_index(save=True).kind == "hnsw" and len(builds) == 3
     writer.close()
     reader.close()
     from yuanwen.index import read_meta
 
     assert read_meta(tmp_path / "kb")["kind"] == "hnsw"
+
+
+def test_an_hnsw_file_holds_the_graph_and_reads_its_vectors_from_sqlite(tmp_path, builds):
+    """The graph file keeps no copy of the vectors (a one-byte placeholder each); opened, it
+    searches exactly as the graph that was saved, and a file written with its vectors inside
+    (before schema 7) still opens, and is written the new way by the next writer."""
+    import faiss
+
+    a, b = _folders(tmp_path)
+    cfg = Config(kb_dir=tmp_path / "kb", exact_index_max=3)
+    ingest([a, b], cfg, embedder="fake", progress=False)
+    kb = KnowledgeBase(cfg, readonly=True)
+    idx = kb.vector_index()
+    assert idx.kind == "hnsw" and len(builds) == 1, "read from the file, not built"
+    fresh = FaissIndex.build(kb.store, kb.dim, kb.built_with, cfg.exact_index_max)
+    vectors = idx.size * kb.dim * 4  # what the file would hold besides the graph
+    whole = len(faiss.serialize_index(fresh.index))
+    assert (cfg.kb_dir / INDEX_FILE).stat().st_size <= whole - vectors + 2 * idx.size + 1024
+    ids = kb.store.embedded_ids()
+    np.testing.assert_array_equal(idx.index.reconstruct_batch(ids), fresh.index.reconstruct_batch(ids))
+    for q in QUERIES:
+        v = kb.encode_query(q)
+        assert idx.search(v, 5)[0].tolist() == fresh.search(v, 5)[0].tolist()
+        allowed = ids[::2]
+        assert idx.search(v, 3, allowed)[0].tolist() == fresh.search(v, 3, allowed)[0].tolist()
+    kb.close()
+    # a file of the old kind: the whole index, vectors inside, and no "vectors" in index.json
+    faiss.write_index(fresh.index, str(cfg.kb_dir / INDEX_FILE))
+    meta = read_meta(cfg.kb_dir)
+    del meta["vectors"]
+    (cfg.kb_dir / INDEX_META).write_text(json.dumps(meta), encoding="utf-8")
+    kb = KnowledgeBase(cfg, readonly=True)
+    assert kb.vector_index().size == len(ids) and len(builds) == 2  # (the fresh one above)
+    kb.close()
+    from yuanwen.verify import verify
+
+    assert verify(cfg, repair=False).ok
+    kb = KnowledgeBase(cfg)
+    kb.rebuild_index()
+    kb.close()
+    assert read_meta(cfg.kb_dir)["vectors"] == "sqlite"
+    assert (cfg.kb_dir / INDEX_FILE).stat().st_size <= whole - vectors + 2 * idx.size + 1024

@@ -192,7 +192,8 @@ def test_readonly_kb_reads_work(kb, mounts):
 
 def test_readonly_kb_without_index_files_searches_from_memory(kb, mounts):
     """Index files missing (or stale): a reader rebuilds them in memory and writes nothing."""
-    (kb / "vectors.faiss").unlink()
+    (kb / "vectors.faiss").unlink(missing_ok=True)  # (an exact index saves none: built on open)
+    (kb / "index.json").unlink()
     (kb / "keyword.json").unlink()
     ro = _readonly_copy(kb, mounts)
     for mode in ("hybrid", "semantic", "keyword"):
@@ -346,6 +347,7 @@ def test_index_saves_on_a_full_disk_leave_nothing_behind(kb, tmp_path, mounts):
     from yuanwen.bm25 import EagerBM25
     from yuanwen.config import Config
     from yuanwen.errors import DiskFullError
+    from yuanwen.index import FaissIndex
     from yuanwen.kb import KnowledgeBase
 
     disk = tmp_path / "disk"
@@ -358,7 +360,8 @@ def test_index_saves_on_a_full_disk_leave_nothing_behind(kb, tmp_path, mounts):
     base = KnowledgeBase(Config(kb_dir=disk / "kb"))
     try:
         kw = EagerBM25.build(base.store, (1.0, 0.5, 0.3))
-        vec = base.vector_index()
+        vec = FaissIndex.build(base.store, base.dim, base.built_with, exact_max=3)
+        assert vec.kind == "hnsw"  # a graph: it saves a file (an exact index, only index.json)
         _fill(disk, 8192)
         with pytest.raises(DiskFullError, match="磁盘空间不足"):
             kw.save(disk / "kb")

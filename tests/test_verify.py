@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from yuanwen.cli import cli
 from yuanwen.config import Config
 from yuanwen.errors import KnowledgeBaseError
 from yuanwen.index import INDEX_FILE
+from yuanwen.kb import KnowledgeBase
 from yuanwen.store import Store, content_hash
 from yuanwen.verify import verify
 
@@ -55,7 +58,18 @@ def test_fts_out_of_sync_is_found_and_rebuilt(cfg):
     assert verify(cfg).ok
 
 
+def _as_graph(cfg):
+    """The knowledge base of ``cfg`` with an HNSW graph saved (an exact index saves no file)."""
+    cfg = replace(cfg, exact_index_max=3)
+    kb = KnowledgeBase(cfg)
+    kb.rebuild_index()
+    kb.close()
+    assert (cfg.kb_dir / INDEX_FILE).exists()
+    return cfg
+
+
 def test_missing_or_stale_faiss_is_rebuilt(cfg):
+    cfg = _as_graph(cfg)
     (cfg.kb_dir / INDEX_FILE).unlink()
     rep = verify(cfg)
     assert any("向量索引文件缺失" in p for p in rep.problems)
@@ -268,17 +282,25 @@ def test_a_damaged_vector_is_found_and_never_left_in_the_index(cfg):
 
 
 def test_a_damaged_vector_inside_the_faiss_file_is_found_and_rebuilt(cfg):
+    """A file written before the vectors were kept in SQLite alone (vectors inside, index.json
+    without "vectors"), one of them damaged: found, and rebuilt the new way."""
     import faiss
 
-    path = str(cfg.kb_dir / INDEX_FILE)
-    index = faiss.read_index(path)
+    from yuanwen.index import INDEX_META, FaissIndex, read_meta
+
+    store = Store(cfg.kb_dir)
+    index = FaissIndex.build(store, 64, "fake").index
     inner = faiss.downcast_index(index.index)
     xb = faiss.rev_swig_ptr(inner.get_xb(), index.ntotal * 64)
     xb[:64] = np.nan
-    faiss.write_index(index, path)
+    faiss.write_index(index, str(cfg.kb_dir / INDEX_FILE))
+    meta = read_meta(cfg.kb_dir)
+    del meta["vectors"]
+    (cfg.kb_dir / INDEX_META).write_text(json.dumps(meta), encoding="utf-8")
     rep = verify(cfg)
     assert any("向量索引中有已损坏的向量" in p for p in rep.problems), rep.problems
     assert verify(cfg, repair=True).ok and verify(cfg).ok
+    assert read_meta(cfg.kb_dir)["vectors"] == "sqlite"
 
 
 def test_a_damaged_document_whose_file_is_gone_is_kept(cfg):

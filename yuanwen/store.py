@@ -3,14 +3,15 @@
 Layout of a knowledge base folder::
 
     yuanwen.db      SQLite: every table below (WAL mode, so searches run during an ingest)
-    vectors.faiss   FAISS index of passage vectors; FAISS ids are ``passages.id``
-    index.json      describes the FAISS file (embedder, dim, type, which rows it holds)
+    vectors.faiss   the HNSW graph over the passage vectors (past 20,000); FAISS ids are ``passages.id``
+    index.json      describes the vector index (embedder, dim, type, which rows it holds)
     ingest.lock     held by the one ingest that may write at a time
 
 The text is stored once, in ``documents.text``: a passage or a sentence is its document's
 text between its offsets, and the FTS5 table of the passages keeps no copy of its terms.
-Vectors live in SQLite too (``embeddings``, keyed by the passage text's hash, so unchanged
-text is never embedded twice); the FAISS file is derived from them and can always be rebuilt.
+Vectors live in SQLite alone (``embeddings``, keyed by the passage text's hash, so unchanged
+text is never embedded twice): FAISS is built from them, and its file, when there is one, holds
+only the HNSW graph (see :mod:`yuanwen.index`).
 Schema changes are numbered migrations; ``meta.schema_version`` records the last one applied.
 """
 
@@ -1094,6 +1095,41 @@ class Store:
             ids, vecs = _ids_and_vectors(rows, dim)
             yield ids, vecs
             last = int(ids[-1])
+
+    def vectors_into(self, ids: np.ndarray, out: np.ndarray) -> int:
+        """Write the vectors of passages ``ids`` into ``out`` (zeroed, one row each, in that
+        order: a FAISS graph's), batch by batch, so no second copy of them is made; returns how
+        many passages have none (their rows stay zero). Two passes over tables, not one
+        join a passage: a second at a million passages."""
+        dim = out.shape[1]
+        row_of = {int(i): r for r, i in enumerate(ids)}
+        row_of_hash: dict[str, int] = {}  # the first passage of each text; the others below
+        more: list[tuple[str, int]] = []
+        filled = 0
+        with self.snapshot():
+            for pid, chash in self.db.execute("SELECT id, content_hash FROM passages"):
+                r = row_of.get(pid)
+                if r is None:
+                    continue
+                if chash in row_of_hash:
+                    more.append((chash, r))
+                else:
+                    row_of_hash[chash] = r
+            del row_of
+            cur = self.db.execute("SELECT content_hash, vector FROM embeddings")  # in stored order: fast
+            while batch := cur.fetchmany(5000):
+                got = [(row_of_hash.get(chash, -1), blob) for chash, blob in batch]
+                got = [(r, blob) for r, blob in got if r >= 0 and len(blob) == dim * 4]
+                if got:
+                    out[[r for r, _ in got]] = np.frombuffer(b"".join(b for _, b in got), dtype=np.float32
+                                                             ).reshape(-1, dim)
+                    filled += len(got)
+        for chash, r in more:  # passages sharing a text: its first passage's row, filled above
+            first = row_of_hash[chash]
+            if out[first].any():
+                out[r] = out[first]
+                filled += 1
+        return len(ids) - filled
 
     def embedded_ids(self) -> np.ndarray:
         """Ids of the embedded passages, ascending (sorted here: without ORDER BY, SQLite reads

@@ -22,7 +22,7 @@ import numpy as np
 
 from .config import Config
 from .errors import DamagedKnowledgeBaseError, damaged_message, kb_error_from
-from .index import INDEX_FILE, INDEX_META, read_meta
+from .index import INDEX_FILE, INDEX_META, VECTORS_IN_SQLITE, read_meta
 from .kb import KnowledgeBase
 from .models import FileOutcome, VerifyReport
 from .store import SCHEMA_VERSION, DamagedDocument, Store, content_hash, file_of
@@ -242,9 +242,14 @@ def _check_faiss(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
 def _faiss_problem(kb: KnowledgeBase) -> str | None:
     kb_dir = Path(kb.kb_dir)
     state = kb.store.embedded_state()
-    if not (kb_dir / INDEX_FILE).exists() or not (kb_dir / INDEX_META).exists():
+    if not (kb_dir / INDEX_META).exists():
         return "向量索引文件缺失" if state["count"] else None
     meta = read_meta(kb_dir)
+    graph_only = meta is not None and meta.get("vectors") == VECTORS_IN_SQLITE
+    if graph_only and meta.get("kind") != "hnsw":
+        return None  # an exact index is built from the stored vectors on open: nothing is saved
+    if not (kb_dir / INDEX_FILE).exists():
+        return "向量索引文件缺失" if state["count"] else None
     try:
         index = faiss.read_index(str(kb_dir / INDEX_FILE))
     except (RuntimeError, OSError):
@@ -258,7 +263,7 @@ def _faiss_problem(kb: KnowledgeBase) -> str | None:
     ids = np.sort(faiss.vector_to_array(index.id_map)) if hasattr(index, "id_map") else None
     if ids is None or not np.array_equal(ids, kb.store.embedded_ids()):
         return "向量索引中的编号与数据库段落编号不一致"
-    if _faiss_has_bad_vectors(index):
+    if not graph_only and _faiss_has_bad_vectors(index):  # else its vectors are SQLite's, checked there
         return "向量索引中有已损坏的向量（含非有限值或长度不为 1）"
     return None
 
