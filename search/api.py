@@ -82,7 +82,8 @@ def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> tuple[list[Hit], l
     hit's heading path is that of every passage it shows. Every candidate is looked at, after
     the k-th hit too (for merges only), so a hit does not depend on ``k``. Returns the hits
     and, for each, the ids of the passages it shows."""
-    passages = kb.store.get_passages(c.passage_id for c in cands)
+    # every candidate's place, its text only for the hits (below): equal texts share a key
+    passages, keys = kb.store.passage_heads(c.passage_id for c in cands)
     docs: dict[int, Document] = {}
     terms = query_terms(query)
     hits: list[Hit] = []
@@ -91,9 +92,9 @@ def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> tuple[list[Hit], l
     seen_text: set[str] = set()
     for n, c in enumerate(cands):
         p = passages.get(c.passage_id)
-        if p is None or p.text in seen_text:
+        if p is None or keys[p.id] in seen_text:
             continue
-        seen_text.add(p.text)
+        seen_text.add(keys[p.id])
         near = [i for i, (d, lo, hi) in enumerate(spans) if d == p.doc_id and lo - 1 <= p.seq <= hi + 1]
         if any(spans[i][1] <= p.seq <= spans[i][2] for i in near):
             continue  # already shown
@@ -122,6 +123,10 @@ def _to_hits(kb: KnowledgeBase, query: str, cands, k: int) -> tuple[list[Hit], l
                         signals=dict(c.signals)))
         spans.append((p.doc_id, p.seq, p.seq))
         shown.append([p.id])
+    bare = [h for h in hits if not h.passage.text]  # (a merged passage has its text already)
+    texts = kb.store.get_passages([h.passage.id for h in bare])
+    for h in bare:
+        h.passage = texts.get(h.passage.id, h.passage)
     for h in hits:
         folded = fold_width(h.passage.text)
         h.matched_terms = [t for t in terms if fold_width(t) in folded]

@@ -98,6 +98,10 @@ class DocumentStore(Protocol):
     def passages(self) -> list[Passage]: ...
     def passage_doc_ids(self, passage_ids: Sequence[int]) -> dict[int, int]: ...
 
+    def passage_heads(self, ids: Iterable[int]) -> tuple[dict[int, Passage], dict[int, str]]:
+        """Passages by id, their text left out where reading it costs (then ``""``: read the
+        ones needed with :meth:`get_passages`), and for each a key that equal texts share."""
+
     def phrase_doc_ids(self, phrases: Sequence[Sequence[str]]) -> set[int]:
         """Documents with a passage whose keyword terms hold one of ``phrases`` (runs of
         consecutive terms of :func:`yuanwen.text.tokenize`): candidates for exact text search."""

@@ -1068,6 +1068,11 @@ class MilvusStore:
         rows = self._query(self.c_pass, "id >= 0", _PASSAGE_FIELDS)
         return sorted((self._passage(r) for r in rows), key=lambda p: p.id or 0)
 
+    def passage_heads(self, ids: Iterable[int]) -> tuple[dict[int, Passage], dict[int, str]]:
+        # the text comes with the row here: passages whole, keyed by their text
+        got = self.get_passages(ids)
+        return got, {i: p.text for i, p in got.items()}
+
     def passage_doc_ids(self, passage_ids: Sequence[int]) -> dict[int, int]:
         ids = sorted({int(i) for i in passage_ids})
         return {int(r["id"]): int(r["doc_id"]) for r in self._query_in(self.c_pass, "id", ids, ["id", "doc_id"])}
