@@ -205,12 +205,11 @@ class FaissIndex:
         if not isinstance(inner, faiss.IndexHNSW) or inner.d != dim:
             raise RuntimeError("not a graph of this dimension")
         ids = faiss.vector_to_array(index.id_map)
-        flat = faiss.IndexFlatIP(dim)  # filled in place: its memory, seen as an array
+        flat = faiss.IndexFlatIP(dim)  # filled in place: its memory (zeroed by the resize), seen as an array
         flat.codes.resize(len(ids) * dim * 4)
         flat.ntotal = len(ids)
         vecs = faiss.rev_swig_ptr(flat.get_xb(), len(ids) * dim).reshape(len(ids), dim) if len(ids) else \
             np.zeros((0, dim), dtype=np.float32)
-        vecs[:] = 0
         missing = store.vectors_into(ids, vecs)
         placeholder = faiss.downcast_index(inner.storage)
         inner.storage = flat

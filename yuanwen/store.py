@@ -814,21 +814,14 @@ class Store:
         """The mean length of a passage in characters (None when there are none)."""
         return self.db.execute('SELECT AVG("end" - start) FROM passages').fetchone()[0]
 
-    def passage_hashes(self, passage_ids: Sequence[int]) -> dict[int, str]:
-        """The content hash of each of these passages' text (missing ids are left out)."""
-        return self._passage_column(passage_ids, "content_hash")
-
     def passage_doc_ids(self, passage_ids: Sequence[int]) -> dict[int, int]:
         """The document id of each of these passages (missing ids are left out)."""
-        return self._passage_column(passage_ids, "doc_id")
-
-    def _passage_column(self, passage_ids: Sequence[int], column: str) -> dict[int, Any]:
         ids = list(passage_ids)
-        out: dict[int, Any] = {}
+        out: dict[int, int] = {}
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
             out.update(self.db.execute(
-                f"SELECT id, {column} FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                f"SELECT id, doc_id FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk
             ).fetchall())
         return out
 
@@ -1067,17 +1060,16 @@ class Store:
         """(content_hash, text) of passages that have no vector yet, one row per distinct text
         (of the documents ``doc_ids`` only, when given)."""
         where, args = _pending_where(doc_ids)
-        sql = (
+        first = (  # the first passage of each text without a vector
             "SELECT MIN(p.id) FROM passages p LEFT JOIN embeddings e ON e.content_hash = p.content_hash "
             f"WHERE {where} GROUP BY p.content_hash ORDER BY MIN(p.id)"
         )
         if limit:
-            sql += f" LIMIT {int(limit)}"
+            first += f" LIMIT {int(limit)}"
         with self.snapshot():
-            ids = [r[0] for r in self.db.execute(sql, args).fetchall()]
-            got = self.get_passages(ids)
-            hashes = self.passage_hashes(ids)
-        return [(hashes[i], got[i].text) for i in ids if i in got]
+            rows = self.db.execute(f"SELECT {_PASSAGE_COLS}, p.content_hash FROM {_PASSAGE_FROM} "
+                                   f"WHERE p.id IN ({first}) ORDER BY p.id", args).fetchall()
+            return [(r[9], p.text) for r, p in zip(rows, self._passages_of(rows))]
 
     def count_pending(self, doc_ids: Sequence[int] | None = None) -> int:
         """How many distinct passage texts have no vector yet (of ``doc_ids`` only, when given)."""
