@@ -133,7 +133,7 @@ def main() -> None:
         bar.update()
     else:
         res["quality"] = run_worker("quality", {"kb": str(corpus_kb)}, log)
-    # 3. resampled collections: build, then latency (FTS5 path and eager index), then peers
+    # 3. resampled collections: build, then latency, then peers
     material = synth.source_material(corpus_kb)
     material["passage_chars"] = synth.chars_per_passage(material)
     for n in sizes:
@@ -152,8 +152,6 @@ def main() -> None:
         (folder / "build.json").write_text(json.dumps(row, ensure_ascii=False), encoding="utf-8")
         bar.update()
         row["latency"] = run_worker("latency", {"kb": str(kb)}, log)
-        bar.update()
-        row["latency_fts"] = run_worker("latency", {"kb": str(kb), "eager": False, **({"queries": 60} if n > 300_000 else {})}, log)
         bar.update()
         if n <= args.peers_max:
             row["peers"] = run_worker("peers", {"kb": str(kb)}, log)

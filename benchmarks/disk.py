@@ -24,9 +24,9 @@ GROUPS = {  # dbstat names -> what they hold
     "documents": "documents (metadata and the text)",
     "passages": "passages (offsets, heading path; a copy of the text before schema 7)",
     "sentences": "sentences",
-    "embeddings": "vectors (float32, one per distinct passage text)",
+    "embeddings": "vectors (one per distinct passage text; float32, 16-bit from schema 8)",
     "passages_fts_content": "FTS5 content (the bigram terms, stored; none from schema 7)",
-    "passages_fts_data": "FTS5 index (postings)",
+    "passages_fts_data": "FTS5 index (postings; none from schema 9)",
 }
 
 

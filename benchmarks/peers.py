@@ -1,6 +1,6 @@
 """The peers users would pick instead, on the same passages and the same vectors.
 
-- **bm25s** for keyword search, fed the same tokens as our FTS5 index (``yuanwen.text.tokenize``:
+- **bm25s** for keyword search, fed the same tokens as our keyword index (``yuanwen.text.tokenize``:
   CJK bigrams and ASCII words), so the comparison is of engines, not of tokenisers.
 - **txtai** hybrid search (its BM25 scoring plus a FAISS index, with its default settings),
   fed the same tokens and, through an external ``transform``, exactly the vectors stored in our
@@ -28,7 +28,7 @@ def corpus(kb: KnowledgeBase) -> tuple[np.ndarray, list[str], np.ndarray | None]
     """(passage ids, token strings, vectors or None) of every passage, in id order.
 
     Tokens cover the passage text, its heading path and the document title: the fields our
-    FTS5 index holds (there with weights 1, 0.5 and 0.3)."""
+    keyword index holds (there with weights 1, 0.5 and 0.3)."""
     titles = dict(kb.store.titles())
     rows = [p for p in kb.store.passages() if p.doc_id in titles]
     ids = np.fromiter((p.id for p in rows), dtype=np.int64, count=len(rows))

@@ -53,9 +53,10 @@ def plots(res: dict, folder: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for mode in MODES:
         ax.plot(xs, [v["latency"]["modes"][mode]["p50_ms"] for _, v in rows], "o-", label=f"{mode}")
-    for mode in ("keyword", "hybrid", "quote"):
-        ax.plot(xs, [v["latency_fts"]["modes"][mode]["p50_ms"] for _, v in rows], "x--", alpha=0.6,
-                label=f"{mode}, FTS5 path (before)")
+    if all("latency_fts" in v for _, v in rows):  # runs before schema 9 measured the FTS5 path too
+        for mode in ("keyword", "hybrid", "quote"):
+            ax.plot(xs, [v["latency_fts"]["modes"][mode]["p50_ms"] for _, v in rows], "x--", alpha=0.6,
+                    label=f"{mode}, FTS5 path (before)")
     ax.axhline(50, color="grey", lw=0.8, ls=":")
     names.append(_save_loglog(fig, ax, folder / "latency.png", "p50 latency (ms)",
                               "Query latency against collection size"))
@@ -124,17 +125,54 @@ DISK_READING = (
     "vectors; on open the vectors are read from SQLite straight into FAISS's memory in the graph's "
     "order (`yuanwen/index.py`): 170.9 MiB became 26.5 MiB at 100k passages (opening: above). "
     "Searches are unchanged: the same vectors in the same graph (`tests/test_index.py`).\n\n"
-    "**Where 5x stands.** The whole folder went from 18.5x to 9.5x the raw text at 100k passages "
-    "(19.4x to 9.4x at 985,936: 10.18 GiB to 4.90 GiB), and everything but the vectors and the graph from 11.8x to 5.4x (5.8x on the shared corpus, "
-    "whose passages are shorter). The vectors are now the bulk: 384 float32 numbers are 1,536 bytes "
-    "a passage, against about 570 bytes of text a passage here (440 in the shared corpus), 3.6x, and "
-    "the graph's links 0.5x. 5x would need both smaller vectors and one keyword index instead of two "
-    "(FTS5's postings, 1.4x, and the eager index, 2.2x): 16-bit vectors would make the folder about "
-    "7.7x, 8-bit ones (SQ8, Recall@10 0.984 in *Choosing the approximate vector index*) about 6.8x, "
-    "and dropping the FTS5 index (which scores passages newer than the eager index, finds the "
-    "candidates of an exact phrase, and serves while the eager index is missing or far behind) "
-    "another 1.4x. Neither is done: the first loses precision that the quality figures have not been "
-    "measured with, the second needs the eager index kept current on every ingest.\n")
+    "**Half vectors and three-byte postings (schema 8, keyword index format 4).** The vectors are "
+    "stored as 16-bit floats (migration 8 rewrites the table; searches widen them to float32 in "
+    "memory): 768 bytes a vector instead of 1,536, and five rows to a 4 KiB page instead of two, "
+    "so the table went from 3.6x to 1.4x the text. A unit vector's components keep 11 significant "
+    "bits, which moves a cosine score by under 2e-4 (`tests/test_verify.py::"
+    "test_half_float_vectors_rank_as_float32_ones_do`); verify's unit-length check still holds "
+    "(tolerance 1e-3). The eager index keeps, per posting, the gap from the list's previous "
+    "passage in 16 bits and a one-byte code for the (text, heading, title) frequencies, a row of a "
+    "table of the distinct triples (143 at 100k passages); the few that do not fit (1,659 gaps of "
+    "65,535 or more among 17.2 million postings, no codes) are kept apart and put back when a list "
+    "is read. 119.7 MiB became 54.0 MiB at 100k passages, with the same top 50 and scores for ten "
+    "questions, keyword and quote-candidate scoring alike; scoring a query took 1.35 ms against "
+    "1.26 ms (p50, the two formats alternately in one process). Format-3 files are not read: the "
+    "next writer builds the index again, and readers index the passages in memory meanwhile.\n\n"
+    "**One keyword index (schema 9).** The keyword side was kept twice: FTS5's postings (1.4x the "
+    "text) and the eager index, which gave FTS5's scores faster. FTS5 still scored the passages "
+    "newer than the eager index and served while it was missing. Now the eager index is the only "
+    "one (migration 9 drops the FTS5 table): the passages stored since it was saved are indexed in "
+    "memory, a segment per change (neighbouring segments of like size are indexed again as one, as "
+    "a binary counter carries), and every segment is scored with the statistics of all of them "
+    "together, which are FTS5's own when nothing was deleted (`tests/test_bm25.py` compares them "
+    "with an FTS5 table built in the test from the same rows, new passages included). A deleted "
+    "passage keeps its share of the statistics until the index is built again, which an ingest does "
+    "when more than 2% of the passages changed (always below 50k passages); its hits are dropped as "
+    "before. Without the index files (damaged or deleted) a reader indexes every passage in memory "
+    "and verify notes it; `verify --repair` or the next ingest saves them again. The candidates of "
+    "an exact phrase (提法演变) come from intersecting the phrase's posting lists, a superset that "
+    "the text scan then checks.\n\n"
+    "**What schemas 8 and 9 cost.** At 98,660 passages (`python -m benchmarks.worker latency`: the "
+    "code before them on its own schema-7 build of the same collection, and this code on schema 9, "
+    "alternately, twice, p50, beside other jobs, so noisy): keyword search 8.1 / 3.4 → 7.3 / 4.2 ms, "
+    "semantic 17.0 / 10.8 → 15.9 / 9.4 ms, hybrid 24.0 / 19.8 → 19.8 / 16.1 ms, quote lookup 15.2 / "
+    "14.3 → 18.6 / 13.0 ms; opening 1.39 / 0.70 → 1.69 / 0.64 s; peak memory after opening 410 → "
+    "392 MiB. Indexing the newest passages in memory runs at 5,000-6,000 passages a second (0.33 s "
+    "for the newest 2% of 100k passages, 1.9 s for 10%), and a segment beside the saved index adds "
+    "about 0.1 ms to scoring a query (1.39 → 1.51 ms). At a million passages a reader pays about "
+    "4 s, once, for the 2% an ingest may leave unsaved, and about 3 minutes if the index files are "
+    "gone; with them, the keyword index opens in 0.22 s there, and the graph with its 16-bit "
+    "vectors in 6.4-8.5 s (8-15 s with float32). Storing is faster without FTS5 to update: the "
+    "shared corpus (`ingest --no-embed`, alternately, twice) stored at 1,330 / 1,349 passages a "
+    "second before and 1,671 / 1,703 now, and its keyword index took 2.3 s to build either way.\n\n"
+    "**5x, reached.** The whole folder went from 18.5x to 4.7x the raw text at 100k passages (993.2, "
+    "509.2, 328.1, then 251.6 MiB), and from 19.4x to 4.7x at 985,936 passages (10.18, 4.90, then 2.45 GiB); the shared corpus "
+    "without vectors from 12.9x to 3.2x. What is left at 100k: the vectors 1.4x, the text itself "
+    "1.0x, the keyword index 1.0x, the graph's links 0.5x, and passages, sentences and SQL indexes "
+    "0.8x. 8-bit vectors (SQ8, Recall@10 0.984 in *Choosing the approximate vector index*) would "
+    "take another 0.7x, with a loss of precision that the quality figures have not been measured "
+    "with; not done.\n")
 
 
 
@@ -373,15 +411,18 @@ def write(res: dict, out: Path) -> None:
     w("| passages | keyword: FTS5 path / eager index | hybrid | quote lookup | named-document check: every title / trigram index |")
     w("|---|---|---|---|---|")
     for _, v in sizes:
-        a, b = v["latency_fts"]["modes"], v["latency"]["modes"]
+        b = v["latency"]["modes"]
+        a = v["latency_fts"]["modes"] if "latency_fts" in v else None  # (FTS5 is gone from schema 9)
+        was = {m: f"{_ms(a[m]['p50_ms'])} → " if a else "– → " for m in ("keyword", "hybrid", "quote")}
         t = v["latency"]["titles"]
-        w(f"| {_n(v['latency']['passages'])} | {_ms(a['keyword']['p50_ms'])} → {_ms(b['keyword']['p50_ms'])} ms | "
-          f"{_ms(a['hybrid']['p50_ms'])} → {_ms(b['hybrid']['p50_ms'])} ms | "
-          f"{_ms(a['quote']['p50_ms'])} → {_ms(b['quote']['p50_ms'])} ms | "
+        w(f"| {_n(v['latency']['passages'])} | {was['keyword']}{_ms(b['keyword']['p50_ms'])} ms | "
+          f"{was['hybrid']}{_ms(b['hybrid']['p50_ms'])} ms | "
+          f"{was['quote']}{_ms(b['quote']['p50_ms'])} ms | "
           f"{_ms(t['every_title']['p50_ms'])} → {_ms(t['trigram_index']['p50_ms'])} ms |")
     w("""
-(p50, both sides from this run. The "before" columns are the FTS5 path, which searches still
-use when the keyword index is missing or far behind; at 1M passages it ran 60 queries of each kind.)
+(p50, both sides from one run. The "before" columns are the FTS5 path, which searches used while
+the keyword index was missing or far behind until schema 9 dropped FTS5; at 1M passages it ran 60
+queries of each kind. Runs since then measure the keyword index alone.)
 
 1. **Keyword search scored every matching row in SQLite.** An FTS5 OR query computes `bm25()` for
    every row holding any query term, and common bigrams (发展, 建设, 工作) are in a large share of all

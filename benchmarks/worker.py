@@ -113,8 +113,6 @@ def task_latency(a: dict) -> dict:
 
     t0 = time.perf_counter()
     kb = KnowledgeBase(Config(kb_dir=Path(a["kb"])), readonly=True)
-    if not a.get("eager", True):  # "before": keyword search and quote candidates from FTS5
-        kb.backend.keyword_index = lambda save=False: None
     kb.keyword_index()
     kb.vector_index()
     kb.embedder  # noqa: B018 - load it now, not in the first timed query
@@ -123,7 +121,7 @@ def task_latency(a: dict) -> dict:
     queries = workload.search_queries()
     sents = kb.store.sample_sentences(every=97, limit=2000)
     quotes = workload.quote_queries(sents)
-    if a.get("queries"):  # a shorter run (the slow FTS5 path at 1M passages)
+    if a.get("queries"):  # a shorter run
         queries, quotes = queries[: a["queries"]], quotes[: a["queries"]]
     out: dict = {"open_s": open_s, "rss_after_open_mb": rss_open, "modes": {}}
     for mode in ("keyword", "semantic", "hybrid"):

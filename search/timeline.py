@@ -14,7 +14,7 @@ words and are not checked either (jieba's dictionary holds 依靠人民 as one w
 :func:`is_occurrence` decides.
 
 The keyword index finds the candidate documents: a form's keyword terms (CJK bigrams, ASCII
-words) must stand in a row in one of their passages, an FTS5 phrase query, so only those
+words) must all be in one of their passages (their posting lists intersected), so only those
 documents' texts are read and scanned. A form whose every term may be cut differently in a
 longer run of text (a lone character or an ASCII word at its edges, such as ``14五``) has no
 safe phrase; then every document is scanned, which is still a fraction of a second at 16k
@@ -93,7 +93,7 @@ def candidate_documents(kb: KnowledgeBase, forms: list[str], access: list[str] |
     phrases = [safe_phrase(f) for f in forms]
     if not all(phrases):
         return None
-    ids = kb.store.phrase_doc_ids(phrases)
+    ids = kb.keyword().phrase_doc_ids(phrases)
     if not ids:
         return []
     return kb.store.documents(with_text=True, filters=Filters(doc_ids=sorted(ids), access=list(access or [])))

@@ -47,8 +47,8 @@ def install(point: str, n: int = 1) -> None:
         orig = S._insert_passages
         S._insert_passages = lambda self, *a, **k: (hit(), orig(self, *a, **k))[1]
     elif point == "mid_passages":
-        orig_fts = store_mod.fts_document
-        store_mod.fts_document = lambda text: (hit(), orig_fts(text))[1]
+        orig_hash = store_mod.content_hash  # hashed once per passage as it is inserted
+        store_mod.content_hash = lambda text: (hit(), orig_hash(text))[1]
     elif point == "after_passages":
         orig = S._insert_passages
         S._insert_passages = lambda self, *a, **k: (orig(self, *a, **k), hit())[0]

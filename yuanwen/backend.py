@@ -102,10 +102,6 @@ class DocumentStore(Protocol):
         """Passages by id, their text left out where reading it costs (then ``""``: read the
         ones needed with :meth:`get_passages`), and for each a key that equal texts share."""
 
-    def phrase_doc_ids(self, phrases: Sequence[Sequence[str]]) -> set[int]:
-        """Documents with a passage whose keyword terms hold one of ``phrases`` (runs of
-        consecutive terms of :func:`yuanwen.text.tokenize`): candidates for exact text search."""
-
     def sentence_span(self, doc_id: int, start: int, end: int) -> tuple[int, int] | None:
         """The span of the sentences of ``doc_id`` that overlap ``start``..``end``."""
 
@@ -135,6 +131,12 @@ class KeywordIndex(ABC):
         """The top ``k`` (passage id, score) pairs, higher first, among passages whose documents
         pass ``filters``. ``weights`` weigh the passage text, its heading path and its document's
         title; ``text_only`` scores the text alone (its own idf), as quote lookup needs."""
+
+    @abstractmethod
+    def phrase_doc_ids(self, phrases: Sequence[Sequence[str]]) -> set[int]:
+        """Documents with a passage whose keyword terms hold one of ``phrases`` (runs of
+        consecutive terms of :func:`yuanwen.text.tokenize`), or a few more: candidates for an
+        exact text search, which reads their text."""
 
 
 class VectorIndex(ABC):

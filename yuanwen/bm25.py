@@ -1,12 +1,18 @@
-"""Eager BM25: the scores SQLite FTS5's ``bm25()`` gives, from posting lists held by numpy.
+"""Eager BM25: the scores SQLite FTS5's ``bm25()`` gave, from posting lists held by numpy.
 
 FTS5 ranks an OR query by scoring, one row at a time, every row that holds any query term.
 Common bigrams (发展, 建设, 工作) occur in a large share of all passages, so keyword search and
 quote lookup grew linearly with the collection (see docs/benchmarks.md). This index keeps, per
-term, the passages holding it with the term's frequency in each column (one byte each,
-usually); a query computes the few posting lists' scores with numpy, adds them up and takes the
-top k. (It first kept each (term, passage) score precomputed, as bm25s does, in two sets: four
-times the bytes on disk, for half the scoring time, which is a small part of a search.)
+term, the passages holding it with the term's frequency in each column; a query computes the
+few posting lists' scores with numpy, adds them up and takes the top k. (It first kept each
+(term, passage) score precomputed, as bm25s does, in two sets: four times the bytes on disk,
+for half the scoring time, which is a small part of a search.)
+
+A posting takes three bytes (format 4): the gap from the list's previous passage position in
+16 bits, and a one-byte code for its (text, heading, title) frequencies, a row of a table of the
+distinct triples, most frequent first. The few values that do not fit (a gap of 65,535 or more,
+a triple past the 255th) are kept apart, by posting, and put back when a list is read
+(:class:`_Narrow`). Format 3 took seven bytes a posting: a 32-bit position and three bytes.
 
 The scores are FTS5's own, term for term: k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5)/(n + 0.5))
 floored at 1e-6, the term frequency weighted over the columns, and the row length counted over
@@ -16,13 +22,15 @@ two). Two scorings share the postings: keyword search (columns weighted as
 with weights 1, 0, 0, and idf counted over the text column; 0 for a term found only in a
 heading or title).
 
-The files describe the passages they were built from (count, id sum, max id). Passage ids
-only grow, so when the store has changed since, the passages the index lacks are exactly those
-above its max id: callers score them with FTS5 (``rowid > max_id``, a small range) and merge,
-and hits of passages deleted since are dropped with the rest of a missing passage. An ingest
-rebuilds the index when it is small (under 50k passages) or has drifted by more than 2%; in
-between, scores of older passages keep the statistics of the last build. Past 10% drift, or
-without an index, searches use FTS5 alone, which is always current.
+The saved index describes the passages it was built from (count, id sum, max id). Passage ids
+only grow, so the passages stored since are exactly those above its max id: they are indexed
+in memory, in small segments (:class:`LiveBM25`), and every segment is scored with the
+statistics of all together, so a passage scores as it would in one index of everything (FTS5
+scored a row with its whole table's statistics too). Hits of passages deleted since are dropped
+with the rest of a missing passage; their statistics stay until the index is built again. An
+ingest builds and saves the index again when it is small (under 50k passages) or more than 2%
+of the passages changed since. This is the only keyword index: SQLite's FTS5 table, which gave
+these scores before, was dropped in schema 9 (its postings were 1.4 times the raw text).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,77 +50,121 @@ from .store import Store
 
 K1, B = 1.2, 0.75
 META = "keyword.json"
-# 3: term frequencies, scores computed when searched. Format 1 (two sets of precomputed scores,
-# 16 bytes a posting against 6-7) is not read: a writer builds the index again (an ingest, or
-# verify --repair) and searches use FTS5 meanwhile.
-FORMAT = 3
-_ARRAYS = ("ids", "indptr", "indices", "tf", "norm", "idf_kw", "idf_tx", "vocab")
+# 4: gaps and frequency codes, three bytes a posting. Formats 1 (two sets of precomputed scores,
+# 16 bytes a posting) and 3 (positions and frequencies, 7 bytes) are not read: a writer builds
+# the index again (an ingest, or verify --repair) and searches use FTS5 meanwhile.
+FORMAT = 4
+_ARRAYS = ("ids", "indptr", "gaps", "gaps_at", "gaps_wide", "codes", "codes_at", "codes_wide",
+           "tf_table", "lengths", "df_kw", "df_tx", "vocab")
 
 
 @dataclass
-class Postings:
-    """Per term (CSR by term), the positions of the passages holding it and the term's frequency
-    in each of the three columns there; scored with ``idf`` and the columns' ``weights`` (None:
-    the text column alone), each passage's length entering through ``norm``."""
+class _Narrow:
+    """Non-negative integers stored in a narrow type (``small``); a value too large for it is
+    stored as the type's largest value, and its own value in ``wide`` at the same rank as its
+    position in ``at`` (ascending)."""
+
+    small: np.ndarray
+    at: np.ndarray
+    wide: np.ndarray
+
+    @classmethod
+    def encode(cls, values: np.ndarray, dtype: type, offset: int = 0) -> "_Narrow":
+        """``values`` (an integer array) in ``dtype``; ``offset`` is added to ``at``."""
+        top = np.iinfo(dtype).max
+        big = values >= top
+        return cls(np.where(big, top, values).astype(dtype), np.flatnonzero(big) + offset,
+                   values[big].astype(np.int64))
+
+    @classmethod
+    def join(cls, parts: list["_Narrow"]) -> "_Narrow":
+        """Parts encoded one after the other (with their offsets) as one."""
+        if not parts:
+            return cls(np.zeros(0, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        return cls(np.concatenate([p.small for p in parts]), np.concatenate([p.at for p in parts]),
+                   np.concatenate([p.wide for p in parts]))
+
+    def decode(self, a: int, b: int) -> np.ndarray:
+        """The values at positions ``a`` to ``b`` (int64)."""
+        v = self.small[a:b].astype(np.int64)
+        lo, hi = np.searchsorted(self.at, (a, b))
+        if hi > lo:
+            v[self.at[lo:hi] - a] = self.wide[lo:hi]
+        return v
+
+
+@dataclass
+class Lists:
+    """The posting lists (CSR by term): per posting, the gap from the list's previous passage
+    position (for the first: its position + 1), and the code of its term frequencies, a row of
+    ``tf_table`` (text, heading path, title)."""
 
     indptr: np.ndarray
-    indices: np.ndarray
-    tf: np.ndarray  # (postings, 3) unsigned: text, heading path, title
-    norm: np.ndarray  # per position: k1 * (1 - b + b * length / average length)
-    idf: np.ndarray  # per term
-    weights: np.ndarray | None
+    gaps: _Narrow
+    codes: _Narrow
+    tf_table: np.ndarray  # (distinct triples, 3), most frequent first
 
-    def scores(self, term_ids: Iterable[int], n: int) -> np.ndarray:
-        """Summed scores of ``term_ids`` for all ``n`` passage positions (0 where none occurs)."""
-        idx, val = [], []
-        for t in term_ids:
-            a, b = int(self.indptr[t]), int(self.indptr[t + 1])
-            rows = self.indices[a:b]
-            f = (self.tf[a:b, 0].astype(np.float32) if self.weights is None
-                 else self.tf[a:b].astype(np.float32) @ self.weights)
-            idx.append(rows)
-            val.append(self.idf[t] * f * np.float32(K1 + 1) / (f + self.norm[rows]))
-        if not idx:
-            return np.zeros(n)
-        return np.bincount(np.concatenate(idx), weights=np.concatenate(val), minlength=n)
+    def read(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Term ``t``'s passage positions and frequency codes."""
+        a, b = int(self.indptr[t]), int(self.indptr[t + 1])
+        return np.cumsum(self.gaps.decode(a, b)) - 1, self.codes.decode(a, b)
+
+
+def _idf(n: int, df: np.ndarray) -> np.ndarray:
+    """FTS5's idf: ln((N - n + 0.5) / (n + 0.5)), 1e-6 where that is not positive."""
+    out = np.log((n - df + 0.5) / (df + 0.5))
+    out[out <= 0] = 1e-6
+    return out
 
 
 class EagerBM25:
-    """FTS5-equal BM25 scores over ``passages_fts``, searchable without SQLite."""
+    """The posting lists of some passages (all of them, or the newest: see :class:`LiveBM25`),
+    with what their scores need: each passage's length and each term's document frequency."""
 
-    def __init__(self, ids: np.ndarray, vocab: list[str], keyword: Postings, text: Postings,
-                 weights: tuple[float, float, float], state: dict[str, int]) -> None:
+    def __init__(self, ids: np.ndarray, vocab: list[str], lists: Lists, lengths: np.ndarray,
+                 df_any: np.ndarray, df_text: np.ndarray, weights: tuple[float, float, float],
+                 state: dict[str, int]) -> None:
         self.ids = ids  # passage id at each position, ascending
         self.terms = {t: i for i, t in enumerate(vocab)}
         self.vocab = vocab
-        self.keyword = keyword
-        self.text = text
+        self.lists = lists
+        self.lengths = lengths  # per position: the row's terms over all columns
+        self.total_length = float(np.sum(lengths, dtype=np.float64))
+        self.df_any = df_any  # per term: passages holding it in any column
+        self.df_text = df_text  # ... in the text column
         self.weights = tuple(float(w) for w in weights)
-        self.state = state  # the passages it was built from: count, id sum, max id
-        # Set by KnowledgeBase.keyword_index: passages newer than state["max_id"] exist, which
-        # callers score with FTS5 (``rowid > max_id``) and merge.
-        self.behind = False
+        self.state = state  # the passages it was built from: count, id sum, max id, kb id
+        self._freq: dict[tuple[float, ...] | None, np.ndarray] = {}
 
     @property
     def size(self) -> int:
         return len(self.ids)
 
+    def freq(self, weights: tuple[float, float, float] | None) -> np.ndarray:
+        """The weighted term frequency of each code (``None``: the text column alone)."""
+        if weights not in self._freq:
+            table = self.lists.tf_table.astype(np.float32)
+            self._freq[weights] = (table[:, 0].copy() if weights is None
+                                   else table @ np.asarray(weights, dtype=np.float32))
+        return self._freq[weights]
+
     # -- building ------------------------------------------------------------------------
     @classmethod
-    def build(cls, store: Store, weights: tuple[float, float, float], chunk: int = 20_000) -> "EagerBM25":
-        """Read the FTS5 rows (the exact terms FTS5 indexed) and compute every score.
+    def build(cls, store: Store, weights: tuple[float, float, float], after: int = 0,
+              chunk: int = 20_000) -> "EagerBM25":
+        """The posting lists of the passages with ids above ``after`` (all: 0), from their
+        keyword terms (:meth:`Store.iter_fts_rows`).
 
         One pass collects, per chunk of rows, each (passage, term) pair with its term frequency
         in the three columns (14 bytes a pair); then the pairs are placed chunk by chunk by a
         counting sort, so memory stays near the size of the finished index.
         """
-        state = store.passages_state()
         words: dict[str, int] = {}  # terms longer than two characters (ASCII words, numbers)
         term_of_code: dict[int, int] = {}
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         ids_l, lens_l = [], []
         offset = 0
-        for batch in store.iter_fts_rows(chunk):
+        for batch in store.iter_fts_rows(chunk, after=after):
             ids_l.append(np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch)))
             keys, length = [], np.zeros(len(batch), dtype=np.int64)
             for c in (1, 2, 3):
@@ -134,21 +186,13 @@ class EagerBM25:
             parts.append(((pairs >> 43).astype(np.int32) + offset, tid[inverse.ravel()], tf))
             lens_l.append(length)
             offset += len(batch)
-        n, v = offset, len(term_of_code)
+        v = len(term_of_code)
         ids = np.concatenate(ids_l) if ids_l else np.zeros(0, dtype=np.int64)
         lengths = np.concatenate(lens_l).astype(np.float32) if lens_l else np.zeros(0, dtype=np.float32)
-        avgdl = float(lengths.sum(dtype=np.float64)) / n if n else 1.0
         df_any, df_text = np.zeros(v, dtype=np.int64), np.zeros(v, dtype=np.int64)
         for _, terms, tf in parts:
             df_any += np.bincount(terms, minlength=v)
             df_text += np.bincount(terms[tf[:, 0] > 0], minlength=v)
-
-        def idf(df: np.ndarray) -> np.ndarray:
-            out = np.log((n - df + 0.5) / (df + 0.5))
-            out[out <= 0] = 1e-6
-            return out.astype(np.float32)
-
-        norm = np.float32(K1) * (np.float32(1 - B) + np.float32(B) * lengths / np.float32(avgdl or 1.0))
         wide = any(int(tf.max(initial=0)) > 255 for _, _, tf in parts)  # a run like 哈哈哈… in one passage
         sort = _CountingSort(df_any, np.uint16 if wide else np.uint8)
         while parts:
@@ -158,9 +202,10 @@ class EagerBM25:
         vocab = [""] * v
         for code, i in term_of_code.items():
             vocab[i] = _code_term(code, longs)
-        keyword = Postings(sort.indptr, sort.indices, sort.tf, norm, idf(df_any), np.asarray(weights, dtype=np.float32))
-        text = Postings(sort.indptr, sort.indices, sort.tf, norm, idf(df_text), None)
-        return cls(ids, vocab, keyword, text, tuple(weights), state)
+        state = {"count": len(ids), "id_sum": int(ids.sum()), "max_id": int(ids.max(initial=after)),
+                 "kb_id": store.kb_id}
+        return cls(ids, vocab, sort.narrow(), lengths, df_any.astype(np.int32), df_text.astype(np.int32),
+                   tuple(weights), state)
 
     # -- files ---------------------------------------------------------------------------
     def save(self, kb_dir: Path) -> None:
@@ -177,8 +222,9 @@ class EagerBM25:
         try:
             part.mkdir()
             blob = np.frombuffer("\n".join(self.vocab).encode("utf-8"), dtype=np.uint8)
-            k = self.keyword
-            arrays = [self.ids, k.indptr, k.indices, k.tf, k.norm, k.idf, self.text.idf, blob]
+            li = self.lists
+            arrays = [self.ids, li.indptr, li.gaps.small, li.gaps.at, li.gaps.wide, li.codes.small,
+                      li.codes.at, li.codes.wide, li.tf_table, self.lengths, self.df_any, self.df_text, blob]
             for a, arr in zip(_ARRAYS, arrays):
                 np.save(part / f"{a}.npy", arr)
             os.rename(part, folder)
@@ -213,39 +259,121 @@ class EagerBM25:
         except (OSError, ValueError):
             return None
         vocab = bytes(arr["vocab"]).decode("utf-8").split("\n") if len(arr["vocab"]) else []
-        if len(arr["ids"]) != state["count"] or len(arr["norm"]) != state["count"] or arr["tf"].ndim != 2:
+        v = len(vocab)
+        if (len(arr["ids"]) != state["count"] or len(arr["lengths"]) != state["count"]
+                or arr["tf_table"].ndim != 2 or len(arr["gaps"]) != len(arr["codes"])
+                or len(arr["indptr"]) != v + 1 or len(arr["df_kw"]) != v or len(arr["df_tx"]) != v):
             return None
-        norm = np.asarray(arr["norm"])  # small, read at random: in memory
-        weights = tuple(meta["weights"])
-        keyword = Postings(arr["indptr"], arr["indices"], arr["tf"], norm, np.asarray(arr["idf_kw"]),
-                           np.asarray(weights, dtype=np.float32))
-        text = Postings(arr["indptr"], arr["indices"], arr["tf"], norm, np.asarray(arr["idf_tx"]), None)
-        return cls(np.asarray(arr["ids"]), vocab, keyword, text, weights, state)
 
-    # -- searching -----------------------------------------------------------------------
+        def narrow(name: str) -> _Narrow:
+            return _Narrow(arr[name], np.asarray(arr[name + "_at"]), np.asarray(arr[name + "_wide"]))
+
+        lists = Lists(arr["indptr"], narrow("gaps"), narrow("codes"), np.asarray(arr["tf_table"]))
+        # the lengths are read at random: in memory
+        return cls(np.asarray(arr["ids"]), vocab, lists, np.asarray(arr["lengths"]), np.asarray(arr["df_kw"]),
+                   np.asarray(arr["df_tx"]), tuple(meta["weights"]), state)
+
+
+class LiveBM25:
+    """The keyword index of every passage: the saved index (``segments[0]``, when there is
+    one) and, for the passages stored since it was built, small ones built in memory. A query
+    is scored on each with the statistics of all of them together (passages, their total
+    length, each term's document frequency), as FTS5 scores a row with its table's; hits of
+    passages deleted since a segment was built are dropped by the callers with the rest of a
+    missing passage."""
+
+    def __init__(self, segments: list[EagerBM25], saved: bool) -> None:
+        self.segments = segments
+        self.saved = saved  # segments[0] is the saved index
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    @property
+    def max_id(self) -> int:
+        return max((s.state["max_id"] for s in self.segments), default=0)
+
+    @property
+    def state(self) -> dict[str, int]:
+        """The passages it holds (count, max id) and the database they are from."""
+        return {"count": self.size, "max_id": self.max_id,
+                "kb_id": self.segments[0].state.get("kb_id") if self.segments else None}
+
     def search(self, terms: Iterable[str], k: int, allowed_ids: np.ndarray | None = None,
+               weights: tuple[float, float, float] = (1.0, 0.0, 0.0),
                text_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (passage ids, scores) for the distinct ``terms``, as FTS5 would rank an OR
-        query of them; ``text_only`` scores the text column alone (quote candidates)."""
-        post = self.text if text_only else self.keyword
-        tids = [self.terms[t] for t in dict.fromkeys(terms) if t in self.terms]
-        scores = post.scores(tids, self.size)
-        if allowed_ids is not None:
-            allowed = np.asarray(allowed_ids, dtype=np.int64)
-            pos = np.searchsorted(self.ids, allowed)
-            inside = pos < self.size
-            pos, allowed = pos[inside], allowed[inside]
-            mask = np.zeros(self.size, dtype=bool)
-            mask[pos[self.ids[pos] == allowed]] = True
-            scores = np.where(mask, scores, 0.0)
-        hits = np.flatnonzero(scores > 0)
-        if k <= 0:
-            hits = hits[:0]
-        elif len(hits) > k:
-            hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
-        order = np.lexsort((self.ids[hits], -scores[hits]))
-        hits = hits[order]
-        return self.ids[hits], scores[hits]
+        query of them with the columns weighted by ``weights``; ``text_only`` scores the text
+        column alone, as ``terms : (...)`` with weights 1, 0, 0 (quote candidates)."""
+        uniq = list(dict.fromkeys(terms))
+        n = self.size
+        if not uniq or not n or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        avgdl = sum(s.total_length for s in self.segments) / n or 1.0
+        df = np.zeros(len(uniq), dtype=np.int64)
+        found = []
+        for s in self.segments:
+            at = [(j, s.terms[t]) for j, t in enumerate(uniq) if t in s.terms]
+            found.append(at)
+            source = s.df_text if text_only else s.df_any
+            for j, tid in at:
+                df[j] += int(source[tid])
+        idf = _idf(n, df)
+        all_ids, all_scores = [], []
+        for s, at in zip(self.segments, found):
+            if not at:
+                continue
+            ids, scores = _top(s, at, idf, None if text_only else tuple(weights), avgdl, k, allowed_ids)
+            all_ids.append(ids)
+            all_scores.append(scores)
+        if not all_ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        ids, scores = np.concatenate(all_ids), np.concatenate(all_scores)
+        order = np.lexsort((ids, -scores))[:k]
+        return ids[order], scores[order]
+
+    def passages_with_all(self, terms: Sequence[str]) -> np.ndarray:
+        """Ids of the passages holding every one of ``terms`` (in any column)."""
+        out = []
+        for s in self.segments:
+            if not all(t in s.terms for t in terms):
+                continue
+            rows = None
+            for t in dict.fromkeys(terms):
+                got, _ = s.lists.read(s.terms[t])
+                rows = got if rows is None else np.intersect1d(rows, got, assume_unique=True)
+                if not len(rows):
+                    break
+            if rows is not None and len(rows):
+                out.append(s.ids[rows])
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def _top(s: EagerBM25, at: list[tuple[int, int]], idf: np.ndarray, weights: tuple[float, float, float] | None,
+         avgdl: float, k: int, allowed_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k`` of segment ``s`` for its terms ``at`` ((query term, term id) pairs)."""
+    freq = s.freq(weights)
+    idx, val = [], []
+    for j, tid in at:
+        rows, codes = s.lists.read(tid)
+        f = freq[codes]
+        norm = np.float32(K1) * (np.float32(1 - B) + np.float32(B) * s.lengths[rows] / np.float32(avgdl))
+        idx.append(rows)
+        val.append(np.float32(idf[j]) * f * np.float32(K1 + 1) / (f + norm))
+    scores = np.bincount(np.concatenate(idx), weights=np.concatenate(val), minlength=s.size)
+    if allowed_ids is not None:
+        allowed = np.asarray(allowed_ids, dtype=np.int64)
+        pos = np.searchsorted(s.ids, allowed)
+        inside = pos < s.size
+        pos, allowed = pos[inside], allowed[inside]
+        mask = np.zeros(s.size, dtype=bool)
+        mask[pos[s.ids[pos] == allowed]] = True
+        scores = np.where(mask, scores, 0.0)
+    hits = np.flatnonzero(scores > 0)
+    if len(hits) > k:
+        hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+    return s.ids[hits], scores[hits]
 
 
 _LONG = 1 << 42  # codes at or above this are words of three or more characters
@@ -298,6 +426,38 @@ class _CountingSort:
         self.indices[dest] = rows[order]
         self.tf[dest] = tf[order]
         self.cursor += np.bincount(t, minlength=len(self.cursor))
+
+    def narrow(self, chunk: int = 1 << 24) -> Lists:
+        """The filled postings as gaps and frequency codes, a chunk at a time (the wide arrays
+        are freed as they are replaced)."""
+        n = len(self.indices)
+        starts = np.zeros(n, dtype=bool)
+        starts[self.indptr[:-1][np.diff(self.indptr) > 0]] = True
+        gaps = []
+        for s in range(0, n, chunk):
+            cur = self.indices[s : s + chunk].astype(np.int64)
+            prev = np.empty_like(cur)
+            prev[1:] = cur[:-1]
+            prev[:1] = self.indices[s - 1] if s else -1
+            gaps.append(_Narrow.encode(np.where(starts[s : s + chunk], cur + 1, cur - prev), np.uint16, s))
+        del starts
+        self.indices = np.zeros(0, dtype=np.int32)
+        # the distinct frequency triples, most frequent first, and each posting's row among them
+        shift = 16 if self.tf.dtype == np.uint16 else 8
+        key = np.empty(n, dtype=np.int64)
+        for s in range(0, n, chunk):
+            tf = self.tf[s : s + chunk].astype(np.int64)
+            key[s : s + len(tf)] = tf[:, 0] | (tf[:, 1] << shift) | (tf[:, 2] << (2 * shift))
+        self.tf = np.zeros((0, 3), dtype=np.uint8)
+        uniq, counts = np.unique(key, return_counts=True)
+        rank = np.empty(len(uniq), dtype=np.int64)
+        rank[np.argsort(-counts, kind="stable")] = np.arange(len(uniq))
+        codes = [_Narrow.encode(rank[np.searchsorted(uniq, key[s : s + chunk])], np.uint8, s)
+                 for s in range(0, n, chunk)]
+        by_rank = uniq[np.argsort(rank)]
+        mask = (1 << shift) - 1
+        table = np.stack([by_rank & mask, (by_rank >> shift) & mask, by_rank >> (2 * shift)], axis=1)
+        return Lists(self.indptr, _Narrow.join(gaps), _Narrow.join(codes), table.astype(np.uint16).reshape(-1, 3))
 
 
 def read_meta(kb_dir: Path) -> dict | None:

@@ -120,7 +120,7 @@ class KnowledgeBase:
         return self.backend.vector_index(save)
 
     def keyword_index(self, save: bool = False):
-        """The SQLite backend's eager BM25 index (None: FTS5 alone); see
+        """The SQLite backend's keyword index of every passage (None on Milvus); see
         :meth:`yuanwen.sqlite_backend.SqliteBackend.keyword_index`."""
         return self.backend.keyword_index(save)
 

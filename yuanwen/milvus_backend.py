@@ -29,6 +29,7 @@ import os
 import secrets
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,9 @@ class MilvusKeyword(KeywordIndex):
         live = st.live_doc_ids()
         hits = [(int(h["id"]), abs(float(h["distance"]))) for h in res[0] if int(h["entity"]["doc_id"]) in live]
         return sorted(hits, key=lambda c: (-c[1], c[0]))
+
+    def phrase_doc_ids(self, phrases: Sequence[Sequence[str]]) -> set[int]:
+        return self.backend.store.phrase_doc_ids(phrases)
 
 
 class MilvusVectors(VectorIndex):

@@ -1218,13 +1218,6 @@ class MilvusStore:
         if p or v or t:
             self._bump()
 
-    def fts_mismatch(self) -> tuple[int, int]:
-        """(0, 0): the BM25 fields are part of each passage row, never out of step."""
-        return 0, 0
-
-    def rebuild_fts(self) -> None:
-        """Nothing to rebuild (see :meth:`fts_mismatch`)."""
-
     def bad_dimension_vectors(self, dim: int) -> int:
         """How many stored vectors lack ``dim`` components (all of them when the vectors
         collection was made for another dimension)."""

@@ -1,16 +1,16 @@
-"""The ``sqlite`` backend: SQLite + FTS5 (:mod:`yuanwen.store`), the eager BM25 arrays
+"""The ``sqlite`` backend: SQLite (:mod:`yuanwen.store`), the eager BM25 keyword index
 (:mod:`yuanwen.bm25`) and FAISS (:mod:`yuanwen.index`), behind the interfaces of
 :mod:`yuanwen.backend`.
 
-Filters are pushed down as SQL: FTS5 joins the documents table; the eager keyword index and
-FAISS search only among the passage ids that pass (``Store.filtered_passage_ids``). The
-indexes are derived from the database and kept in step with it here: readers catch up or
-fall back, writers rebuild and save (``save=True``).
+Filters are pushed down as SQL: the keyword index and FAISS search only among the passage ids
+that pass (``Store.filtered_passage_ids``). The indexes are derived from the database and kept
+in step with it here: readers catch up in memory, writers rebuild and save (``save=True``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +18,15 @@ import numpy as np
 
 from . import bm25
 from .backend import DESCRIPTOR, Backend, KeywordIndex, VectorIndex, register_backend, write_descriptor
-from .bm25 import EagerBM25
+from .bm25 import EagerBM25, LiveBM25
 from .index import FaissIndex, index_bytes, read_meta
 from .models import Filters
 from .store import Store
 from .text import tokenize
 
-TEXT_ONLY = (1.0, 0.0, 0.0)  # bm25() weights that score the passage text column alone
-
 
 class SqliteKeyword(KeywordIndex):
-    """FTS5's BM25, served from the eager index when it is usable; passages newer than that
-    index are scored by FTS5 over their id range and merged; FTS5 alone otherwise."""
+    """FTS5's BM25 scores, from the eager keyword index of every passage (:class:`LiveBM25`)."""
 
     def __init__(self, backend: SqliteBackend) -> None:
         self.backend = backend
@@ -37,16 +34,15 @@ class SqliteKeyword(KeywordIndex):
     def search(self, terms: str, k: int, filters: Filters | None = None, *,
                weights: tuple[float, float, float], text_only: bool = False) -> list[tuple[int, float]]:
         store = self.backend.store
-        weights = TEXT_ONLY if text_only else tuple(weights)
         index = self.backend.keyword_index()
-        if index is None or (not text_only and index.weights != weights):
-            return store.fts_bm25(terms, k, weights, filters, text_only=text_only)
-        ids, scores = index.search(tokenize(terms), k, store.filtered_passage_ids(filters), text_only=text_only)
-        out = [(int(i), float(s)) for i, s in zip(ids, scores)]
-        if index.behind:  # passages newer than the index: FTS5 over that id range only
-            out += store.fts_bm25(terms, k, weights, filters, text_only=text_only, after=index.state["max_id"])
-            out.sort(key=lambda c: (-c[1], c[0]))
-        return out[:k]
+        allowed = store.filtered_passage_ids(filters)
+        ids, scores = index.search(tokenize(terms), k, allowed, weights=tuple(weights), text_only=text_only)
+        return [(int(i), float(s)) for i, s in zip(ids, scores)]
+
+    def phrase_doc_ids(self, phrases: Sequence[Sequence[str]]) -> set[int]:
+        index = self.backend.keyword_index()
+        ids = [int(i) for ph in phrases if ph for i in index.passages_with_all(ph)]
+        return set(self.backend.store.passage_doc_ids(ids).values()) if ids else set()
 
 
 class FaissVectors(VectorIndex):
@@ -73,8 +69,6 @@ class SqliteBackend(Backend):
 
     KEYWORD_REBUILD_BELOW = 50_000  # a writer rebuilds a smaller stale keyword index every time
     KEYWORD_REBUILD_DRIFT = 0.02  # ... a larger one once this share of passages changed
-    KEYWORD_USE_DRIFT = 0.10  # past this share (and KEYWORD_USE_MIN passages), FTS5 alone
-    KEYWORD_USE_MIN = 1000
 
     def __init__(self, kb_dir: Path, config: Any, descriptor: dict[str, Any],
                  create: bool = False, readonly: bool = False) -> None:
@@ -86,8 +80,9 @@ class SqliteBackend(Backend):
         self._lock = threading.Lock()
         self._index: FaissIndex | None = None
         self._index_version: tuple[int, int] | None = None
-        self._keyword: EagerBM25 | None = None  # the usable one (None: FTS5 alone)
+        self._keyword: LiveBM25 | None = None  # every passage, as of _keyword_version
         self._keyword_loaded: EagerBM25 | None = None  # the one on disk
+        self._keyword_tails: list[EagerBM25] = []  # the passages newer than it, in memory
         self._keyword_mtime = -1
         self._keyword_version: tuple[int, ...] | None = None
         self._keyword_search = SqliteKeyword(self)
@@ -167,43 +162,63 @@ class SqliteBackend(Backend):
         return idx
 
     # -- the eager keyword index, kept in step with the store ------------------------------
-    def keyword_index(self, save: bool = False) -> EagerBM25 | None:
-        """The eager BM25 index, or None when there is none or it is too far behind (then
-        keyword scoring uses FTS5). ``index.behind`` says that newer passages exist, which
-        :class:`SqliteKeyword` scores with FTS5 and merges (see :mod:`yuanwen.bm25`).
+    def _keyword_tail(self, after: int) -> EagerBM25:
+        """A segment of the passages with ids above ``after``, in memory."""
+        tail = EagerBM25.build(self.store, tuple(self.config.keyword_weights), after=after)
+        tail.state["after"] = after
+        return tail
 
-        A writer (``save``) rebuilds and saves it when it is missing, built with other
-        weights, or stale past the rebuild thresholds; readers never build it.
+    def keyword_index(self, save: bool = False) -> LiveBM25:
+        """The keyword index of every passage: the saved one, and the passages stored since it
+        was built, indexed in memory (a segment per change; neighbouring segments of like size
+        are indexed again as one). Without a saved index (none yet, damaged, or built for
+        another database) a reader indexes every passage in memory.
+
+        A writer (``save``) builds and saves it again when it is missing or stale past the
+        rebuild thresholds (deleted passages count: their statistics stay until then).
         """
         with self._lock:
             # the database's version and the index file's: a writer may save the index
             # without changing the database (an ingest that found nothing new)
             version = (*self.store.version(), bm25.meta_mtime(self.kb_dir))
             if version == self._keyword_version and not save:
-                return self._keyword
+                return self._keyword  # type: ignore[return-value]
             state = self.store.passages_state()
             if self._keyword_loaded is None or version[2] != self._keyword_mtime:
                 self._keyword_loaded, self._keyword_mtime = EagerBM25.load(self.kb_dir), version[2]
-            idx = self._keyword_loaded
-            if idx is not None and idx.state.get("kb_id") != state["kb_id"]:
-                idx = None  # built for another database (one replaced under the same folder)
+                self._keyword_tails = []
+            main = self._keyword_loaded
+            if main is not None and main.state.get("kb_id") != state["kb_id"]:
+                main = None  # built for another database (one replaced under the same folder)
             drift = 0
-            if idx is not None:
-                covered = self.store.count_passages(upto=idx.state["max_id"])
-                drift = (state["count"] - covered) + (idx.size - covered)  # added + deleted
-                idx.behind = state["max_id"] > idx.state["max_id"]
-                if drift > max(self.KEYWORD_USE_DRIFT * idx.size, self.KEYWORD_USE_MIN):
-                    idx = None
-            weights = tuple(self.config.keyword_weights)
+            if main is not None:
+                covered = self.store.count_passages(upto=main.state["max_id"])
+                drift = (state["count"] - covered) + (main.size - covered)  # added + deleted
             if save and state["count"] and (
-                    idx is None or idx.weights != weights
-                    or drift and (idx.size < self.KEYWORD_REBUILD_BELOW or drift > self.KEYWORD_REBUILD_DRIFT * idx.size)):
-                idx = EagerBM25.build(self.store, weights)
-                idx.save(self.kb_dir)
+                    main is None
+                    or drift and (main.size < self.KEYWORD_REBUILD_BELOW or drift > self.KEYWORD_REBUILD_DRIFT * main.size)):
+                main = EagerBM25.build(self.store, tuple(self.config.keyword_weights))
+                main.save(self.kb_dir)
                 version = (*self.store.version(), bm25.meta_mtime(self.kb_dir))
-                self._keyword_loaded, self._keyword_mtime = idx, version[2]
-            self._keyword, self._keyword_version = idx, version
-            return idx
+                self._keyword_loaded, self._keyword_mtime, self._keyword_tails = main, version[2], []
+            # the passages above the saved index's: a chain of segments, each from the last one's
+            # max id (ids only grow), started again on another saved index
+            base = main.state["max_id"] if main is not None else 0
+            tails = self._keyword_tails
+            if tails and tails[0].state["after"] != base:
+                tails = []
+            top = tails[-1].state["max_id"] if tails else base
+            if state["max_id"] > top:
+                tails = [*tails, self._keyword_tail(top)]
+                # a segment no more than twice the next one's size is indexed again with it, as a
+                # binary counter carries: O(log n) segments, each passage indexed O(log n) times
+                while len(tails) >= 2 and tails[-2].size <= 2 * tails[-1].size:
+                    tails = [*tails[:-2], self._keyword_tail(tails[-2].state["after"])]
+            self._keyword_tails = tails
+            segments = ([main] if main is not None else []) + [t for t in tails if t.size]
+            self._keyword = LiveBM25(segments, saved=main is not None)
+            self._keyword_version = version
+            return self._keyword
 
 
 register_backend(SqliteBackend.name, SqliteBackend)

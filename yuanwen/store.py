@@ -1,17 +1,19 @@
-"""The SQLite store (through sqlite-utils): documents, passages, sentences, vectors, FTS.
+"""The SQLite store (through sqlite-utils): documents, passages, sentences, vectors.
 
 Layout of a knowledge base folder::
 
     yuanwen.db      SQLite: every table below (WAL mode, so searches run during an ingest)
     vectors.faiss   the HNSW graph over the passage vectors (past 20,000); FAISS ids are ``passages.id``
     index.json      describes the vector index (embedder, dim, type, which rows it holds)
+    keyword-*/      the keyword index (BM25 posting lists, :mod:`yuanwen.bm25`), and keyword.json
     ingest.lock     held by the one ingest that may write at a time
 
 The text is stored once, in ``documents.text``: a passage or a sentence is its document's
-text between its offsets, and the FTS5 table of the passages keeps no copy of its terms.
+text between its offsets, and the keyword index is built from it (:meth:`Store.iter_fts_rows`;
+there is no FTS5 table from schema 9).
 Vectors live in SQLite alone (``embeddings``, keyed by the passage text's hash, so unchanged
-text is never embedded twice): FAISS is built from them, and its file, when there is one, holds
-only the HNSW graph (see :mod:`yuanwen.index`).
+text is never embedded twice), as 16-bit floats: FAISS is built from them in 32 bits, and its
+file, when there is one, holds only the HNSW graph (see :mod:`yuanwen.index`).
 Schema changes are numbered migrations; ``meta.schema_version`` records the last one applied.
 """
 
@@ -35,7 +37,7 @@ import sqlite_utils
 
 from .errors import KnowledgeBaseError, ReadOnlyKnowledgeBaseError, kb_error_from, readonly_message
 from .models import Account, AuditEntry, Document, Filters, OcrLine, OcrPage, Passage, Sentence
-from .text import fts_document, fts_query
+from .text import fts_document
 
 DB_NAME = "yuanwen.db"
 INGEST_LOCK = "ingest.lock"  # the lock every writer of a knowledge base takes (ingest, migrate)
@@ -46,6 +48,29 @@ _AUDIT_LOGGER = logging.getLogger("yuanwen.audit")
 def content_hash(text: str) -> str:
     """SHA-256 (hex, 32 chars) of ``text`` as UTF-8."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+# Stored vectors are IEEE half floats (schema 8): half the bytes of float32, and five rows to a
+# 4 KiB page instead of two. A unit vector's components lose at most 2^-11 of their value,
+# which moves a cosine score by about 1e-4 at most (see docs/benchmarks.md); searches widen
+# them back to float32.
+VECTOR_DTYPE = np.dtype("<f2")
+
+
+def vector_bytes(dim: int) -> int:
+    """The size of one stored vector of ``dim`` components."""
+    return int(dim) * VECTOR_DTYPE.itemsize
+
+
+def encode_vectors(vectors: np.ndarray) -> list[bytes]:
+    """Each row of ``vectors`` as a stored blob."""
+    vecs = np.asarray(vectors, dtype=np.float32).astype(VECTOR_DTYPE)
+    return [row.tobytes() for row in vecs]
+
+
+def decode_vectors(joined: bytes, dim: int) -> np.ndarray:
+    """Stored blobs of ``dim`` components each, joined, as an (n, dim) float32 matrix."""
+    return np.frombuffer(joined, dtype=VECTOR_DTYPE).reshape(-1, int(dim)).astype(np.float32)
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
@@ -165,17 +190,6 @@ _AUDIT_SCHEMA = (
 )
 
 
-# The keyword index of the passages. Contentless (``content=''``): FTS5 keeps the postings and
-# row sizes but not a stored copy of the terms, which was 2.9x the raw text (issue 16, 7b;
-# docs/benchmarks.md "Where the disk goes"). A row is deleted with FTS5's 'delete' command,
-# given the terms it was indexed with: :func:`_fts_rows` computes them again from the passage,
-# its heading path and its document's title, none of which change while the row exists.
-_FTS_TABLE = ("CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(terms, heads, title, "
-              "content='', tokenize = 'unicode61 remove_diacritics 0')")
-_FTS_INSERT = "INSERT INTO passages_fts(rowid, terms, heads, title) VALUES (?, ?, ?, ?)"
-_FTS_DELETE = ("INSERT INTO passages_fts(passages_fts, rowid, terms, heads, title) "
-               "VALUES ('delete', ?, ?, ?, ?)")
-
 
 class _DocTexts:
     """Document texts, the most recently used kept up to ``max_chars``: a passage is its
@@ -234,23 +248,19 @@ _PASSAGE_FROM = "passages p JOIN documents d ON d.id = p.doc_id"
 
 
 def _fts_rows(conn: sqlite3.Connection, where: str = "1", args: Sequence[Any] = (),
-              chunk: int = 20_000, texts: _DocTexts | None = None,
-              damaged: set[int] | None = None) -> Iterator[list[tuple[int, str, str, str]]]:
+              chunk: int = 20_000) -> Iterator[list[tuple[int, str, str, str]]]:
     """(passage id, text terms, heading terms, title terms) of the passages matching
     ``where`` (over ``passages p`` and ``documents d``), in id order and batches of ``chunk``:
-    the row FTS5 indexed for each (a title or heading path repeats across passages, so each is
-    cut into terms once). With ``damaged``, the ids of passages whose text is no longer the one
-    stored (its content hash differs: the document's text damaged) are added to it."""
-    texts = texts or _DocTexts(max_chars=2_000_000)
+    the keyword index's row for each (a title or heading path repeats across passages, so each
+    is cut into terms once)."""
+    texts = _DocTexts(max_chars=2_000_000)
     titles: dict[str, str] = {}
     heads: dict[str, str] = {}
     cur = conn.execute(
-        'SELECT p.id, p.doc_id, d.content_hash, p.start, p."end", p.heading_path, d.title, p.content_hash '
+        'SELECT p.id, p.doc_id, d.content_hash, p.start, p."end", p.heading_path, d.title '
         f"FROM {_PASSAGE_FROM} WHERE {where} ORDER BY p.id", list(args))
     while rows := cur.fetchmany(chunk):
         batch = [(r[0], text, r[5], r[6]) for r, text in zip(rows, texts.cut(conn, [r[1:5] for r in rows]))]
-        if damaged is not None:
-            damaged.update(r[0] for r, b in zip(rows, batch) if content_hash(b[1]) != r[7])
         out = []
         for pid, text, hp, title in batch:
             t = titles.get(title or "")
@@ -261,12 +271,6 @@ def _fts_rows(conn: sqlite3.Connection, where: str = "1", args: Sequence[Any] = 
                 h = heads[hp] = fts_document(" ".join(json.loads(hp or "[]")))
             out.append((pid, fts_document(text), h, t))
         yield out
-
-
-def _fill_fts(conn: sqlite3.Connection) -> None:
-    """Index every passage in the (empty) FTS table."""
-    for batch in _fts_rows(conn):
-        conn.executemany(_FTS_INSERT, batch)
 
 
 def _drop_text_column(db: sqlite_utils.Database, table: str) -> None:
@@ -287,17 +291,48 @@ def _m006_sentence_offsets(db: sqlite_utils.Database) -> None:
 
 def _m007_text_once(db: sqlite_utils.Database) -> None:
     # The text stored once, in documents.text (issue 16, 7b): a passage is its document's text
-    # between its offsets (verify has always checked that they agree), and the FTS table keeps
-    # no copy of its terms (see _FTS_TABLE). It is indexed again from the passages: the same
-    # terms, so the same scores (about 2 s for the shared corpus's 16k passages).
+    # between its offsets (verify has always checked that they agree). This migration also made
+    # the FTS5 table contentless, re-indexing it; migration 9 drops that table, so it is dropped
+    # here already.
     db.execute("DROP TABLE IF EXISTS passages_fts")
-    db.execute(_FTS_TABLE)
-    _fill_fts(db.conn)
     _drop_text_column(db, "passages")
 
 
+def _m008_half_vectors(db: sqlite_utils.Database) -> None:
+    # Vectors as 16-bit floats (issue 16, 7b): at a million passages the float32 vectors were
+    # 1.9 GiB, 3.5x the text. The table is written anew, so the old pages are freed whole (an
+    # UPDATE in place would leave every page half empty) and _reclaim gives them back. A blob
+    # that is not a float32 vector of the recorded dimension is copied as it is: verify reports
+    # it as before (one of half that dimension reads as a half-float vector whose length is not
+    # 1, which verify also finds).
+    row = db.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
+    dim = int(row[0]) if row and row[0] else 0
+    if not dim or not db.execute("SELECT 1 FROM embeddings LIMIT 1").fetchone():
+        return
+    db.execute("CREATE TABLE embeddings_half (content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+    cur = db.conn.execute("SELECT content_hash, vector FROM embeddings ORDER BY content_hash")
+    while rows := cur.fetchmany(20_000):
+        whole = [(h, v) for h, v in rows if len(v) == dim * 4]
+        other = [(h, v) for h, v in rows if len(v) != dim * 4]
+        if whole:
+            vecs = np.frombuffer(b"".join(v for _, v in whole), dtype="<f4").reshape(-1, dim)
+            other += zip((h for h, _ in whole), encode_vectors(vecs))
+        db.conn.executemany("INSERT INTO embeddings_half(content_hash, vector) VALUES (?, ?)", other)
+    db.execute("DROP TABLE embeddings")
+    db.execute("ALTER TABLE embeddings_half RENAME TO embeddings")
+
+
+def _m009_one_keyword_index(db: sqlite_utils.Database) -> None:
+    # One keyword index instead of two (issue 16, 7b): the eager index (yuanwen/bm25.py) gave
+    # FTS5's scores from its own postings, and FTS5 only scored the passages newer than it, or
+    # all of them while it was missing; the eager index now indexes those in memory itself, and
+    # FTS5's postings, 1.4x the raw text, go. A writer builds the eager index if it is missing.
+    db.execute("DROP TABLE IF EXISTS passages_fts")
+
+
 MIGRATIONS = [_m001_initial, _m002_drop_sentence_fts, _m003_document_root, _m004_ocr_pages,
-              _m005_accounts_access_audit, _m006_sentence_offsets, _m007_text_once]
+              _m005_accounts_access_audit, _m006_sentence_offsets, _m007_text_once, _m008_half_vectors,
+              _m009_one_keyword_index]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -641,8 +676,6 @@ class Store:
     ) -> None:
         cur = self.db.conn.cursor()
         ids: dict[int, int] = {}
-        row = cur.execute("SELECT title FROM documents WHERE id = ?", [doc_id]).fetchone()
-        title_terms = fts_document(row[0] or "") if row else ""
         for p in passages:
             cur.execute(
                 'INSERT INTO passages(id, doc_id, seq, start, "end", page, para, heading_path, '
@@ -654,8 +687,6 @@ class Store:
             pid = cur.lastrowid
             p.id, p.doc_id = pid, doc_id
             ids[p.seq] = pid
-            cur.execute(_FTS_INSERT, (pid, fts_document(p.text), fts_document(" ".join(p.heading_path)),
-                                      title_terms))
         insert = ('INSERT INTO sentences(doc_id, passage_id, start, "end"'
                   + (", text) VALUES (?,?,?,?,'')" if self._emptied_text("sentences") else ") VALUES (?,?,?,?)"))
         cur.executemany(insert, [(doc_id, ids[s.passage_seq], s.start, s.end)
@@ -670,26 +701,12 @@ class Store:
 
     def _delete_document_rows(self, doc_id: int) -> None:
         c = self.db.conn
-        # FTS5 forgets a row when told the terms it was indexed with; only rows it holds (a
-        # 'delete' of a row it lacks, in a damaged table, would damage it more), and only when
-        # each passage's text is still the one it was stored with: else (the document's text
-        # damaged) the whole table is indexed again below.
-        held = {r[0] for r in c.execute(
-            "SELECT rowid FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)", [doc_id])}
-        damaged: set[int] = set()
-        rows = [r for batch in _fts_rows(c, "p.doc_id = ?", [doc_id], texts=self._texts, damaged=damaged)
-                for r in batch if r[0] in held]
-        if not damaged:
-            c.executemany(_FTS_DELETE, rows)
         c.execute("DELETE FROM sentences WHERE doc_id = ?", [doc_id])
         c.execute("DELETE FROM passages WHERE doc_id = ?", [doc_id])
         c.execute("DELETE FROM documents WHERE id = ?", [doc_id])
-        if damaged:
-            c.execute("INSERT INTO passages_fts(passages_fts) VALUES ('delete-all')")
-            _fill_fts(c)
 
     def delete_document(self, doc_id: int) -> None:
-        """Remove a document with its passages, sentences and FTS rows."""
+        """Remove a document with its passages and sentences."""
         with self.transaction():
             self._delete_document_rows(doc_id)
 
@@ -902,53 +919,12 @@ class Store:
             self._filter_cache[key] = ids
         return ids
 
-    def fts_bm25(self, terms: str, k: int, weights: tuple[float, float, float],
-                 filters: Filters | None = None, text_only: bool = False,
-                 after: int = 0) -> list[tuple[int, float]]:
-        """The top ``k`` (passage id, score) pairs by FTS5's BM25 for the keyword terms of
-        ``terms``, higher scores first (FTS5's bm25() negated), over passages with ids above
-        ``after`` whose documents pass ``filters``. The columns (passage text, heading path,
-        document title) are weighted by ``weights``; ``text_only`` matches the text column
-        alone. Empty when ``terms`` has no keyword term or the match cannot be run."""
-        match = fts_query(terms)
-        if not match:
-            return []
-        if text_only:
-            match = f"terms : ({match})"
-        where, args = _filter_where(filters)
-        w = ", ".join(f"{x:g}" for x in weights)
-        join = "" if where == "1" else " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc_id"
-        if after:
-            where, args = f"f.rowid > ? AND {where}", [after, *args]
-        sql = (
-            f"SELECT f.rowid, bm25(passages_fts, {w}) AS s FROM passages_fts f{join} "
-            f"WHERE passages_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
-        )
-        try:
-            rows = self.db.execute(sql, [match, *args, k]).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        # FTS5's bm25() is lower-is-better and negative; flip it.
-        return [(int(r[0]), -float(r[1])) for r in rows]
-
-    def phrase_doc_ids(self, phrases: Sequence[Sequence[str]]) -> set[int]:
-        """Ids of the documents with a passage whose keyword terms (text, heading path or
-        title) hold one of ``phrases`` (each a run of consecutive terms, as FTS5 phrases): the
-        candidates for an exact text search, found without reading every text."""
-        parts = ['"' + " ".join(ph).replace('"', '""') + '"' for ph in phrases if ph]
-        if not parts:
-            return set()
-        match = " OR ".join(parts)
-        rows = self.db.execute(
-            "SELECT DISTINCT p.doc_id FROM passages_fts f JOIN passages p ON p.id = f.rowid "
-            "WHERE passages_fts MATCH ?", [match]).fetchall()
-        return {int(r[0]) for r in rows}
-
-    def iter_fts_rows(self, chunk: int = 20_000) -> Iterator[list[tuple[int, str, str, str]]]:
-        """The FTS5 rows, (passage id, text terms, heading terms, title terms), in id order
-        and in batches of ``chunk``: the exact terms FTS5 indexed, computed again from the
-        passages (the eager keyword index is built from them)."""
-        yield from _fts_rows(self.db.conn, chunk=chunk)
+    def iter_fts_rows(self, chunk: int = 20_000, after: int = 0) -> Iterator[list[tuple[int, str, str, str]]]:
+        """The keyword rows of the passages with ids above ``after``: (passage id, text terms,
+        heading terms, title terms), in id order and in batches of ``chunk``, read in one
+        snapshot (the keyword index, :mod:`yuanwen.bm25`, is built from them)."""
+        with self.snapshot():
+            yield from _fts_rows(self.db.conn, "p.id > ?", [after], chunk=chunk)
 
     # -- invariants (verify) ----------------------------------------------------------------
     def quick_check(self) -> list[str]:
@@ -983,31 +959,16 @@ class Store:
             self.db.execute("DELETE FROM passages WHERE doc_id NOT IN (SELECT id FROM documents)")
             self.db.execute("DELETE FROM sentences WHERE passage_id NOT IN (SELECT id FROM passages)")
 
-    def fts_mismatch(self) -> tuple[int, int]:
-        """(passages without an FTS row, FTS rows without a passage)."""
-        missing = self.db.execute(
-            "SELECT COUNT(*) FROM passages WHERE id NOT IN (SELECT rowid FROM passages_fts)").fetchone()[0]
-        extra = self.db.execute(
-            "SELECT COUNT(*) FROM passages_fts WHERE rowid NOT IN (SELECT id FROM passages)").fetchone()[0]
-        return missing, extra
-
-    def rebuild_fts(self) -> None:
-        """Write the FTS table again from the passages and their documents' titles, in one
-        transaction."""
-        with self.transaction():
-            self.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('delete-all')")
-            _fill_fts(self.db.conn)
-
     def bad_dimension_vectors(self, dim: int) -> int:
-        """How many stored vectors do not have ``dim`` float32 components."""
+        """How many stored vectors do not have ``dim`` components."""
         return self.db.execute(
-            "SELECT COUNT(*) FROM embeddings WHERE length(vector) != ?", [dim * 4]).fetchone()[0]
+            "SELECT COUNT(*) FROM embeddings WHERE length(vector) != ?", [vector_bytes(dim)]).fetchone()[0]
 
     def delete_bad_dimension_vectors(self, dim: int) -> None:
         """Forget the stored vectors that do not have ``dim`` components (their passages
         become pending)."""
         with self.transaction():
-            self.db.execute("DELETE FROM embeddings WHERE length(vector) != ?", [dim * 4])
+            self.db.execute("DELETE FROM embeddings WHERE length(vector) != ?", [vector_bytes(dim)])
 
     def damaged_documents(self) -> list[DamagedDocument]:
         """Documents a reader cannot use whole: stored without any passage (a ghost left by a
@@ -1029,7 +990,11 @@ class Store:
         return out
 
     def iter_vectors(self, batch: int = 20000) -> Iterator[tuple[list[str], list[bytes]]]:
-        """(content hashes, raw vector blobs) of every stored vector, in batches."""
+        """(content hashes, float32 vector bytes) of every stored vector, in batches, as every
+        backend gives them; a stored blob that is not a vector of the recorded dimension comes
+        as ``b""``."""
+        dim = int(self.get_meta("dim") or 0)
+        size = vector_bytes(dim)
         last = ""
         while True:
             rows = self.db.execute(
@@ -1038,7 +1003,13 @@ class Store:
             ).fetchall()
             if not rows:
                 return
-            yield [r[0] for r in rows], [r[1] for r in rows]
+            good = [i for i, r in enumerate(rows) if dim and len(r[1]) == size]
+            blobs = [b""] * len(rows)
+            if good:
+                wide = decode_vectors(b"".join(rows[i][1] for i in good), dim)
+                for i, vec in zip(good, wide):
+                    blobs[i] = vec.tobytes()
+            yield [r[0] for r in rows], blobs
             last = rows[-1][0]
 
     def count_vectors(self) -> int:
@@ -1081,11 +1052,11 @@ class Store:
 
     def save_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
         """Store one batch of vectors (committed at once, so an interrupted embed resumes)."""
-        vecs = np.asarray(vectors, dtype=np.float32)
+        blobs = encode_vectors(vectors)
         with self.transaction():
             self.db.conn.executemany(
                 "INSERT OR REPLACE INTO embeddings(content_hash, vector) VALUES (?, ?)",
-                [(h, vecs[i].tobytes()) for i, h in enumerate(hashes)],
+                list(zip(hashes, blobs)),
             )
 
     def iter_passage_vectors(self, dim: int, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -1120,8 +1091,8 @@ class Store:
             while batch := cur.fetchmany(5000):
                 pids_l, blobs = zip(*batch)
                 joined = b"".join(blobs)
-                if len(joined) != len(batch) * dim * 4:  # a vector of another size (verify says so)
-                    batch = [r for r in batch if len(r[1]) == dim * 4]
+                if len(joined) != len(batch) * vector_bytes(dim):  # another size (verify says so)
+                    batch = [r for r in batch if len(r[1]) == vector_bytes(dim)]
                     if not batch:
                         continue
                     pids_l, blobs = zip(*batch)
@@ -1131,8 +1102,8 @@ class Store:
                 keep = sorted_ids[at] == pids if len(ids) else np.zeros(len(pids), dtype=bool)
                 if not keep.any():
                     continue
-                mat = np.frombuffer(joined, dtype=np.float32).reshape(-1, dim)
-                out[by_id[at[keep]]] = mat[keep]
+                mat = np.frombuffer(joined, dtype=VECTOR_DTYPE).reshape(-1, dim)
+                out[by_id[at[keep]]] = mat[keep]  # widened to float32 as it is copied
                 filled += int(keep.sum())
         return len(ids) - filled
 
@@ -1585,7 +1556,7 @@ def file_of(path: str, fs_path: bytes | None) -> str:
 def _ids_and_vectors(rows: Sequence[Sequence[Any]], dim: int) -> tuple[np.ndarray, np.ndarray]:
     """(id, vector blob) rows as an id array and a (n, dim) float32 matrix."""
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    return ids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
+    return ids, decode_vectors(b"".join(r[1] for r in rows), dim)
 
 
 def _document_from_row(row: Sequence[Any]) -> Document:

@@ -58,7 +58,6 @@ def verify(config: Config, repair: bool = False, reread: Reread | None = None) -
             return rep  # damaged pages: the other checks could not read it, nor a repair fix it
         _check_documents(kb, rep, repair, reread)
         _check_orphans(kb, rep, repair)
-        _check_fts(kb, rep, repair)
         _check_vectors(kb, rep, repair)
         _check_vector_values(kb, rep, repair)
         _check_faiss(kb, rep, repair)
@@ -151,18 +150,6 @@ def _check_orphans(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
     if repair:
         kb.store.delete_orphans()
         rep.repaired.append(msg + "：已删除")
-    else:
-        rep.problems.append(msg)
-
-
-def _check_fts(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
-    missing, extra = kb.store.fts_mismatch()
-    if not (missing or extra):
-        return
-    msg = f"关键词索引与段落不同步（缺 {missing} 条，多 {extra} 条）"
-    if repair:
-        kb.store.rebuild_fts()
-        rep.repaired.append(msg + "：已重建")
     else:
         rep.problems.append(msg)
 
@@ -284,11 +271,15 @@ def _faiss_has_bad_vectors(index: faiss.Index, batch: int = 20000) -> bool:
 
 
 def _check_keyword(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
-    if kb.store.passages_state()["count"] == 0 or kb.keyword_index() is not None:
+    if kb.store.passages_state()["count"] == 0:
         return
-    msg = "关键词加速索引缺失或与段落不一致（检索会改用 SQLite 全文索引，结果相同，只是较慢）"
-    if repair:
+    saved = kb.keyword_index().saved
+    if repair:  # saved again when missing or stale (documents read again above change it)
         kb.keyword_index(save=True)
+    if saved:
+        return
+    msg = "关键词索引文件缺失或已损坏（每次打开知识库都要在内存中重新索引全部段落，检索结果相同，只是首次检索较慢）"
+    if repair:
         rep.repaired.append(msg + "：已重建")
     else:
         rep.notes.append(msg + "；运行 yuanwen ingest 或 yuanwen verify --repair 可重建")
