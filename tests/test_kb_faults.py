@@ -359,7 +359,7 @@ def test_index_saves_on_a_full_disk_leave_nothing_behind(kb, tmp_path, mounts):
     meta = (disk / "kb" / "keyword.json").read_text(encoding="utf-8")
     base = KnowledgeBase(Config(kb_dir=disk / "kb"))
     try:
-        kw = EagerBM25.build(base.store, (1.0, 0.5, 0.3))
+        kw = EagerBM25.build(base.store)
         vec = FaissIndex.build(base.store, base.dim, base.built_with, exact_max=3)
         assert vec.kind == "hnsw"  # a graph: it saves a file (an exact index, only index.json)
         _fill(disk, 8192)

@@ -52,7 +52,8 @@ K1, B = 1.2, 0.75
 META = "keyword.json"
 # 4: gaps and frequency codes, three bytes a posting. Formats 1 (two sets of precomputed scores,
 # 16 bytes a posting) and 3 (positions and frequencies, 7 bytes) are not read: a writer builds
-# the index again (an ingest, or verify --repair) and searches use FTS5 meanwhile.
+# the index again (an ingest, or verify --repair) and readers index the passages in memory
+# meanwhile.
 FORMAT = 4
 _ARRAYS = ("ids", "indptr", "gaps", "gaps_at", "gaps_wide", "codes", "codes_at", "codes_wide",
            "tf_table", "lengths", "df_kw", "df_tx", "vocab")
@@ -122,8 +123,7 @@ class EagerBM25:
     with what their scores need: each passage's length and each term's document frequency."""
 
     def __init__(self, ids: np.ndarray, vocab: list[str], lists: Lists, lengths: np.ndarray,
-                 df_any: np.ndarray, df_text: np.ndarray, weights: tuple[float, float, float],
-                 state: dict[str, int]) -> None:
+                 df_any: np.ndarray, df_text: np.ndarray, state: dict[str, int]) -> None:
         self.ids = ids  # passage id at each position, ascending
         self.terms = {t: i for i, t in enumerate(vocab)}
         self.vocab = vocab
@@ -132,7 +132,6 @@ class EagerBM25:
         self.total_length = float(np.sum(lengths, dtype=np.float64))
         self.df_any = df_any  # per term: passages holding it in any column
         self.df_text = df_text  # ... in the text column
-        self.weights = tuple(float(w) for w in weights)
         self.state = state  # the passages it was built from: count, id sum, max id, kb id
         self._freq: dict[tuple[float, ...] | None, np.ndarray] = {}
 
@@ -150,8 +149,7 @@ class EagerBM25:
 
     # -- building ------------------------------------------------------------------------
     @classmethod
-    def build(cls, store: Store, weights: tuple[float, float, float], after: int = 0,
-              chunk: int = 20_000) -> "EagerBM25":
+    def build(cls, store: Store, after: int = 0, chunk: int = 20_000) -> "EagerBM25":
         """The posting lists of the passages with ids above ``after`` (all: 0), from their
         keyword terms (:meth:`Store.iter_fts_rows`).
 
@@ -204,8 +202,7 @@ class EagerBM25:
             vocab[i] = _code_term(code, longs)
         state = {"count": len(ids), "id_sum": int(ids.sum()), "max_id": int(ids.max(initial=after)),
                  "kb_id": store.kb_id}
-        return cls(ids, vocab, sort.narrow(), lengths, df_any.astype(np.int32), df_text.astype(np.int32),
-                   tuple(weights), state)
+        return cls(ids, vocab, sort.narrow(), lengths, df_any.astype(np.int32), df_text.astype(np.int32), state)
 
     # -- files ---------------------------------------------------------------------------
     def save(self, kb_dir: Path) -> None:
@@ -228,7 +225,7 @@ class EagerBM25:
             for a, arr in zip(_ARRAYS, arrays):
                 np.save(part / f"{a}.npy", arr)
             os.rename(part, folder)
-            meta = {"format": FORMAT, "folder": name, "weights": list(self.weights), "state": self.state,
+            meta = {"format": FORMAT, "folder": name, "state": self.state,
                     "passages": self.size, "terms": len(self.vocab)}
             tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
             os.replace(tmp, kb_dir / META)
@@ -271,7 +268,7 @@ class EagerBM25:
         lists = Lists(arr["indptr"], narrow("gaps"), narrow("codes"), np.asarray(arr["tf_table"]))
         # the lengths are read at random: in memory
         return cls(np.asarray(arr["ids"]), vocab, lists, np.asarray(arr["lengths"]), np.asarray(arr["df_kw"]),
-                   np.asarray(arr["df_tx"]), tuple(meta["weights"]), state)
+                   np.asarray(arr["df_tx"]), state)
 
 
 class LiveBM25:

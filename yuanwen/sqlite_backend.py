@@ -162,9 +162,24 @@ class SqliteBackend(Backend):
         return idx
 
     # -- the eager keyword index, kept in step with the store ------------------------------
+    def _saved_keyword(self, mtime: int) -> EagerBM25 | None:
+        """The saved keyword index (loaded again when ``keyword.json``'s ``mtime`` changed), or
+        None when there is none, it is damaged, or it was built for another database (one
+        replaced under the same folder). The caller holds the lock."""
+        if self._keyword_loaded is None or mtime != self._keyword_mtime:
+            self._keyword_loaded, self._keyword_mtime = EagerBM25.load(self.kb_dir), mtime
+            self._keyword_tails = []
+        main = self._keyword_loaded
+        return main if main is not None and main.state.get("kb_id") == self.store.kb_id else None
+
+    def has_saved_keyword_index(self) -> bool:
+        """Whether the saved keyword index is there and usable (nothing is indexed to say so)."""
+        with self._lock:
+            return self._saved_keyword(bm25.meta_mtime(self.kb_dir)) is not None
+
     def _keyword_tail(self, after: int) -> EagerBM25:
         """A segment of the passages with ids above ``after``, in memory."""
-        tail = EagerBM25.build(self.store, tuple(self.config.keyword_weights), after=after)
+        tail = EagerBM25.build(self.store, after=after)
         tail.state["after"] = after
         return tail
 
@@ -184,12 +199,7 @@ class SqliteBackend(Backend):
             if version == self._keyword_version and not save:
                 return self._keyword  # type: ignore[return-value]
             state = self.store.passages_state()
-            if self._keyword_loaded is None or version[2] != self._keyword_mtime:
-                self._keyword_loaded, self._keyword_mtime = EagerBM25.load(self.kb_dir), version[2]
-                self._keyword_tails = []
-            main = self._keyword_loaded
-            if main is not None and main.state.get("kb_id") != state["kb_id"]:
-                main = None  # built for another database (one replaced under the same folder)
+            main = self._saved_keyword(version[2])
             drift = 0
             if main is not None:
                 covered = self.store.count_passages(upto=main.state["max_id"])
@@ -197,7 +207,7 @@ class SqliteBackend(Backend):
             if save and state["count"] and (
                     main is None
                     or drift and (main.size < self.KEYWORD_REBUILD_BELOW or drift > self.KEYWORD_REBUILD_DRIFT * main.size)):
-                main = EagerBM25.build(self.store, tuple(self.config.keyword_weights))
+                main = EagerBM25.build(self.store)
                 main.save(self.kb_dir)
                 version = (*self.store.version(), bm25.meta_mtime(self.kb_dir))
                 self._keyword_loaded, self._keyword_mtime, self._keyword_tails = main, version[2], []

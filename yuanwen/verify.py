@@ -273,7 +273,7 @@ def _faiss_has_bad_vectors(index: faiss.Index, batch: int = 20000) -> bool:
 def _check_keyword(kb: KnowledgeBase, rep: VerifyReport, repair: bool) -> None:
     if kb.store.passages_state()["count"] == 0:
         return
-    saved = kb.keyword_index().saved
+    saved = kb.backend.has_saved_keyword_index()
     if repair:  # saved again when missing or stale (documents read again above change it)
         kb.keyword_index(save=True)
     if saved:
